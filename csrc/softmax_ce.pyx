@@ -1,0 +1,72 @@
+"""Softmax followed by the mean cross-entropy loss, forward and gradient in one pass.
+
+For logits ``z (N, C)`` and targets ``t``, with ``m_i = max_j z_ij`` and
+``lse_i = m_i + log sum_j exp(z_ij - m_i)`` (no overflow, no log(0)):
+
+    loss = (1/N) sum_i sum_j t_ij (lse_i - z_ij)
+    dz   = (softmax(z) - t) / N
+
+Targets are class indices ``(N,)`` int64 or rows ``(N, C)`` of the logits'
+dtype (one-hot or any distribution). The loss is accumulated in double.
+"""
+from cython cimport floating
+from libc.math cimport exp, log
+
+
+cdef double _softmax_row(const floating[::1] z, floating[::1] p) noexcept nogil:
+    """Write softmax(z) into p; return log-sum-exp of z."""
+    cdef Py_ssize_t j, c = z.shape[0]
+    cdef double zmax = z[0], total = 0
+    for j in range(1, c):
+        if z[j] > zmax:
+            zmax = z[j]
+    for j in range(c):
+        p[j] = exp(z[j] - zmax)
+        total += p[j]
+    for j in range(c):
+        p[j] = p[j] / total
+    return zmax + log(total)
+
+
+def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] labels,
+                          floating[:, ::1] dlogits):
+    """Mean cross-entropy of ``logits (N, C)`` against class indices ``labels (N,)``.
+
+    Writes ``d loss / d logits`` into ``dlogits (N, C)`` and returns the loss
+    as a Python float. Labels must lie in ``[0, C)``.
+    """
+    cdef Py_ssize_t i, n = logits.shape[0]
+    cdef double loss = 0, inv_n = 1.0 / n
+    cdef long long k
+    with nogil:
+        for i in range(n):
+            k = labels[i]
+            loss += _softmax_row(logits[i], dlogits[i]) - logits[i, k]
+            dlogits[i, k] -= 1
+            _scale_row(dlogits[i], inv_n)
+    return loss * inv_n
+
+
+def softmax_cross_entropy_onehot(const floating[:, ::1] logits,
+                                 const floating[:, ::1] t, floating[:, ::1] dlogits):
+    """Mean cross-entropy of ``logits (N, C)`` against target rows ``t (N, C)``.
+
+    Writes ``(softmax(logits) - t) / N`` into ``dlogits`` and returns the loss.
+    """
+    cdef Py_ssize_t i, j, n = logits.shape[0], c = logits.shape[1]
+    cdef double loss = 0, lse, inv_n = 1.0 / n
+    with nogil:
+        for i in range(n):
+            lse = _softmax_row(logits[i], dlogits[i])
+            for j in range(c):
+                if t[i, j] != 0:
+                    loss += t[i, j] * (lse - logits[i, j])
+                dlogits[i, j] -= t[i, j]
+            _scale_row(dlogits[i], inv_n)
+    return loss * inv_n
+
+
+cdef inline void _scale_row(floating[::1] row, double s) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(row.shape[0]):
+        row[j] = <floating>(row[j] * s)

@@ -1,0 +1,5 @@
+"""fastnet: a compiled, from-scratch neural-network engine for studying how nets learn well."""
+from fastnet.net import MultiLayerNet
+
+__version__ = "0.1.0"
+__all__ = ["MultiLayerNet", "__version__"]

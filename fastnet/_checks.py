@@ -1,0 +1,116 @@
+"""Argument checks shared by the Python layer.
+
+The dtype policy: float32 and float64 are computed natively. Data arrays of
+an integer or boolean dtype (raw pixels, 0/1 masks) are cast once, here, to
+the dtype of the parameters they meet; any other dtype (float16, complex,
+object ...) and a float dtype different from the parameters' is a TypeError,
+never a silent conversion. Arrays that are not C-contiguous (Fortran order,
+strided views) are copied once into C order.
+"""
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype, name="dtype"):
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got {dtype!r}")
+    return dt
+
+
+def as_input(name, x, dtype):
+    """Return ``x`` as a C-contiguous array of ``dtype`` following the dtype policy."""
+    x = np.asarray(x)
+    if x.dtype != dtype:
+        if x.dtype.kind in "biu":
+            x = x.astype(dtype)
+        elif x.dtype.kind == "f" and x.dtype in FLOAT_DTYPES:
+            raise TypeError(
+                f"{name} has dtype {x.dtype}, but the parameters are {dtype}; "
+                f"convert it with {name}.astype(np.{dtype}) or build the model with "
+                f"dtype=np.{x.dtype}"
+            )
+        else:
+            raise TypeError(
+                f"{name} has dtype {x.dtype}; expected {dtype} (or an integer array, "
+                f"which is cast to {dtype})"
+            )
+    return np.ascontiguousarray(x)
+
+
+def check_shape(name, x, shape):
+    """Raise ValueError unless ``x.shape`` matches ``shape`` (None matches any size)."""
+    ok = x.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, x.shape))
+    if not ok:
+        want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {want}; got {x.shape}")
+
+
+def check_batch(name, x):
+    """Raise ValueError if ``x`` has no samples (its first axis is empty)."""
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample; got shape {x.shape}")
+
+
+def as_labels(name, t, n, num_classes, dtype):
+    """Return targets for a softmax over ``num_classes`` classes.
+
+    Class indices (an integer array of shape ``(n,)`` with values in
+    ``[0, num_classes)``) come back as C-contiguous int64; target rows (shape
+    ``(n, num_classes)``, one-hot or any distribution, any real dtype) come
+    back as C-contiguous ``dtype``.
+    """
+    t = np.asarray(t)
+    if t.ndim == 1:
+        if t.dtype.kind not in "iu":
+            raise TypeError(
+                f"{name} given as class indices must be an integer array; got dtype {t.dtype}"
+            )
+        check_shape(name, t, (n,))
+        if n and (t.min() < 0 or t.max() >= num_classes):
+            raise ValueError(
+                f"{name} holds class indices outside [0, {num_classes}): "
+                f"min {t.min()}, max {t.max()}"
+            )
+        return np.ascontiguousarray(t, dtype=np.int64)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real array; got dtype {t.dtype}")
+    check_shape(name, t, (n, num_classes))
+    t = np.ascontiguousarray(t, dtype=dtype)
+    if not np.isfinite(t).all():
+        raise ValueError(f"{name} target rows must be finite; found NaN or inf")
+    return t
+
+
+def real_scalar(name, value, low=None, high=None, low_open=False, high_open=False):
+    """Return ``value`` as a float after checking it is a finite real in the range.
+
+    ``low``/``high`` bound the range (None: unbounded); ``*_open`` excludes the bound.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    v = float(value)
+    if math.isnan(v) or math.isinf(v):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}; got {value!r}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}; got {value!r}")
+    return v
+
+
+def make_rng(seed):
+    """Return a ``numpy.random.Generator``: ``seed`` may be one, an int, or None."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be None, an int or a numpy.random.Generator; got {seed!r}")

@@ -1,0 +1,39 @@
+"""The compiled kernels under one namespace, with the names of :mod:`fastnet.reference`.
+
+Layers and optimizers take their arithmetic from a *backend*: this module
+(the default) or :mod:`fastnet.reference`. Both export exactly the same
+functions with the same signatures; ``tests/test_backends.py`` checks it.
+"""
+from fastnet._kernels.activations import activation_backward, activation_forward
+from fastnet._kernels.affine import (
+    affine_activation_backward_,
+    affine_backward,
+    affine_forward,
+)
+from fastnet._kernels.optim import sgd_update_
+from fastnet._kernels.softmax_ce import (
+    softmax_cross_entropy,
+    softmax_cross_entropy_onehot,
+)
+
+__all__ = [
+    "activation_backward",
+    "activation_forward",
+    "affine_activation_backward_",
+    "affine_backward",
+    "affine_forward",
+    "sgd_update_",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_onehot",
+]
+
+
+def get_backend(backend):
+    """Return the kernel namespace for ``backend``: 'compiled' (this module) or 'reference'."""
+    if backend == "compiled":
+        import fastnet.kernels as module
+    elif backend == "reference":
+        import fastnet.reference as module
+    else:
+        raise ValueError(f"backend must be 'compiled' or 'reference'; got {backend!r}")
+    return module

@@ -1,0 +1,11 @@
+"""Layers with textbook-compatible ``forward``/``backward``, arithmetic from kernels.
+
+Each layer's public ``forward``/``backward`` checks its arguments and returns
+new arrays; networks call the unchecked ``_forward``/``_backward`` twins,
+which write into reusable workspaces after the network checked its inputs once.
+"""
+from fastnet.layers.activations import Relu, Sigmoid, Tanh
+from fastnet.layers.affine import Affine
+from fastnet.layers.softmax import SoftmaxWithLoss
+
+__all__ = ["Affine", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]

@@ -1,0 +1,29 @@
+"""The same math as the compiled kernels, in plain NumPy, with the same signatures.
+
+``fastnet.reference`` is the oracle the tests compare ``fastnet.kernels``
+against and the baseline ``bench/`` times beside them. It is written as
+competent NumPy (in place where natural, no needless copies), not as a straw
+man. Every function here has a namesake in :mod:`fastnet.kernels`.
+"""
+from fastnet.reference.activations import activation_backward, activation_forward
+from fastnet.reference.affine import (
+    affine_activation_backward_,
+    affine_backward,
+    affine_forward,
+)
+from fastnet.reference.optim import sgd_update_
+from fastnet.reference.softmax_ce import (
+    softmax_cross_entropy,
+    softmax_cross_entropy_onehot,
+)
+
+__all__ = [
+    "activation_backward",
+    "activation_forward",
+    "affine_activation_backward_",
+    "affine_backward",
+    "affine_forward",
+    "sgd_update_",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_onehot",
+]
