@@ -10,6 +10,7 @@ from fastnet._kernels.affine import (
     affine_backward,
     affine_forward,
 )
+from fastnet._kernels.gemm import gemm
 from fastnet._kernels.optim import sgd_update_
 from fastnet._kernels.softmax_ce import (
     softmax_cross_entropy,
@@ -22,6 +23,7 @@ __all__ = [
     "affine_activation_backward_",
     "affine_backward",
     "affine_forward",
+    "gemm",
     "sgd_update_",
     "softmax_cross_entropy",
     "softmax_cross_entropy_onehot",

@@ -88,6 +88,7 @@ class MultiLayerNet:
                 weight_decay=self.weight_decay_lambda, backend=backend)
         self.last_layer = SoftmaxWithLoss(backend=backend)
         self._workspace = Workspace()
+        self.last_loss = None  # the loss of the latest loss/gradient pass
 
     # -- checks ----------------------------------------------------------------
     def _check_x(self, x):
@@ -114,6 +115,7 @@ class MultiLayerNet:
         loss = self.last_layer._forward(logits, t, dlogits)
         if self.weight_decay_lambda:
             loss += 0.5 * self.weight_decay_lambda * self._sum_squared_weights()
+        self.last_loss = loss
         return loss
 
     def _sum_squared_weights(self):

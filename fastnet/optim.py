@@ -48,3 +48,16 @@ class SGD:
         """Update every array of ``params`` in place from ``grads`` (same keys, shapes, dtypes)."""
         for _, p, g in check_update_args(params, grads):
             self._ops.sgd_update_(p, g, self.lr)
+
+
+# Lower-case names accepted by make_optimizer and the Trainer.
+OPTIMIZERS = {"sgd": SGD}
+
+
+def make_optimizer(name, **hyperparameters):
+    """Return ``OPTIMIZERS[name.lower()](**hyperparameters)``."""
+    try:
+        cls = OPTIMIZERS[name.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}") from None
+    return cls(**hyperparameters)

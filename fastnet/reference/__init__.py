@@ -11,6 +11,7 @@ from fastnet.reference.affine import (
     affine_backward,
     affine_forward,
 )
+from fastnet.reference.gemm import gemm
 from fastnet.reference.optim import sgd_update_
 from fastnet.reference.softmax_ce import (
     softmax_cross_entropy,
@@ -23,6 +24,7 @@ __all__ = [
     "affine_activation_backward_",
     "affine_backward",
     "affine_forward",
+    "gemm",
     "sgd_update_",
     "softmax_cross_entropy",
     "softmax_cross_entropy_onehot",

@@ -1,0 +1,87 @@
+"""Time every benchmark case, interleaved, and write bench/RESULTS.md.
+
+    python bench/report.py                 # all cases
+    python bench/report.py -k sgd_step     # cases whose id contains the text
+    python bench/report.py --rounds 11 --out bench/RESULTS.md
+
+For each case every implementation is timed round by round in rotating
+order with a pause before each block (see harness.py); the table gives the
+median time per call and each implementation's speed relative to the others
+(a ratio > 1 means fastnet is faster).
+"""
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+import harness
+
+HERE = Path(__file__).resolve().parent
+
+
+def _fmt_time(seconds):
+    return f"{seconds * 1e3:.3f} ms" if seconds >= 1e-4 else f"{seconds * 1e6:.1f} us"
+
+
+def _row(case, medians):
+    fast = medians.get("fastnet")
+    cells = [case.name]
+    for impl, (med, _) in medians.items():
+        cells.append(f"{impl}: {_fmt_time(med)}")
+    ratios = []
+    if fast:
+        for impl, (med, _) in medians.items():
+            if impl == "fastnet":
+                continue
+            if impl == "gemm floor":
+                ratios.append(f"{fast[0] / med:.2f}x its GEMM floor")
+            else:
+                ratios.append(f"{med / fast[0]:.2f}x vs {impl}")
+    return cells, ratios
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-k", default="", help="only cases whose id contains this text")
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per implementation (default 7)")
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="markdown file to write")
+    args = parser.parse_args(argv)
+
+    for path in sorted(HERE.glob("cases_*.py")):
+        importlib.import_module(path.stem)
+    cases = [c for c in harness.CASES if args.k in c.id]
+    command = "python bench/report.py" + (f" -k {args.k}" if args.k else "") + f" --rounds {args.rounds}"
+
+    lines = ["# Benchmark results", "",
+             f"Reproduce with `{command}` (after `pip install .[test]` and, for the torch "
+             "column, `pip install torch==2.13.0`).", "",
+             "Median time per call over interleaved rounds, a pause of "
+             f"{harness.PAUSE} s before each timed block. Ratios: how many times faster fastnet "
+             "is than each peer (> 1 is faster); for the GEMM floor, fastnet's time over the time "
+             "of the same matrix products alone (1.00 = no overhead).", "",
+             "## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in harness.machine_info().items()]
+    group = None
+    for case in cases:
+        if case.group != group:
+            group = case.group
+            lines += ["", f"## {group}", "", "| case | times | fastnet relative |", "|---|---|---|"]
+        medians = harness.interleaved_medians(case, rounds=args.rounds)
+        cells, ratios = _row(case, medians)
+        lines.append(f"| {cells[0]} | {'<br>'.join(cells[1:])} | {'<br>'.join(ratios)} |")
+        print(case.id, "; ".join(cells[1:]), "|", "; ".join(ratios), flush=True)
+    out = Path(args.out)
+    # Keep hand-written analysis below the marker when regenerating.
+    marker = "<!-- analysis -->"
+    tail = ""
+    if out.exists() and marker in out.read_text():
+        tail = out.read_text().split(marker, 1)[1]
+    from fastnet._io import atomic_open
+    with atomic_open(out, "w") as f:
+        f.write("\n".join(lines) + "\n\n" + marker + tail)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

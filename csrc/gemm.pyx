@@ -1,0 +1,18 @@
+"""The BLAS matrix product the kernels use, exposed for tests and GEMM-floor benchmarks."""
+from cython cimport floating
+
+from _blas cimport gemm as _gemm
+
+
+def gemm(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
+         bint trans_a=False, bint trans_b=False):
+    """Write ``op(a) @ op(b)`` into ``out`` (all C-contiguous, one dtype).
+
+    ``op(a)`` is ``a.T`` when ``trans_a`` else ``a``; shapes must agree:
+    ``op(a) (m, k)``, ``op(b) (k, n)``, ``out (m, n)``.
+    """
+    cdef int m = out.shape[0], n = out.shape[1]
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    with nogil:
+        _gemm(trans_a, trans_b, m, n, k, <floating>1, &a[0, 0], a.shape[1],
+              &b[0, 0], b.shape[1], <floating>0, &out[0, 0], n)
