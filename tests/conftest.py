@@ -7,6 +7,7 @@ import pytest
 
 import fastnet
 import fastnet._kernels.affine
+from numerics import DTYPES, tol  # noqa: F401  (also importable from here)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,19 +26,6 @@ def _check_installed_and_compiled():
 
 
 _check_installed_and_compiled()
-
-DTYPES = [np.float32, np.float64]
-
-# Kernels and reference compute the same math in a different order; float32
-# results agree to a few ulps of the largest terms, float64 much tighter.
-TOL = {np.dtype(np.float32): dict(rtol=2e-5, atol=2e-5),
-       np.dtype(np.float64): dict(rtol=1e-12, atol=1e-12)}
-
-
-def tol(dtype):
-    """Comparison tolerances for ``np.testing.assert_allclose`` keyed by dtype."""
-    return TOL[np.dtype(dtype)]
-
 
 @pytest.fixture
 def rng():
