@@ -17,7 +17,8 @@ cdef enum:
 cdef inline floating activate(floating a, int activation) noexcept nogil:
     """The activation of the pre-activation value ``a``."""
     if activation == RELU:
-        return a if a > 0 else 0
+        # written so that NaN passes through, as in np.maximum(a, 0)
+        return 0 if a <= 0 else a
     if activation == SIGMOID:
         return 1 / (1 + exp(-a))
     if activation == TANH:

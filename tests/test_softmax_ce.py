@@ -1,0 +1,95 @@
+"""Softmax cross-entropy kernels: stability, both label forms, reference, gradient."""
+import numpy as np
+import pytest
+
+import fastnet.kernels as fk
+import fastnet.reference as ref
+from fastnet.gradient import numerical_gradient
+from fastnet.layers import SoftmaxWithLoss
+from numerics import DTYPES, tol
+
+SHAPES = [(1, 1), (1, 10), (7, 3), (100, 10), (512, 10), (3, 1001)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_matches_reference(rng, dtype, shape):
+    n, c = shape
+    z = (rng.standard_normal(shape) * 4).astype(dtype)
+    labels = rng.integers(0, c, n)
+    onehot = np.eye(c, dtype=dtype)[labels]
+    for kernel, arg in [("softmax_cross_entropy", labels), ("softmax_cross_entropy_onehot", onehot)]:
+        dz, dz_ref = np.empty_like(z), np.empty_like(z)
+        loss = getattr(fk, kernel)(z, arg, dz)
+        loss_ref = getattr(ref, kernel)(z, arg, dz_ref)
+        assert isinstance(loss, float)
+        np.testing.assert_allclose(loss, loss_ref, **tol(dtype))
+        np.testing.assert_allclose(dz, dz_ref, **tol(dtype))
+
+
+def test_hand_worked_example():
+    z = np.array([[0.0, np.log(3.0)], [2.0, 2.0]])
+    # softmax rows: [1/4, 3/4], [1/2, 1/2]; labels 1 and 0
+    layer = SoftmaxWithLoss()
+    loss = layer.forward(z, np.array([1, 0]))
+    np.testing.assert_allclose(loss, (np.log(4 / 3) + np.log(2)) / 2, rtol=1e-15)
+    np.testing.assert_allclose(layer.backward(), [[0.125, -0.125], [-0.25, 0.25]], rtol=1e-15)
+    np.testing.assert_allclose(layer.backward(2.0), [[0.25, -0.25], [-0.5, 0.5]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_stable_for_huge_logits(dtype):
+    z = np.array([[1000.0, 0.0, -1000.0], [-5e4, 5e4, 0.0]], dtype)
+    layer = SoftmaxWithLoss()
+    loss = layer.forward(z, np.array([2, 1]))
+    # row 0: the target's log-prob is -2000; row 1: log-prob 0
+    np.testing.assert_allclose(loss, 1000.0, rtol=1e-6)
+    assert np.isfinite(layer.backward()).all()
+
+
+def test_soft_targets_and_onehot_agree(rng):
+    z = rng.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    a, b = SoftmaxWithLoss(), SoftmaxWithLoss()
+    np.testing.assert_allclose(a.forward(z, labels), b.forward(z, np.eye(4)[labels]), rtol=1e-14)
+    np.testing.assert_allclose(a.backward(), b.backward(), rtol=1e-14)
+
+
+def test_gradient_check(rng):
+    z = rng.standard_normal((4, 5))
+    t = rng.dirichlet(np.ones(5), 4)
+    layer = SoftmaxWithLoss()
+    layer.forward(z, t)
+    numeric = numerical_gradient(lambda _: SoftmaxWithLoss().forward(z, t), z, h=1e-6)
+    assert np.abs(layer.backward() - numeric).max() / np.abs(numeric).max() < 1e-6
+
+
+def test_nan_logits_propagate():
+    loss = SoftmaxWithLoss().forward(np.array([[np.nan, 0.0]]), np.array([0]))
+    assert np.isnan(loss)
+
+
+class TestBadInput:
+    def test_label_out_of_range(self):
+        with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+            SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([0, 3]))
+        with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+            SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([-1, 0]))
+
+    def test_label_count(self):
+        with pytest.raises(ValueError, match=r"t must have shape \(2,\)"):
+            SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([0, 1, 2]))
+
+    def test_float_labels_as_indices(self):
+        with pytest.raises(TypeError, match="integer array"):
+            SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([0.0, 1.0]))
+
+    def test_onehot_shape_and_nan(self):
+        with pytest.raises(ValueError, match=r"t must have shape \(2, 3\)"):
+            SoftmaxWithLoss().forward(np.zeros((2, 3)), np.zeros((2, 4)))
+        with pytest.raises(ValueError, match="finite"):
+            SoftmaxWithLoss().forward(np.zeros((2, 3)), np.full((2, 3), np.nan))
+
+    def test_logits_ndim(self):
+        with pytest.raises(ValueError, match=r"x must have shape \(N, C\)"):
+            SoftmaxWithLoss().forward(np.zeros(3), np.array([0]))
