@@ -29,6 +29,7 @@ extensions = [
         [str(pyx)],
         extra_compile_args=compile_args,
         extra_link_args=["-fopenmp"],
+        include_dirs=["csrc"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     for pyx in sorted(Path("csrc").glob("*.pyx"))

@@ -3,9 +3,54 @@
 # BLAS is column-major. A row-major (r, c) array is, to BLAS, the column-major
 # (c, r) matrix of its transpose, so the row-major C = op(A) @ op(B) is the
 # column-major C^T = op(B)^T @ op(A)^T: swap the operands and their sizes.
+#
+# Which BLAS: see blas_pointers.h and fastnet/_blas.py. Every module that
+# cimports this file calls load_blas() once at import.
 
 from cython cimport floating
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from libc.stdint cimport int64_t
+from scipy.linalg.cython_blas cimport sgemm as scipy_sgemm, dgemm as scipy_dgemm
+
+cdef extern from "blas_pointers.h":
+    ctypedef void (*fastnet_sgemm64_t)(const char*, const char*, const int64_t*,
+        const int64_t*, const int64_t*, const float*, const float*, const int64_t*,
+        const float*, const int64_t*, const float*, float*, const int64_t*) noexcept nogil
+    ctypedef void (*fastnet_dgemm64_t)(const char*, const char*, const int64_t*,
+        const int64_t*, const int64_t*, const double*, const double*, const int64_t*,
+        const double*, const int64_t*, const double*, double*, const int64_t*) noexcept nogil
+    fastnet_sgemm64_t fastnet_sgemm64
+    fastnet_dgemm64_t fastnet_dgemm64
+
+
+cdef inline load_blas():
+    """Point this module's gemm at NumPy's OpenBLAS when found (else SciPy's is used)."""
+    global fastnet_sgemm64, fastnet_dgemm64
+    from fastnet._blas import numpy_gemm_addresses
+    cdef size_t s64, d64
+    addresses = numpy_gemm_addresses()
+    if addresses is not None:
+        s64, d64 = addresses
+        fastnet_sgemm64 = <fastnet_sgemm64_t>s64
+        fastnet_dgemm64 = <fastnet_dgemm64_t>d64
+
+
+cdef inline void _gemm_colmajor(char ta, char tb, int64_t m, int64_t n, int64_t k,
+                                floating alpha, const floating* a, int64_t lda,
+                                const floating* b, int64_t ldb, floating beta,
+                                floating* c, int64_t ldc) noexcept nogil:
+    cdef int m32 = m, n32 = n, k32 = k, lda32 = lda, ldb32 = ldb, ldc32 = ldc
+    if floating is float:
+        if fastnet_sgemm64:
+            fastnet_sgemm64(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+        else:
+            scipy_sgemm(&ta, &tb, &m32, &n32, &k32, &alpha, <float*>a, &lda32,
+                        <float*>b, &ldb32, &beta, c, &ldc32)
+    else:
+        if fastnet_dgemm64:
+            fastnet_dgemm64(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+        else:
+            scipy_dgemm(&ta, &tb, &m32, &n32, &k32, &alpha, <double*>a, &lda32,
+                        <double*>b, &ldb32, &beta, c, &ldc32)
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -21,9 +66,4 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     cdef char tb = b'T' if trans_b else b'N'
     if m == 0 or n == 0:
         return
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda,
-              &beta, c, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda,
-              &beta, c, &ldc)
+    _gemm_colmajor(tb, ta, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc)

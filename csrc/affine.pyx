@@ -12,7 +12,9 @@ are ``x (N, D)``, ``W (D, M)``, ``b (M,)``, ``out (N, M)``. The caller
 from cython cimport floating
 
 from _activation cimport activate, activation_grad, IDENTITY
-from _blas cimport gemm
+from _blas cimport gemm, load_blas
+
+load_blas()
 
 
 cdef void _bias_activation(floating[:, ::1] out, const floating[::1] b,

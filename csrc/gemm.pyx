@@ -1,7 +1,9 @@
 """The BLAS matrix product the kernels use, exposed for tests and GEMM-floor benchmarks."""
 from cython cimport floating
 
-from _blas cimport gemm as _gemm
+from _blas cimport gemm as _gemm, load_blas
+
+load_blas()
 
 
 def gemm(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,

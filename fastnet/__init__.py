@@ -1,5 +1,6 @@
 """fastnet: a compiled, from-scratch neural-network engine for studying how nets learn well."""
+from fastnet._blas import blas_info
 from fastnet.net import MultiLayerNet
 
 __version__ = "0.1.0"
-__all__ = ["MultiLayerNet", "__version__"]
+__all__ = ["MultiLayerNet", "__version__", "blas_info"]

@@ -1,0 +1,53 @@
+"""Find the BLAS the kernels call: the OpenBLAS NumPy links, when it can be found.
+
+NumPy's wheels bundle OpenBLAS with a 64-bit integer interface and prefixed
+symbols (``scipy_sgemm_64_``). Calling that same library from the kernels
+means fastnet and NumPy share one BLAS build and one thread pool; measured
+here it is also faster than the older OpenBLAS inside SciPy's wheels on the
+small GEMMs of the textbook's nets (see bench/RESULTS.md). When NumPy links
+another BLAS (MKL, a system OpenBLAS) the kernels use SciPy's
+``scipy.linalg.cython_blas`` instead. ``FASTNET_BLAS=scipy`` forces the latter.
+"""
+import ctypes
+import functools
+import glob
+import os
+
+import numpy as np
+
+_SYMBOLS = ("scipy_sgemm_64_", "scipy_dgemm_64_")
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_openblas():
+    """(path, ctypes library) of NumPy's bundled OpenBLAS, or None."""
+    if os.environ.get("FASTNET_BLAS", "numpy") == "scipy":
+        return None
+    libs_dir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libs_dir, "libscipy_openblas64_*.so*"))):
+        try:
+            lib = ctypes.CDLL(path)
+            for name in _SYMBOLS:
+                getattr(lib, name)
+        except (OSError, AttributeError):
+            continue
+        return os.path.realpath(path), lib
+    return None
+
+
+def numpy_gemm_addresses():
+    """Addresses of NumPy's OpenBLAS sgemm and dgemm (64-bit ints), or None."""
+    found = _numpy_openblas()
+    if found is None:
+        return None
+    lib = found[1]
+    return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in _SYMBOLS)
+
+
+def blas_info():
+    """Which BLAS the kernels call: a dict with 'name', 'library' and 'integers'."""
+    found = _numpy_openblas()
+    if found is not None:
+        return {"name": "NumPy's OpenBLAS", "library": found[0], "integers": "64-bit"}
+    import scipy.linalg.cython_blas as cython_blas
+    return {"name": "SciPy's cython_blas", "library": cython_blas.__file__, "integers": "32-bit"}
