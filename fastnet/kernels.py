@@ -12,12 +12,14 @@ from fastnet._kernels.affine import (
 )
 from fastnet._kernels.gemm import gemm
 from fastnet._kernels.optim import sgd_update_
+from fastnet._kernels.stats import accumulate_stats_
 from fastnet._kernels.softmax_ce import (
     softmax_cross_entropy,
     softmax_cross_entropy_onehot,
 )
 
 __all__ = [
+    "accumulate_stats_",
     "activation_backward",
     "activation_forward",
     "affine_activation_backward_",

@@ -13,12 +13,14 @@ from fastnet.reference.affine import (
 )
 from fastnet.reference.gemm import gemm
 from fastnet.reference.optim import sgd_update_
+from fastnet.reference.stats import accumulate_stats_
 from fastnet.reference.softmax_ce import (
     softmax_cross_entropy,
     softmax_cross_entropy_onehot,
 )
 
 __all__ = [
+    "accumulate_stats_",
     "activation_backward",
     "activation_forward",
     "affine_activation_backward_",

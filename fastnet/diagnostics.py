@@ -1,0 +1,63 @@
+"""Per-layer statistics of activations and gradients, accumulated while a net trains.
+
+A :class:`RunningStats` receives arrays batch after batch and keeps only
+counts and moments (one kernel pass per batch, ``accumulate_stats_``), never
+copies of the data: mean, std, the fraction of exact zeros (dead ReLUs),
+the fraction of saturated units and histogram counts over fixed bins.
+"""
+import math
+
+import numpy as np
+
+from fastnet.kernels import get_backend
+
+# Textbook ranges for activation histograms, and what counts as saturated:
+# a sigmoid output within 0.01 of 0 or 1, a tanh output within 0.01 of +-1.
+ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0),
+                     "relu": (0.0, 1.0), "identity": (-1.0, 1.0)}
+SATURATION = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
+NO_SATURATION = (-math.inf, math.inf)
+
+
+class RunningStats:
+    """Statistics of a stream of arrays over fixed histogram bins.
+
+    Parameters
+    ----------
+    bins : int
+        Number of equal-width bins over ``range``.
+    range : (float, float)
+        The histogram's edges; values outside are counted in the moments but
+        not binned (as ``numpy.histogram``).
+    saturation : (float, float)
+        Values ``<= low`` or ``>= high`` count as saturated.
+    """
+
+    def __init__(self, bins=30, range=(0.0, 1.0), saturation=NO_SATURATION, *,
+                 backend="compiled"):
+        low, high = float(range[0]), float(range[1])
+        if not (isinstance(bins, int) and bins >= 1) or not low < high:
+            raise ValueError(f"need bins >= 1 and range low < high; got bins={bins!r}, range={range!r}")
+        self.edges = np.linspace(low, high, bins + 1)
+        self.counts = np.zeros(bins, np.int64)
+        self._totals = np.zeros(5)
+        self._saturation = tuple(float(s) for s in saturation)
+        self._ops = get_backend(backend)
+
+    def add(self, x):
+        """Accumulate the C-contiguous float32/float64 array ``x``."""
+        self._ops.accumulate_stats_(x.reshape(-1), self.edges, self.counts, self._totals,
+                                    *self._saturation)
+
+    def as_dict(self):
+        """The statistics so far as plain numbers and arrays."""
+        n, mean, m2, zeros, saturated = self._totals
+        return {
+            "count": int(n),
+            "mean": mean if n else math.nan,
+            "std": math.sqrt(m2 / n) if n else math.nan,
+            "zero_fraction": zeros / n if n else math.nan,
+            "saturated_fraction": saturated / n if n else math.nan,
+            "hist_counts": self.counts.copy(),
+            "bin_edges": self.edges.copy(),
+        }
