@@ -1,55 +1,676 @@
-"""Weight initializers for the ``weight_init_std`` hook of the networks.
+"""Weight initializers, gains and fans, and LSUV.
 
-An initializer is any callable ``(shape, rng, dtype) -> ndarray`` where
-``shape = (fan_in, fan_out)`` (fastnet stores ``W`` as ``(fan_in, fan_out)``),
-``rng`` is a ``numpy.random.Generator`` and ``dtype`` float32 or float64.
+Layout
+------
+fastnet stores a fully connected weight ``W`` as ``(fan_in, fan_out)`` so that
+``y = x @ W``. That is the **transpose of PyTorch's** ``nn.Linear.weight``
+``(out, in)``: ``mode='fan_in'`` means the same thing here and in
+``torch.nn.init`` (the number of inputs each output unit sums over), but it is
+read from axis 0 here and from axis 1 there. Weights of three or more
+dimensions follow the textbook's convolution filters ``(FN, C, *kernel)`` =
+``(out_channels, in_channels, *kernel)``, the same as PyTorch:
+``fan_in = C * prod(kernel)``, ``fan_out = FN * prod(kernel)``. See
+:func:`compute_fans`.
+
+Two ways to call an initializer
+-------------------------------
+* **Factories** (``zeros``, ``normal``, ``he_normal`` ...) take only the
+  hyperparameters and return an :class:`Initializer`, a callable
+  ``init(shape, rng=None, dtype=np.float32) -> new ndarray``. This is what a
+  net's ``weight_init_std`` accepts. Call the factory even without
+  arguments: ``he_normal()``, ``zeros()``; ``he_normal(mode='fan_out')``.
+* **In-place twins** ending in ``_`` (``he_normal_``, ``zeros_`` ...) fill an
+  existing float32/float64 array and return it:
+  ``he_normal_(W, mode='fan_out', rng=0)``.
+
+Randomness comes only from ``rng``: a ``numpy.random.Generator`` or an int
+seed that makes one (None draws fresh OS entropy: not reproducible). Draws
+are made in float64 and rounded to the requested dtype, so the same seed gives
+the same weights (to rounding) in float32 and float64 nets.
+
+Names accepted by :func:`get_initializer` (a net's ``weight_init_std``)
+----------------------------------------------------------------------
+=========================== ===============================================
+'relu', 'he'                textbook He: N(0, 2/fan_in) (= ``he_normal()``)
+'sigmoid', 'xavier'         **the textbook's "Xavier"**: N(0, 1/fan_in)
+                            (= ``lecun_normal()``)
+'glorot'                    true Glorot & Bengio: N(0, 2/(fan_in+fan_out))
+                            (= ``xavier_normal()``)
+'lecun'                     N(0, 1/fan_in) (= ``lecun_normal()``)
+'orthogonal'                ``orthogonal()``
+'zeros', 'ones'             constants (they reproduce the symmetry problem)
+a factory's name            that factory with its defaults, e.g.
+                            'he_uniform', 'xavier_uniform', 'trunc_normal'
+float ``s >= 0``            N(0, s^2), the textbook's ``weight_init_std``
+callable                    used as ``init(shape, rng, dtype)``
+=========================== ===============================================
+
+'xavier' vs 'glorot': the textbook calls std ``1/sqrt(n)`` with ``n`` the
+previous layer's width "Xavier"; Glorot & Bengio (2010) average both fans,
+std ``sqrt(2/(fan_in+fan_out))``. The two agree only for square layers. The
+string 'xavier' keeps the textbook's meaning so textbook scripts reproduce;
+the *functions* ``xavier_normal``/``xavier_uniform`` are Glorot's (as in
+PyTorch), and so is the string 'xavier_normal'.
 """
 import math
+import numbers
+import warnings
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
-from fastnet._checks import real_scalar
+from fastnet._checks import float_dtype, make_rng, real_scalar
 
-
-def normal(std):
-    """Initializer drawing from N(0, std^2). Example: ``normal(0.01)``."""
-    std = real_scalar("std", std, low=0)
-
-    def init(shape, rng, dtype):
-        return (rng.standard_normal(shape) * std).astype(dtype, copy=False)
-
-    return init
-
-
-def textbook_scaled_normal(gain_squared):
-    """N(0, gain_squared / fan_in): the textbook's 'relu' (2) and 'sigmoid' (1) scales."""
-
-    def init(shape, rng, dtype):
-        return normal(math.sqrt(gain_squared / shape[0]))(shape, rng, dtype)
-
-    return init
+__all__ = [
+    "Initializer", "calculate_gain", "compute_fans", "get_initializer",
+    "create_weight", "create_bias", "lsuv", "INITIALIZERS", "NAMES",
+    "zeros", "ones", "constant", "normal", "uniform", "xavier_normal",
+    "xavier_uniform", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
+    "kaiming_normal", "kaiming_uniform", "lecun_normal", "lecun_uniform",
+    "orthogonal", "trunc_normal",
+    "zeros_", "ones_", "constant_", "normal_", "uniform_", "xavier_normal_",
+    "xavier_uniform_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",
+    "kaiming_normal_", "kaiming_uniform_", "lecun_normal_", "lecun_uniform_",
+    "orthogonal_", "trunc_normal_",
+]
 
 
-# The textbook's weight_init_std strings: He, std sqrt(2/n), for ReLU;
-# "Xavier" as the textbook defines it, std sqrt(1/n), for sigmoid/tanh.
-_TEXTBOOK_NAMES = {"relu": 2.0, "he": 2.0, "sigmoid": 1.0, "xavier": 1.0}
+# -- gains and fans ----------------------------------------------------------------
+
+_UNIT_GAIN = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+              "conv_transpose2d", "conv_transpose3d", "sigmoid")
+NONLINEARITIES = _UNIT_GAIN + ("tanh", "relu", "leaky_relu", "selu")
 
 
-def get_initializer(weight_init_std):
-    """Turn a ``weight_init_std`` value into an initializer.
+def calculate_gain(nonlinearity, param=None):
+    """Return the recommended gain for ``nonlinearity`` (PyTorch's table).
 
-    Accepts 'relu'/'he' (std sqrt(2/fan_in)), 'sigmoid'/'xavier' (std
-    sqrt(1/fan_in)), a non-negative float std, or a callable
-    ``(shape, rng, dtype) -> ndarray``.
+    ================================ ==================================
+    nonlinearity                     gain
+    ================================ ==================================
+    'linear', 'identity', 'conv*d',  1
+    'conv_transpose*d', 'sigmoid'
+    'tanh'                           5/3
+    'relu'                           sqrt(2)
+    'leaky_relu'                     sqrt(2 / (1 + param^2)), param =
+                                     negative slope (default 0.01)
+    'selu'                           3/4
+    ================================ ==================================
+
+    The gain multiplies the std of the fan-based initializers so a layer
+    keeps its input's variance through the nonlinearity (He et al. 2015,
+    "Delving Deep into Rectifiers", for the ReLU family). ``param`` is only
+    accepted for 'leaky_relu'.
+
+    Example: ``calculate_gain('leaky_relu', 0.2)`` -> 1.3868...
     """
-    if callable(weight_init_std):
-        return weight_init_std
-    if isinstance(weight_init_std, str):
-        key = weight_init_std.lower()
-        if key not in _TEXTBOOK_NAMES:
+    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}; got {nonlinearity!r}")
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else real_scalar("param (negative slope)", param)
+        return math.sqrt(2.0 / (1.0 + slope * slope))
+    if param is not None:
+        raise ValueError(
+            f"param (a negative slope) is only accepted for nonlinearity='leaky_relu'; "
+            f"got param={param!r} with nonlinearity={nonlinearity!r}"
+        )
+    if nonlinearity in _UNIT_GAIN:
+        return 1.0
+    return {"tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75}[nonlinearity]
+
+
+def _check_shape(shape):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of positive ints; got {shape!r}") from None
+    if not dims or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1
+                       for d in dims):
+        raise ValueError(f"shape must be a non-empty tuple of positive ints; got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+def compute_fans(shape):
+    """Return ``(fan_in, fan_out)`` of a weight of ``shape`` in fastnet's layout.
+
+    * 2-D ``W (fan_in, fan_out)``: ``fan_in = shape[0]``, ``fan_out = shape[1]``.
+      This is the transpose of PyTorch's ``(out, in)``: the numbers agree with
+      ``torch.nn.init._calculate_fan_in_and_fan_out(W.T)``.
+    * >= 3-D filters ``(FN, C, *kernel)`` (the textbook's and PyTorch's
+      convolution layout): ``fan_in = C * prod(kernel)``,
+      ``fan_out = FN * prod(kernel)``.
+
+    Fewer than 2 dimensions (a bias) have no fans: ValueError.
+
+    Example: ``compute_fans((784, 100))`` -> ``(784, 100)``.
+    """
+    shape = _check_shape(shape)
+    if len(shape) < 2:
+        raise ValueError(
+            f"fan-based initializers need a weight of at least 2 dimensions "
+            f"(W is (fan_in, fan_out)); got shape {shape}"
+        )
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _check_mode(mode):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out'; got {mode!r}")
+    return mode
+
+
+# -- the initializer object ----------------------------------------------------------
+
+class Initializer:
+    """A configured initializer: ``init(shape, rng=None, dtype=np.float32) -> ndarray``.
+
+    Made by the factories of this module (``he_normal(mode='fan_out')`` ...);
+    ``repr`` shows the factory call. ``init.fill_(array, rng)`` fills an
+    existing array in place (what the ``*_`` twins do).
+    """
+
+    __slots__ = ("name", "params", "_sample")
+
+    def __init__(self, name, params, sample):
+        self.name = name
+        self.params = dict(params)
+        self._sample = sample  # (shape, rng) -> float64 ndarray
+
+    def __call__(self, shape, rng=None, dtype=np.float32):
+        """Return a new array of ``shape`` and ``dtype`` (float32 or float64)."""
+        shape = _check_shape(shape)
+        dtype = float_dtype(dtype)
+        values = self._sample(shape, make_rng(rng))
+        return values.astype(dtype, copy=False)
+
+    def fill_(self, array, rng=None):
+        """Overwrite ``array`` (float32/float64, writeable) with fresh values; return it."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"array must be a numpy array; got {type(array).__name__}")
+        float_dtype(array.dtype, "array.dtype")
+        if not array.flags.writeable:
+            raise ValueError("array must be writeable (it is filled in place)")
+        array[...] = self(array.shape, rng, array.dtype)
+        return array
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.name}({args})"
+
+
+def _nonneg(name, value):
+    return real_scalar(name, value, low=0)
+
+
+# -- factories -----------------------------------------------------------------------
+
+def zeros():
+    """All zeros. ``W = 0``.
+
+    Every unit of a layer then computes the same thing and receives the same
+    gradient, so they never differ (the symmetry problem; textbook 6.2.1).
+    Example: ``zeros()((3, 2))``.
+    """
+    return Initializer("zeros", {}, lambda shape, rng: np.zeros(shape))
+
+
+def ones():
+    """All ones. ``W = 1`` (symmetric like :func:`zeros`). Example: ``ones()((3, 2))``."""
+    return Initializer("ones", {}, lambda shape, rng: np.ones(shape))
+
+
+def constant(value):
+    """Every entry equal to ``value``. Example: ``constant(0.1)((100,))`` for a bias."""
+    value = real_scalar("value", value)
+    return Initializer("constant", {"value": value}, lambda shape, rng: np.full(shape, value))
+
+
+def normal(std=1.0, mean=0.0):
+    """Gaussian ``W ~ N(mean, std^2)``: the textbook's float ``weight_init_std``.
+
+    Example: ``normal(0.01)((784, 100), rng)`` (the textbook's default std).
+    """
+    std, mean = _nonneg("std", std), real_scalar("mean", mean)
+    return Initializer("normal", {"std": std, "mean": mean},
+                       lambda shape, rng: rng.standard_normal(shape) * std + mean)
+
+
+def uniform(low=0.0, high=1.0):
+    """Uniform ``W ~ U[low, high)``. Example: ``uniform(-0.1, 0.1)((50, 200), rng)``."""
+    low, high = real_scalar("low", low), real_scalar("high", high)
+    if not low < high:
+        raise ValueError(f"uniform needs low < high; got low={low!r}, high={high!r}")
+    return Initializer("uniform", {"low": low, "high": high},
+                       lambda shape, rng: rng.uniform(low, high, shape))
+
+
+def _fan_normal(name, params, std_of):
+    return Initializer(name, params,
+                       lambda shape, rng: rng.standard_normal(shape) * std_of(shape))
+
+
+def _fan_uniform(name, params, std_of):
+    # U[-b, b] has variance b^2/3, so b = sqrt(3) * std.
+    def sample(shape, rng):
+        bound = math.sqrt(3.0) * std_of(shape)
+        return rng.uniform(-bound, bound, shape)
+
+    return Initializer(name, params, sample)
+
+
+def _glorot_std(gain):
+    gain = _nonneg("gain", gain)
+
+    def std_of(shape):
+        fan_in, fan_out = compute_fans(shape)
+        return gain * math.sqrt(2.0 / (fan_in + fan_out))
+
+    return gain, std_of
+
+
+def xavier_normal(gain=1.0):
+    """Glorot normal: ``W ~ N(0, std^2)``, ``std = gain * sqrt(2 / (fan_in + fan_out))``.
+
+    Glorot & Bengio 2010, "Understanding the difficulty of training deep
+    feedforward neural networks". Note the *string* 'xavier' means the
+    textbook's N(0, 1/fan_in) instead (see the module docstring); this
+    function matches ``torch.nn.init.xavier_normal_``. Fans of
+    ``W (fan_in, fan_out)``, the transpose of PyTorch's layout.
+    Example: ``xavier_normal(gain=calculate_gain('tanh'))((100, 50), rng)``.
+    """
+    gain, std_of = _glorot_std(gain)
+    return _fan_normal("xavier_normal", {"gain": gain}, std_of)
+
+
+def xavier_uniform(gain=1.0):
+    """Glorot uniform: ``W ~ U[-b, b]``, ``b = gain * sqrt(6 / (fan_in + fan_out))``.
+
+    Glorot & Bengio 2010 (their eq. 16 for gain 1). Fans of
+    ``W (fan_in, fan_out)``, the transpose of PyTorch's layout; the result has
+    the variance of :func:`xavier_normal`. Example: ``xavier_uniform()((100, 50), rng)``.
+    """
+    gain, std_of = _glorot_std(gain)
+    return _fan_uniform("xavier_uniform", {"gain": gain}, std_of)
+
+
+def _kaiming_std(a, mode, nonlinearity):
+    mode = _check_mode(mode)
+    if nonlinearity == "leaky_relu":
+        a = real_scalar("a", a)
+        gain = calculate_gain("leaky_relu", a)
+    else:
+        if isinstance(a, bool) or not isinstance(a, numbers.Real) or a != 0:
             raise ValueError(
-                f"weight_init_std must be one of {sorted(_TEXTBOOK_NAMES)}, a float std "
-                f"or a callable (shape, rng, dtype) -> array; got {weight_init_std!r}"
+                f"a (the negative slope) is only used with nonlinearity='leaky_relu'; "
+                f"got a={a!r} with nonlinearity={nonlinearity!r}"
             )
-        return textbook_scaled_normal(_TEXTBOOK_NAMES[key])
-    return normal(real_scalar("weight_init_std", weight_init_std, low=0))
+        gain = calculate_gain(nonlinearity)
+
+    def std_of(shape):
+        fan_in, fan_out = compute_fans(shape)
+        return gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+    return {"a": a, "mode": mode, "nonlinearity": nonlinearity}, std_of
+
+
+def he_normal(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He (Kaiming) normal: ``W ~ N(0, std^2)``, ``std = gain / sqrt(fan_mode)``.
+
+    He et al. 2015, "Delving Deep into Rectifiers". ``gain`` is
+    ``calculate_gain(nonlinearity, a)``; the defaults (leaky ReLU with slope
+    ``a = 0``) give ``std = sqrt(2 / fan_in)``, the textbook's 'relu'/'he'.
+    ``mode='fan_in'`` keeps the forward activations' variance,
+    ``'fan_out'`` the backward gradients'. ``fan_in`` is ``W.shape[0]`` here
+    (``W (fan_in, fan_out)``), ``weight.shape[1]`` in PyTorch: same meaning,
+    transposed axis. Example: ``he_normal(mode='fan_out')((784, 100), rng)``.
+    """
+    params, std_of = _kaiming_std(a, mode, nonlinearity)
+    return _fan_normal("he_normal", params, std_of)
+
+
+def he_uniform(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He (Kaiming) uniform: ``W ~ U[-b, b]``, ``b = gain * sqrt(3 / fan_mode)``.
+
+    He et al. 2015; same variance as :func:`he_normal`. ``fan_in`` is
+    ``W.shape[0]`` (``W (fan_in, fan_out)``, PyTorch's transpose).
+    Example: ``he_uniform(nonlinearity='relu')((784, 100), rng)``.
+    """
+    params, std_of = _kaiming_std(a, mode, nonlinearity)
+    return _fan_uniform("he_uniform", params, std_of)
+
+
+def _lecun_std(shape):
+    return 1.0 / math.sqrt(compute_fans(shape)[0])
+
+
+def lecun_normal():
+    """LeCun normal: ``W ~ N(0, 1 / fan_in)``, the textbook's 'xavier'/'sigmoid'.
+
+    LeCun, Bottou, Orr & Mueller 1998, "Efficient BackProp". ``fan_in`` is
+    ``W.shape[0]`` (``W (fan_in, fan_out)``, PyTorch's transpose).
+    Example: ``lecun_normal()((100, 100), rng)``.
+    """
+    return _fan_normal("lecun_normal", {}, _lecun_std)
+
+
+def lecun_uniform():
+    """LeCun uniform: ``W ~ U[-b, b]``, ``b = sqrt(3 / fan_in)`` (variance 1/fan_in).
+
+    LeCun et al. 1998, "Efficient BackProp". ``fan_in`` is ``W.shape[0]``
+    (PyTorch's transpose). Example: ``lecun_uniform()((100, 100), rng)``.
+    """
+    return _fan_uniform("lecun_uniform", {}, _lecun_std)
+
+
+def orthogonal(gain=1.0):
+    """(Semi-)orthogonal ``W = gain * Q``, Q from the QR decomposition of a Gaussian.
+
+    Saxe, McClelland & Ganguli 2014, "Exact solutions to the nonlinear
+    dynamics of learning in deep linear neural networks". For
+    ``W (fan_in, fan_out)`` with ``fan_in >= fan_out`` the columns are
+    orthonormal (``W.T @ W = gain^2 I``), otherwise the rows are
+    (``W @ W.T = gain^2 I``). Weights of more than 2 dimensions are treated
+    as ``(shape[0], prod(shape[1:]))``. The signs of R's diagonal are folded
+    into Q so Q is uniformly (Haar) distributed.
+    Example: ``orthogonal()((100, 100), rng)``.
+    """
+    gain = _nonneg("gain", gain)
+
+    def sample(shape, rng):
+        if len(shape) < 2:
+            raise ValueError(f"orthogonal needs a weight of at least 2 dimensions; got shape {shape}")
+        rows, cols = shape[0], math.prod(shape[1:])
+        flat = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(flat)
+        q *= np.sign(np.diag(r))  # a zero diagonal has probability 0
+        if rows < cols:
+            q = q.T
+        return (gain * q).reshape(shape)
+
+    return Initializer("orthogonal", {"gain": gain}, sample)
+
+
+def trunc_normal(std=1.0, mean=0.0, a=-2.0, b=2.0):
+    """Truncated normal: ``N(mean, std^2)`` conditioned on ``a <= W <= b``.
+
+    ``a`` and ``b`` are absolute bounds, as in ``torch.nn.init.trunc_normal_``
+    (not multiples of std: with ``std=0.02`` the default bounds +-2 cut
+    nothing). Drawn by the inverse CDF: ``u ~ U[Phi(alpha), Phi(beta)]``,
+    ``W = mean + std * Phi^-1(u)`` with ``alpha = (a - mean)/std``,
+    ``beta = (b - mean)/std``, clipped to ``[a, b]`` against rounding.
+    Used by ViT/BERT-style inits. Example: ``trunc_normal(0.02, a=-0.04, b=0.04)((768, 768), rng)``.
+    """
+    std = real_scalar("std", std, low=0, low_open=True)
+    mean, a, b = real_scalar("mean", mean), real_scalar("a", a), real_scalar("b", b)
+    if not a < b:
+        raise ValueError(f"trunc_normal needs a < b; got a={a!r}, b={b!r}")
+    lo, hi = ndtr((a - mean) / std), ndtr((b - mean) / std)
+
+    def sample(shape, rng):
+        u = rng.uniform(lo, hi, shape)
+        return np.clip(mean + std * ndtri(u), a, b)
+
+    return Initializer("trunc_normal", {"std": std, "mean": mean, "a": a, "b": b}, sample)
+
+
+# PyTorch / Keras spellings of the same factories.
+kaiming_normal = he_normal
+kaiming_uniform = he_uniform
+glorot_normal = xavier_normal
+glorot_uniform = xavier_uniform
+
+# Factory name -> factory (what create_weight's string names and get_initializer's
+# factory names refer to).
+INITIALIZERS = {f.__name__: f for f in (
+    zeros, ones, constant, normal, uniform, xavier_normal, xavier_uniform, he_normal,
+    he_uniform, lecun_normal, lecun_uniform, orthogonal, trunc_normal)}
+INITIALIZERS.update(kaiming_normal=he_normal, kaiming_uniform=he_uniform,
+                    glorot_normal=xavier_normal, glorot_uniform=xavier_uniform)
+
+
+# -- in-place twins ----------------------------------------------------------------------
+
+def _in_place(factory):
+    def fill(array, *args, rng=None, **kwargs):
+        return factory(*args, **kwargs).fill_(array, rng)
+
+    fill.__name__ = fill.__qualname__ = factory.__name__ + "_"
+    fill.__doc__ = (
+        f"In-place twin of :func:`{factory.__name__}`: fill ``array`` and return it.\n\n"
+        f"``{factory.__name__}_(array, *hyperparameters, rng=None)`` is\n"
+        f"``{factory.__name__}(*hyperparameters).fill_(array, rng)``; ``array`` must be a\n"
+        f"writeable float32/float64 ndarray (2-D weights are ``(fan_in, fan_out)``,\n"
+        f"the transpose of PyTorch's layout).\n\n"
+        + (factory.__doc__ or "")
+    )
+    fill.factory = factory
+    return fill
+
+
+zeros_ = _in_place(zeros)
+ones_ = _in_place(ones)
+constant_ = _in_place(constant)
+normal_ = _in_place(normal)
+uniform_ = _in_place(uniform)
+xavier_normal_ = _in_place(xavier_normal)
+xavier_uniform_ = _in_place(xavier_uniform)
+he_normal_ = _in_place(he_normal)
+he_uniform_ = _in_place(he_uniform)
+lecun_normal_ = _in_place(lecun_normal)
+lecun_uniform_ = _in_place(lecun_uniform)
+orthogonal_ = _in_place(orthogonal)
+trunc_normal_ = _in_place(trunc_normal)
+kaiming_normal_ = he_normal_
+kaiming_uniform_ = he_uniform_
+glorot_normal_ = xavier_normal_
+glorot_uniform_ = xavier_uniform_
+
+
+# -- names, as a net's weight_init_std ------------------------------------------------
+
+# Short names; every key of INITIALIZERS except 'constant' is accepted too (with
+# its defaults). 'relu'/'he' and 'sigmoid'/'xavier' are the textbook's meanings.
+NAMES = {
+    "relu": lambda: he_normal(nonlinearity="relu"),
+    "he": lambda: he_normal(nonlinearity="relu"),
+    "sigmoid": lecun_normal,
+    "xavier": lecun_normal,
+    "glorot": xavier_normal,
+    "lecun": lecun_normal,
+    "orthogonal": orthogonal,
+    "zeros": zeros,
+    "ones": ones,
+}
+NAMES.update({k: f for k, f in INITIALIZERS.items() if k != "constant"})
+
+
+def get_initializer(spec, name="weight_init_std"):
+    """Turn a ``weight_init_std``-style value into an initializer ``(shape, rng, dtype)``.
+
+    ``spec`` may be a name (see the table in the module docstring: 'relu'/'he'
+    = N(0, 2/fan_in), 'sigmoid'/'xavier' = N(0, 1/fan_in) as in the textbook,
+    'glorot', 'lecun', 'orthogonal', 'zeros', ..., or any factory name), a
+    float std ``>= 0`` (N(0, std^2)), or a callable ``(shape, rng, dtype) ->
+    ndarray`` such as ``he_normal(mode='fan_out')``. ``name`` is the argument
+    name used in error messages.
+
+    Example: ``get_initializer('he')((784, 100), np.random.default_rng(0), np.float32)``.
+    """
+    if isinstance(spec, Initializer):
+        return spec
+    if callable(spec):
+        if spec in INITIALIZERS.values():
+            raise TypeError(
+                f"{name}={spec.__name__!r} is a factory: call it, e.g. {spec.__name__}(), "
+                f"or pass the string {spec.__name__!r}"
+            )
+        if getattr(spec, "factory", None) is not None:
+            raise TypeError(
+                f"{name}={spec.__name__} fills an array in place; pass the factory "
+                f"{spec.factory.__name__}() (it returns (shape, rng, dtype) -> array)"
+            )
+        return spec
+    if isinstance(spec, str):
+        key = spec.lower()
+        if key not in NAMES:
+            raise ValueError(
+                f"{name} must be one of {sorted(NAMES)}, a float std >= 0 or a callable "
+                f"(shape, rng, dtype) -> array; got {spec!r}"
+            )
+        return NAMES[key]()
+    if isinstance(spec, bool) or not isinstance(spec, numbers.Real):
+        raise TypeError(
+            f"{name} must be a name ({', '.join(sorted(NAMES))}), a float std >= 0 or a "
+            f"callable (shape, rng, dtype) -> array; got {spec!r}"
+        )
+    return normal(real_scalar(name, spec, low=0))
+
+
+# -- create_weight / create_bias ------------------------------------------------------
+
+def _create(what, shape, initializer, rng, dtype, kwargs, default, default_kwargs):
+    array = np.empty(_check_shape(shape), float_dtype(dtype))
+    if initializer is None:
+        return default(array, rng=rng, **{**default_kwargs, **kwargs})
+    if isinstance(initializer, str):
+        if initializer not in INITIALIZERS:
+            raise ValueError(f"{what} initializer must be one of {sorted(INITIALIZERS)}, "
+                             f"an Initializer or an in-place function; got {initializer!r}")
+        return INITIALIZERS[initializer](**kwargs).fill_(array, rng)
+    if isinstance(initializer, Initializer):
+        if kwargs:
+            raise TypeError(f"an Initializer is already configured; got extra keyword "
+                            f"arguments {sorted(kwargs)}")
+        return initializer.fill_(array, rng)
+    if callable(initializer):
+        if initializer in INITIALIZERS.values():
+            return initializer(**kwargs).fill_(array, rng)
+        initializer(array, rng=rng, **kwargs)
+        return array
+    raise TypeError(f"{what} initializer must be None, a name, an Initializer or an in-place "
+                    f"function f(array, **kwargs, rng=...); got {initializer!r}")
+
+
+def create_weight(shape, initializer=None, *, rng=None, dtype=np.float32, **kwargs):
+    """Return a new weight of ``shape``, He-normal (fan_in, ReLU) by default.
+
+    Follows the LSTM helper code (``create_weight(shape)`` for an
+    ``x @ W`` weight, e.g. ``create_weight((2 * H, 4 * H))`` for the stacked
+    gates): with ``initializer=None`` this is
+    ``he_normal_(W, mode='fan_in', nonlinearity='relu', rng=rng)``, and
+    ``kwargs`` override those two. ``initializer`` may also be an in-place
+    function called as ``initializer(W, rng=rng, **kwargs)`` (``xavier_uniform_``,
+    your own), a factory or its name (``'orthogonal'``; configured by
+    ``kwargs``), or a configured :class:`Initializer`. ``W`` is
+    ``(fan_in, fan_out)``, the transpose of PyTorch's layout.
+
+    Example: ``create_weight((784, 100), rng=0)``;
+    ``create_weight((100, 400), xavier_uniform_, gain=1.0, rng=rng)``.
+    """
+    return _create("weight", shape, initializer, rng, dtype, kwargs, he_normal_,
+                   {"mode": "fan_in", "nonlinearity": "relu"})
+
+
+def create_bias(shape, initializer=None, *, rng=None, dtype=np.float32, **kwargs):
+    """Return a new bias of ``shape``, the constant 0 by default.
+
+    As in the LSTM helper code: ``initializer=None`` is ``constant_(b, 0.0)``;
+    otherwise ``initializer`` is taken as in :func:`create_weight` (an
+    in-place function, a factory or its name configured by ``kwargs``, or an
+    :class:`Initializer`). Example: ``create_bias((4 * H,))``;
+    ``create_bias((100,), 'constant', value=0.1)``.
+    """
+    return _create("bias", shape, initializer, rng, dtype, kwargs, constant_, {"value": 0.0})
+
+
+# -- LSUV --------------------------------------------------------------------------------
+
+def _affine_layers(net):
+    from fastnet.layers import Affine
+
+    layers = getattr(net, "layers", None)
+    if not hasattr(layers, "items"):
+        raise TypeError(f"net must have a 'layers' dict of layers (MultiLayerNet, "
+                        f"MultiLayerNetExtend); got {type(net).__name__}")
+    affines = [(name, layer) for name, layer in layers.items() if isinstance(layer, Affine)]
+    if not affines:
+        raise ValueError("net.layers holds no fastnet.layers.Affine layer to initialize")
+    return affines
+
+
+def lsuv(net, x_batch, tol=0.1, max_iter=10, seed=None):
+    """Layer-sequential unit-variance init (Mishkin & Matas 2015, "All you need is a good init").
+
+    1. Every ``Affine`` layer of ``net.layers`` gets an orthogonal ``W`` (in
+       place: ``net.params`` sees it).
+    2. In order, for each ``Affine`` layer: run ``net.predict(x_batch)``,
+       take the variance ``v`` of the layer's pre-activation output
+       ``z = x @ W + b`` over the whole batch (``x`` is the input the layer
+       cached), and scale ``W /= sqrt(v)``; repeat until ``|v - 1| < tol`` or
+       ``max_iter`` rescalings.
+
+    Biases are left alone (with zero biases one rescaling is exact). Works on
+    any net whose ``layers`` dict holds :class:`fastnet.layers.Affine` layers
+    and whose ``predict(x)`` runs them in order (``MultiLayerNet``,
+    ``MultiLayerNetExtend`` with batch norm in between: its ``predict``
+    default is inference mode, so running statistics are not touched).
+
+    Parameters
+    ----------
+    net : network with ``layers`` and ``predict``
+    x_batch : ndarray (N, ...), N >= 2, the net's dtype
+    tol : float > 0
+    max_iter : int >= 1
+    seed : int, numpy.random.Generator or None
+        Source of the orthogonal pre-init.
+
+    Returns
+    -------
+    list of dict, one per Affine layer in order: ``layer`` (its key),
+    ``iterations`` (rescalings made), ``variance`` (final output variance),
+    ``converged`` (``|variance - 1| < tol``). A layer whose output variance is
+    0 or not finite cannot be rescaled: it is reported unconverged with a warning.
+
+    Example: ``report = lsuv(net, x_train[:256], seed=0)``.
+    """
+    from fastnet.layers import Affine
+
+    tol = real_scalar("tol", tol, low=0, low_open=True)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if not hasattr(net, "predict"):
+        raise TypeError(f"net must have a predict(x) method; got {type(net).__name__}")
+    affines = _affine_layers(net)
+    x_batch = np.asarray(x_batch)
+    if x_batch.ndim < 1 or x_batch.shape[0] < 2:
+        raise ValueError(f"x_batch must hold at least 2 samples to measure a variance; "
+                         f"got shape {x_batch.shape}")
+    rng = make_rng(seed)
+    for _, layer in affines:
+        orthogonal_(layer.W, rng=rng)
+
+    report = []
+    for name, layer in affines:
+        # An identity Affine over the same arrays gives the pre-activation output
+        # whether or not the layer fuses an activation.
+        linear = Affine(layer.W, layer.b)
+        iterations = 0
+        while True:
+            net.predict(x_batch)
+            var = float(np.var(linear.forward(layer.x), dtype=np.float64))
+            if abs(var - 1.0) < tol or iterations == max_iter:
+                break
+            if not (math.isfinite(var) and var > 0):
+                warnings.warn(f"LSUV: layer {name!r} has output variance {var}; "
+                              f"cannot rescale it", RuntimeWarning, stacklevel=2)
+                break
+            layer.W *= layer.W.dtype.type(1.0 / math.sqrt(var))
+            iterations += 1
+        report.append({"layer": name, "iterations": iterations, "variance": var,
+                       "converged": abs(var - 1.0) < tol})
+    return report

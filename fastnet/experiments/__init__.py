@@ -9,6 +9,8 @@ import importlib
 
 # CLI name -> module under fastnet.experiments
 EXPERIMENTS = {}
+EXPERIMENTS["activations"] = "activations"
+EXPERIMENTS["init-compare"] = "init_compare"
 
 
 def get_experiment(name):
