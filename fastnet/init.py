@@ -661,7 +661,11 @@ def lsuv(net, x_batch, tol=0.1, max_iter=10, seed=None):
         linear = Affine(layer.W, layer.b)
         iterations = 0
         while True:
+            layer.x = None
             net.predict(x_batch)
+            if layer.x is None:
+                raise ValueError(f"net.predict(x_batch) did not run layer {name!r}; lsuv needs "
+                                 f"a net whose predict runs every Affine of net.layers")
             var = float(np.var(linear.forward(layer.x), dtype=np.float64))
             if abs(var - 1.0) < tol or iterations == max_iter:
                 break

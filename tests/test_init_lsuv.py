@@ -107,3 +107,22 @@ def test_random_init_breaks_symmetry():
     net = MultiLayerNet(12, [9, 7], 4, "sigmoid", weight_init_std="xavier", dtype=np.float64, seed=0)
     _train(net)
     assert _unit_spread(net.params["W1"]) > 1e-2 and _unit_spread(net.params["W2"]) > 1e-2
+
+
+@pytest.mark.parametrize("use_batchnorm,use_dropout", [(False, False), (True, False), (True, True)])
+def test_lsuv_on_multilayernet_extend(use_batchnorm, use_dropout):
+    import fastnet
+
+    Extend = getattr(fastnet, "MultiLayerNetExtend", None)
+    if Extend is None:
+        pytest.skip("MultiLayerNetExtend is not in this build")
+    net = Extend(60, [50, 40, 30], 10, "relu", weight_init_std=0.01, dtype=np.float64,
+                 use_batchnorm=use_batchnorm, use_dropout=use_dropout, seed=1)
+    x = np.random.default_rng(0).standard_normal((256, 60)) * 3 + 1
+    before = {k: v.copy() for k, v in net.params.items() if not k.startswith(("W", "b"))}
+    report = fi.lsuv(net, x, tol=0.05, seed=2)
+    assert len(report) == 4 and all(r["converged"] for r in report)
+    for z in _pre_activations(net, x):
+        assert abs(np.var(z) - 1) < 0.05
+    for k, v in before.items():  # gamma/beta untouched
+        np.testing.assert_array_equal(net.params[k], v)
