@@ -74,15 +74,15 @@ def test_histograms_and_csv(activations):
 
 
 def _synthetic_mnist(rng, centers, n):
-    """Samples around given cluster centres in 784 dimensions, pixel-like range."""
+    """Samples around given cluster centres (100 features, pixel-like range)."""
     t = rng.integers(0, len(centers), n)
-    x = np.clip(centers[t] + 0.2 * rng.standard_normal((n, 784)), 0, 1)
+    x = np.clip(centers[t] + 0.2 * rng.standard_normal((n, centers.shape[1])), 0, 1)
     return x.astype(np.float32), t
 
 
 def test_init_compare_on_synthetic_data(tmp_path):
     rng = np.random.default_rng(0)
-    centers = rng.uniform(0, 1, (10, 784))
+    centers = rng.uniform(0, 1, (10, 100))
     data = (_synthetic_mnist(rng, centers, 600), _synthetic_mnist(rng, centers, 200))
     result = get_experiment("init-compare").run(tmp_path, seed=0, iterations=80, data=data)
     loss = result["loss"]
