@@ -10,6 +10,12 @@ from fastnet._kernels.affine import (
     affine_backward,
     affine_forward,
 )
+from fastnet._kernels.batchnorm import (
+    batchnorm_backward,
+    batchnorm_forward_infer,
+    batchnorm_forward_train,
+)
+from fastnet._kernels.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet._kernels.gemm import gemm
 from fastnet._kernels.optim import sgd_update_
 from fastnet._kernels.stats import accumulate_stats_
@@ -25,6 +31,12 @@ __all__ = [
     "affine_activation_backward_",
     "affine_backward",
     "affine_forward",
+    "batchnorm_backward",
+    "batchnorm_forward_infer",
+    "batchnorm_forward_train",
+    "dropout_backward",
+    "dropout_forward_",
+    "dropout_scale",
     "gemm",
     "sgd_update_",
     "softmax_cross_entropy",

@@ -1,4 +1,16 @@
-"""The textbook's fully connected network, on compiled kernels."""
+"""The textbook's fully connected networks, on compiled kernels.
+
+One class does the work (:class:`MultiLayerNetExtend`: affine layers with
+optional batch normalization, dropout and weight decay);
+:class:`MultiLayerNet` is the same net with the extensions off and the
+textbook's shorter signature. Each hidden block is::
+
+    Affine+activation (fused) [-> Dropout]                  without batch norm
+    Affine -> BatchNorm -> activation [-> Dropout]          with batch norm
+
+The public methods validate their inputs once; the passes then run the
+layers' unchecked ``_forward``/``_backward`` on reusable workspace buffers.
+"""
 import numbers
 from collections import OrderedDict
 
@@ -17,7 +29,10 @@ from fastnet._checks import (
 from fastnet._workspace import Workspace
 from fastnet.gradient import numerical_gradient
 from fastnet.init import get_initializer
-from fastnet.layers import Affine, SoftmaxWithLoss
+from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
+from fastnet.layers.activations import Relu, Sigmoid, Tanh
+
+_ACTIVATION_LAYERS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
 def _positive_int(name, value):
@@ -26,34 +41,108 @@ def _positive_int(name, value):
     return int(value)
 
 
-class MultiLayerNet:
-    """Fully connected net: (Affine + activation) x hidden layers, Affine, softmax loss.
+# -- one step of the forward/backward passes per layer --------------------------
+# Each step writes its output into a workspace buffer named after its layer and
+# runs its backward in place on the incoming gradient buffer where the math is
+# element-wise; only affine layers produce a new gradient buffer (other width).
 
-    Textbook-compatible: ``params`` holds ``W1, b1, ..., W{L}, b{L}`` with
-    ``W`` stored ``(fan_in, fan_out)``; ``predict``, ``loss``, ``accuracy``,
-    ``gradient`` and ``numerical_gradient`` behave like the textbook's.
+class _AffineStep:
+    def __init__(self, name, layer, index):
+        self.name, self.layer = name, layer
+        self.keys = (f"W{index}", f"b{index}")
+
+    def forward(self, h, ws, train_flg):
+        out = ws.get(self.name, (h.shape[0], self.layer.W.shape[1]), h.dtype)
+        return self.layer._forward(h, out)
+
+    def backward(self, dout, ws, grads, need_dx):
+        layer = self.layer
+        dx = ws.get("d" + self.name, layer.x.shape, dout.dtype) if need_dx else None
+        dW = grads[self.keys[0]] = np.empty_like(layer.W)
+        db = grads[self.keys[1]] = np.empty_like(layer.b)
+        layer._backward(dout, dx, dW, db)
+        return dx
+
+
+class _BatchNormStep:
+    def __init__(self, name, layer, index):
+        self.name, self.layer = name, layer
+        self.keys = (f"gamma{index}", f"beta{index}")
+
+    def forward(self, h, ws, train_flg):
+        return self.layer._forward(h, ws.get(self.name, h.shape, h.dtype), train_flg)
+
+    def backward(self, dout, ws, grads, need_dx):
+        dgamma = grads[self.keys[0]] = np.empty_like(self.layer.gamma)
+        dbeta = grads[self.keys[1]] = np.empty_like(self.layer.beta)
+        return self.layer._backward(dout, dout, dgamma, dbeta)
+
+
+class _ActivationStep:
+    # In place on the batch-norm output: batch norm's backward needs its input, not its output.
+    def __init__(self, name, layer):
+        self.name, self.layer = name, layer
+
+    def forward(self, h, ws, train_flg):
+        return self.layer._forward(h, h)
+
+    def backward(self, dout, ws, grads, need_dx):
+        return self.layer._backward(dout, dout)
+
+
+class _DropoutStep:
+    def __init__(self, name, layer):
+        self.name, self.layer = name, layer
+
+    def forward(self, h, ws, train_flg):
+        # A new buffer: the activation before it keeps its output for backward.
+        return self.layer._forward(h, ws.get(self.name, h.shape, h.dtype), train_flg)
+
+    def backward(self, dout, ws, grads, need_dx):
+        return self.layer._backward(dout, dout)
+
+
+class MultiLayerNetExtend:
+    """Fully connected net with optional weight decay, dropout and batch normalization.
+
+    Textbook-compatible (``common/multi_layer_net_extend.py``): ``params``
+    holds ``W1, b1, ..., W{L}, b{L}`` (``W`` stored ``(fan_in, fan_out)``)
+    and, with batch norm, ``gamma1, beta1, ..., gamma{L-1}, beta{L-1}``;
+    ``predict(x, train_flg=False)``, ``loss(x, t, train_flg=False)``,
+    ``accuracy``, ``gradient`` (a training-mode pass) and
+    ``numerical_gradient`` behave like the textbook's.
 
     Parameters
     ----------
     input_size, output_size : int
     hidden_size_list : list of int
-    activation : {'relu', 'sigmoid', 'tanh'}
+    activation : {'relu', 'sigmoid', 'tanh', 'identity'}
     weight_init_std : 'relu'/'he', 'sigmoid'/'xavier', float or callable
         See :func:`fastnet.init.get_initializer`.
     weight_decay_lambda : float
         L2 coefficient: the loss gains ``lambda/2 * sum ||W||^2`` and each
-        ``dW`` gains ``lambda * W``.
+        ``dW`` gains ``lambda * W`` (fused into the affine backward).
+    use_dropout : bool
+        A :class:`~fastnet.layers.Dropout` after each hidden activation.
+    dropout_ration : float in [0, 1)
+        The dropout ratio (the textbook's spelling of the argument).
+    use_batchnorm : bool
+        A :class:`~fastnet.layers.BatchNormalization` (textbook convention)
+        between each hidden affine layer and its activation.
     dtype : float32 (default) or float64
         The parameters' dtype; inputs must match it (integer inputs are cast).
     seed : int, numpy.random.Generator or None
-        Source of the initial weights.
+        Source of the initial weights, then of the dropout masks.
     backend : {'compiled', 'reference'}
         'reference' runs the same net on :mod:`fastnet.reference` (NumPy).
+    dropout_mode : {'textbook', 'inverted'}
+        See :class:`~fastnet.layers.Dropout`.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
-                 weight_init_std="relu", weight_decay_lambda=0, *, dtype=np.float32,
-                 seed=None, backend="compiled"):
+                 weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
+                 dropout_ration=0.5, use_batchnorm=False, *, dtype=np.float32, seed=None,
+                 backend="compiled", dropout_mode="textbook"):
         sizes = [_positive_int("input_size", input_size)]
         sizes += [_positive_int("hidden_size_list[%d]" % i, s)
                   for i, s in enumerate(hidden_size_list)]
@@ -64,13 +153,16 @@ class MultiLayerNet:
         self.hidden_layer_num = len(self.hidden_size_list)
         self.activation = activation
         self.weight_decay_lambda = real_scalar("weight_decay_lambda", weight_decay_lambda, low=0)
+        self.use_dropout = bool(use_dropout)
+        self.use_batchnorm = bool(use_batchnorm)
+        self.dropout_ration = real_scalar("dropout_ration", dropout_ration, low=0, high=1,
+                                          high_open=True)
         self.dtype = float_dtype(dtype)
         self.backend = backend
 
         init = get_initializer(weight_init_std)
         rng = make_rng(seed)
         self.params = {}
-        self.layers = OrderedDict()
         n_affine = len(sizes) - 1
         for i in range(1, n_affine + 1):
             shape = (sizes[i - 1], sizes[i])
@@ -82,12 +174,41 @@ class MultiLayerNet:
                 )
             self.params[f"W{i}"] = W
             self.params[f"b{i}"] = np.zeros(sizes[i], self.dtype)
-            self.layers[f"Affine{i}"] = Affine(
-                W, self.params[f"b{i}"],
-                activation=activation if i < n_affine else "identity",
-                weight_decay=self.weight_decay_lambda, backend=backend)
+
+        # As the textbook, params holds every W, b first, then every gamma, beta.
+        self.layers = OrderedDict()
+        self._steps = []
+
+        def add(name, layer, step):
+            self.layers[name] = layer
+            self._steps.append(step)
+
+        for i in range(1, n_affine + 1):
+            hidden = i < n_affine
+            fused = activation if hidden and not self.use_batchnorm else "identity"
+            name = f"Affine{i}"
+            layer = Affine(self.params[f"W{i}"], self.params[f"b{i}"], activation=fused,
+                           weight_decay=self.weight_decay_lambda, backend=backend)
+            add(name, layer, _AffineStep(name, layer, i))
+            if not hidden:
+                break
+            if self.use_batchnorm:
+                gamma = self.params[f"gamma{i}"] = np.ones(sizes[i], self.dtype)
+                beta = self.params[f"beta{i}"] = np.zeros(sizes[i], self.dtype)
+                name = f"BatchNorm{i}"
+                layer = BatchNormalization(gamma, beta, backend=backend)
+                add(name, layer, _BatchNormStep(name, layer, i))
+                if activation != "identity":
+                    name = f"Activation_function{i}"
+                    layer = _ACTIVATION_LAYERS[activation](backend=backend)
+                    add(name, layer, _ActivationStep(name, layer))
+            if self.use_dropout:
+                name = f"Dropout{i}"
+                layer = Dropout(self.dropout_ration, mode=dropout_mode, rng=rng, backend=backend)
+                add(name, layer, _DropoutStep(name, layer))
         self.last_layer = SoftmaxWithLoss(backend=backend)
-        self._workspace = Workspace()
+        # Room for every buffer of the net at a few batch sizes (train, eval, last batch).
+        self._workspace = Workspace(max_entries=4 * (2 * len(self._steps) + 2))
         self.last_loss = None  # the loss of the latest loss/gradient pass
 
     # -- checks ----------------------------------------------------------------
@@ -102,15 +223,15 @@ class MultiLayerNet:
         return as_labels("t", t, n, self.output_size, self.dtype)
 
     # -- passes (unchecked) ----------------------------------------------------
-    def _forward(self, x):
+    def _forward(self, x, train_flg):
         h = x
-        for i, layer in enumerate(self.layers.values(), 1):
-            out = self._workspace.get(f"h{i}", (x.shape[0], layer.W.shape[1]), self.dtype)
-            h = layer._forward(h, out)
+        ws = self._workspace
+        for step in self._steps:
+            h = step.forward(h, ws, train_flg)
         return h
 
-    def _loss(self, x, t):
-        logits = self._forward(x)
+    def _loss(self, x, t, train_flg):
+        logits = self._forward(x, train_flg)
         dlogits = self._workspace.get("dlogits", logits.shape, self.dtype)
         loss = self.last_layer._forward(logits, t, dlogits)
         if self.weight_decay_lambda:
@@ -120,51 +241,70 @@ class MultiLayerNet:
 
     def _sum_squared_weights(self):
         total = 0.0
-        for layer in self.layers.values():
-            w = layer.W.reshape(-1)
-            total += float(np.dot(w, w))
+        for step in self._steps:
+            if isinstance(step, _AffineStep):
+                w = step.layer.W.reshape(-1)
+                total += float(np.dot(w, w))
         return total
 
     # -- textbook API ----------------------------------------------------------
-    def predict(self, x):
-        """Return the logits ``(N, output_size)`` for inputs ``x (N, input_size)``."""
-        return self._forward(self._check_x(x)).copy()
+    def predict(self, x, train_flg=False):
+        """Return the logits ``(N, output_size)`` for inputs ``x (N, input_size)``.
 
-    def loss(self, x, t):
+        ``train_flg=True`` runs batch norm on batch statistics (updating the
+        running ones) and draws dropout masks, as in training.
+        """
+        return self._forward(self._check_x(x), bool(train_flg)).copy()
+
+    def loss(self, x, t, train_flg=False):
         """Mean cross-entropy (plus the L2 term) on ``x`` against ``t`` (indices or rows)."""
         x = self._check_x(x)
-        return self._loss(x, self._check_t(t, x.shape[0]))
+        return self._loss(x, self._check_t(t, x.shape[0]), bool(train_flg))
 
     def accuracy(self, x, t):
-        """Fraction of samples whose arg-max logit is the target class."""
+        """Fraction of samples whose arg-max logit (inference mode) is the target class."""
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        y = np.argmax(self._forward(x), axis=1)
+        y = np.argmax(self._forward(x, False), axis=1)
         if t.ndim != 1:
             t = np.argmax(t, axis=1)
         return float(np.sum(y == t)) / x.shape[0]
 
     def gradient(self, x, t):
-        """Backpropagated gradients of :meth:`loss`: a new dict of new arrays, keyed like ``params``."""
+        """Backpropagated gradients of the training-mode :meth:`loss`.
+
+        Returns a new dict of new arrays, keyed and ordered like ``params``.
+        """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        self._loss(x, t)
+        self._loss(x, t, True)
         dout = self.last_layer.dx
         grads = {}
-        layers = list(self.layers.values())
-        for i in range(len(layers), 0, -1):
-            layer = layers[i - 1]
-            dx = (self._workspace.get(f"dh{i - 1}", layer.x.shape, self.dtype)
-                  if i > 1 else None)
-            grads[f"W{i}"] = np.empty_like(layer.W)
-            grads[f"b{i}"] = np.empty_like(layer.b)
-            layer._backward(dout, dx, grads[f"W{i}"], grads[f"b{i}"])
-            dout = dx
+        ws = self._workspace
+        last = len(self._steps) - 1
+        for k in range(last, -1, -1):
+            dout = self._steps[k].backward(dout, ws, grads, k > 0)
         return {key: grads[key] for key in self.params}
 
     def numerical_gradient(self, x, t):
-        """Central-difference gradients of :meth:`loss` (slow; for checking)."""
+        """Central-difference gradients of the training-mode :meth:`loss` (slow; for checking)."""
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        return {key: numerical_gradient(lambda _: self._loss(x, t), p)
+        return {key: numerical_gradient(lambda _: self._loss(x, t, True), p)
                 for key, p in self.params.items()}
+
+
+class MultiLayerNet(MultiLayerNetExtend):
+    """Fully connected net: (Affine + activation) x hidden layers, Affine, softmax loss.
+
+    Textbook-compatible (``common/multi_layer_net.py``): ``params`` holds
+    ``W1, b1, ..., W{L}, b{L}``; see :class:`MultiLayerNetExtend` (this is
+    it without dropout and batch normalization) for the parameters.
+    """
+
+    def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
+                 weight_init_std="relu", weight_decay_lambda=0, *, dtype=np.float32,
+                 seed=None, backend="compiled"):
+        super().__init__(input_size, hidden_size_list, output_size, activation,
+                         weight_init_std, weight_decay_lambda, dtype=dtype, seed=seed,
+                         backend=backend)

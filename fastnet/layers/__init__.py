@@ -6,6 +6,8 @@ which write into reusable workspaces after the network checked its inputs once.
 """
 from fastnet.layers.activations import Relu, Sigmoid, Tanh
 from fastnet.layers.affine import Affine
+from fastnet.layers.batchnorm import BatchNormalization
+from fastnet.layers.dropout import Dropout
 from fastnet.layers.softmax import SoftmaxWithLoss
 
-__all__ = ["Affine", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]
+__all__ = ["Affine", "BatchNormalization", "Dropout", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]

@@ -18,10 +18,7 @@ class _Activation:
         """Return ``act(x)`` as a new array of x's shape and dtype (float32/float64)."""
         x = np.ascontiguousarray(x)
         float_dtype(x.dtype, "x.dtype")
-        out = np.empty_like(x)
-        self._ops.activation_forward(x.reshape(-1), out.reshape(-1), self._act)
-        self.out = out
-        return out
+        return self._forward(x, np.empty_like(x))
 
     def backward(self, dout):
         """Return ``dout * act'(x)`` for the ``x`` of the last forward, as a new array."""
@@ -29,7 +26,17 @@ class _Activation:
             raise RuntimeError("backward called before forward")
         dout = as_input("dout", dout, self.out.dtype)
         check_shape("dout", dout, self.out.shape)
-        dx = np.empty_like(self.out)
+        return self._backward(dout, np.empty_like(self.out))
+
+    # -- unchecked API for networks --------------------------------------------
+    def _forward(self, x, out):
+        """Write ``act(x)`` into ``out`` (may be ``x``); keep ``out`` for backward."""
+        self._ops.activation_forward(x.reshape(-1), out.reshape(-1), self._act)
+        self.out = out
+        return out
+
+    def _backward(self, dout, dx):
+        """Write ``dout * act'`` into ``dx`` (may be ``dout``); return ``dx``."""
         self._ops.activation_backward(dout.reshape(-1), self.out.reshape(-1),
                                       dx.reshape(-1), self._act)
         return dx

@@ -11,6 +11,12 @@ from fastnet.reference.affine import (
     affine_backward,
     affine_forward,
 )
+from fastnet.reference.batchnorm import (
+    batchnorm_backward,
+    batchnorm_forward_infer,
+    batchnorm_forward_train,
+)
+from fastnet.reference.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet.reference.gemm import gemm
 from fastnet.reference.optim import sgd_update_
 from fastnet.reference.stats import accumulate_stats_
@@ -26,6 +32,12 @@ __all__ = [
     "affine_activation_backward_",
     "affine_backward",
     "affine_forward",
+    "batchnorm_backward",
+    "batchnorm_forward_infer",
+    "batchnorm_forward_train",
+    "dropout_backward",
+    "dropout_forward_",
+    "dropout_scale",
     "gemm",
     "sgd_update_",
     "softmax_cross_entropy",

@@ -1,0 +1,217 @@
+"""Batch normalization kernels over ``x (N, D)``: statistics per feature (column).
+
+Training forward, with ``mu`` and ``var`` the batch mean and biased variance::
+
+    xhat = (x - mu) * inv_std,   inv_std = 1 / sqrt(var + eps)
+    out  = gamma * xhat + beta
+
+It takes three passes over ``x``: the mean, then the centred moments
+``sum (x - mu)`` and ``sum (x - mu)^2`` (the corrected two-pass algorithm of
+Chan, Golub & LeVeque 1983: no ``E[x^2] - E[x]^2`` cancellation when
+``|mu| >> std``, and the first sum removes the rounding error of the mean),
+then the output. The last two passes go column block by column block, so a
+block's rows are still in cache when the output is written. The running
+statistics are updated in the same call.
+
+Backward, with ``g = dL/d out`` and the sums ``Sg = sum_i g`` and
+``Sgx = sum_i g * xhat`` (which are also ``dbeta`` and ``dgamma``)::
+
+    dx = gamma * inv_std / N * (N * g - Sg - xhat * Sgx)
+
+Two passes: the sums, then ``dx``. Nothing is cached but ``mu`` and
+``inv_std``; ``xhat`` is recomputed from ``x`` (one subtraction and one
+multiply are cheaper than writing and re-reading an (N, D) array).
+
+All 2-D arrays are C-contiguous ``(N, D)``, vectors ``(D,)``, one dtype
+(float32 or float64). The caller (``fastnet.layers.BatchNormalization``)
+validates them; these functions trust them, allocate nothing and release the
+GIL. ``dx`` may be ``dout`` itself (the backward is element-wise in its last
+pass), and ``out`` may be ``x`` for the inference forward.
+"""
+from cython cimport floating
+from libc.math cimport sqrt
+
+# Per-feature coefficients are computed for a block of columns at a time into
+# stack arrays, so the row loops are a plain fused multiply-add per element.
+cdef enum:
+    BLOCK = 256
+
+
+cdef inline Py_ssize_t _nblocks(Py_ssize_t d) noexcept nogil:
+    return (d + BLOCK - 1) // BLOCK
+
+
+cdef void _column_sums(const floating* x, Py_ssize_t n, Py_ssize_t d,
+                       floating* acc) noexcept nogil:
+    # acc[j] = sum_i x[i, j], row by row (contiguous, vectorizable over j).
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    for j in range(d):
+        acc[j] = 0
+    for i in range(n):
+        row = x + i * d
+        for j in range(d):
+            acc[j] += row[j]
+
+
+cdef void _centred_moments(const floating* x, Py_ssize_t n, Py_ssize_t d,
+                           Py_ssize_t j0, Py_ssize_t w, const floating* center,
+                           floating* s1, floating* s2) noexcept nogil:
+    # For the columns [j0, j0 + w): s1[k] = sum_i (x[i, j0+k] - center[j0+k]),
+    # s2[k] = the sum of the squares of the same differences.
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    cdef floating v
+    for j in range(w):
+        s1[j] = 0
+        s2[j] = 0
+    for i in range(n):
+        row = x + i * d + j0
+        for j in range(w):
+            v = row[j] - center[j0 + j]
+            s1[j] += v
+            s2[j] += v * v
+
+
+cdef void _normalize_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
+                           Py_ssize_t j0, Py_ssize_t w, const floating* center,
+                           const floating* block_inv_std, const floating* gamma,
+                           const floating* beta, floating* out) noexcept nogil:
+    # out[i, j] = (x[i, j] - center[j]) * gamma[j] * inv_std[j] + beta[j] for the
+    # columns j in [j0, j0 + w); block_inv_std[k] is inv_std[j0 + k].
+    cdef Py_ssize_t i, j
+    cdef floating scale[BLOCK]
+    cdef const floating* row
+    cdef floating* orow
+    for j in range(w):
+        scale[j] = gamma[j0 + j] * block_inv_std[j]
+    for i in range(n):
+        row = x + i * d + j0
+        orow = out + i * d + j0
+        for j in range(w):
+            orow[j] = (row[j] - center[j0 + j]) * scale[j] + beta[j0 + j]
+
+
+def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
+                            const floating[::1] beta, double eps,
+                            floating[:, ::1] out, floating[::1] mean,
+                            floating[::1] inv_std, floating[::1] running_mean,
+                            floating[::1] running_var, double momentum,
+                            double var_correction):
+    """Normalize ``x (N, D)`` with its batch statistics; update the running ones.
+
+    Parameters
+    ----------
+    x : (N, D) float32 or float64, C-contiguous
+    gamma, beta : (D,) scale and shift
+    eps : float, added to the variance
+    out : (N, D), overwritten with ``gamma * xhat + beta``
+    mean, inv_std : (D,), overwritten with the batch mean and
+        ``1 / sqrt(var + eps)`` (``var`` biased); backward needs them.
+    running_mean, running_var : (D,), updated in place:
+        ``r <- momentum * r + (1 - momentum) * stat``, where the variance
+        statistic is ``var * var_correction`` (1 for the textbook, ``N/(N-1)``
+        for PyTorch's unbiased running variance). ``momentum`` is the weight
+        of the old value (the textbook's convention).
+    """
+    cdef Py_ssize_t j, j0, k, w, n = x.shape[0], d = x.shape[1]
+    cdef floating keep = <floating>momentum, new = <floating>(1 - momentum)
+    cdef floating inv_n = <floating>(1.0 / n), var, shift
+    cdef floating s1[BLOCK]
+    cdef floating s2[BLOCK]
+    with nogil:
+        _column_sums(&x[0, 0], n, d, &mean[0])
+        for j in range(d):
+            mean[j] *= inv_n
+        # Block by block, so the block's rows are still in cache for the output pass.
+        for k in range(_nblocks(d)):
+            j0 = k * BLOCK
+            w = min(BLOCK, d - j0)
+            _centred_moments(&x[0, 0], n, d, j0, w, &mean[0], s1, s2)
+            for j in range(w):
+                # The corrected two-pass formula: s1 is the rounding error of the
+                # first pass's mean, which it removes from the mean and the variance.
+                shift = s1[j] * inv_n
+                mean[j0 + j] += shift
+                var = s2[j] * inv_n - shift * shift
+                if var < 0:
+                    var = 0
+                running_mean[j0 + j] = keep * running_mean[j0 + j] + new * mean[j0 + j]
+                running_var[j0 + j] = (keep * running_var[j0 + j]
+                                       + new * <floating>(var * var_correction))
+                inv_std[j0 + j] = <floating>(1 / sqrt(var + eps))
+            _normalize_block(&x[0, 0], n, d, j0, w, &mean[0], &inv_std[j0],
+                             &gamma[0], &beta[0], &out[0, 0])
+
+
+def batchnorm_forward_infer(const floating[:, ::1] x, const floating[::1] gamma,
+                            const floating[::1] beta, const floating[::1] running_mean,
+                            const floating[::1] running_var, double eps,
+                            floating[:, ::1] out):
+    """Write ``gamma * (x - running_mean) / sqrt(running_var + eps) + beta`` into ``out``.
+
+    One pass over ``x (N, D)``; any N >= 1. ``out`` may be ``x``.
+    """
+    cdef Py_ssize_t j, j0, k, w, n = x.shape[0], d = x.shape[1]
+    cdef floating inv_std[BLOCK]
+    with nogil:
+        for k in range(_nblocks(d)):
+            j0 = k * BLOCK
+            w = min(BLOCK, d - j0)
+            for j in range(w):
+                inv_std[j] = 1 / sqrt(running_var[j0 + j] + eps)
+            _normalize_block(&x[0, 0], n, d, j0, w, &running_mean[0], inv_std,
+                             &gamma[0], &beta[0], &out[0, 0])
+
+
+def batchnorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
+                       const floating[::1] gamma, const floating[::1] mean,
+                       const floating[::1] inv_std, floating[:, ::1] dx,
+                       floating[::1] dgamma, floating[::1] dbeta):
+    """Gradients of the training forward given ``dout = dL/d out (N, D)``.
+
+    ``x``, ``mean`` and ``inv_std`` are the forward's input and statistics.
+    Writes ``dbeta = sum_i dout``, ``dgamma = sum_i dout * xhat`` and
+    ``dx = gamma * inv_std / N * (N * dout - dbeta - xhat * dgamma)``.
+    ``dx`` may be ``dout`` (overwritten in place).
+    """
+    cdef Py_ssize_t i, j, j0, k, w, n = x.shape[0], d = x.shape[1]
+    cdef floating inv_n = <floating>(1.0 / n), s
+    cdef floating a[BLOCK]
+    cdef floating b[BLOCK]
+    cdef floating c[BLOCK]
+    cdef floating* sg = &dbeta[0]
+    cdef floating* sgx = &dgamma[0]
+    cdef const floating* g
+    cdef const floating* xr
+    cdef floating* dr
+    cdef const floating* mu = &mean[0]
+    with nogil:
+        for j in range(d):
+            sg[j] = 0
+            sgx[j] = 0
+        # Pass 1: sum_i g and sum_i g * (x - mu); the latter times inv_std is dgamma.
+        for i in range(n):
+            g = &dout[i, 0]
+            xr = &x[i, 0]
+            for j in range(d):
+                sg[j] += g[j]
+                sgx[j] += g[j] * (xr[j] - mu[j])
+        for j in range(d):
+            sgx[j] *= inv_std[j]
+        # Pass 2: dx = a * g + b * (x - mu) + c with per-feature a, b, c:
+        # a = gamma inv_std, b = -a inv_std dgamma / N, c = -a dbeta / N.
+        for k in range(_nblocks(d)):
+            j0 = k * BLOCK
+            w = min(BLOCK, d - j0)
+            for j in range(w):
+                s = gamma[j0 + j] * inv_std[j0 + j]
+                a[j] = s
+                b[j] = -s * inv_std[j0 + j] * sgx[j0 + j] * inv_n
+                c[j] = -s * sg[j0 + j] * inv_n
+            for i in range(n):
+                g = &dout[i, j0]
+                xr = &x[i, j0]
+                dr = &dx[i, j0]
+                for j in range(w):
+                    dr[j] = a[j] * g[j] + b[j] * (xr[j] - mu[j0 + j]) + c[j]

@@ -1,0 +1,44 @@
+"""Dropout kernels: apply a random keep-mask, and its backward.
+
+The random numbers come from the caller (``fastnet.layers.Dropout`` draws
+uniforms from a ``numpy.random.Generator`` into the mask buffer), so a seed
+reproduces the mask exactly and the kernels hold no RNG state. Arrays are
+flat, C-contiguous, of one dtype (float32 or float64) and one size; the
+caller checks them.
+"""
+from cython cimport floating
+
+
+def dropout_forward_(const floating[::1] x, floating[::1] mask, double ratio,
+                     double scale, floating[::1] out):
+    """Turn uniforms into a mask and apply it: one pass.
+
+    On entry ``mask`` holds uniform draws ``u`` in [0, 1); it is overwritten
+    with ``scale`` where ``u > ratio`` (kept) and 0 elsewhere, and
+    ``out = x * mask``. ``scale`` is 1 for the textbook's dropout and
+    ``1 / (1 - ratio)`` for inverted dropout. ``out`` may be ``x``.
+    """
+    cdef Py_ssize_t i
+    cdef floating r = <floating>ratio, s = <floating>scale
+    with nogil:
+        for i in range(x.shape[0]):
+            mask[i] = s if mask[i] > r else 0
+            out[i] = x[i] * mask[i]
+
+
+def dropout_backward(const floating[::1] dout, const floating[::1] mask,
+                     floating[::1] dx):
+    """``dx = dout * mask`` (the mask already carries the scale). ``dx`` may be ``dout``."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(dout.shape[0]):
+            dx[i] = dout[i] * mask[i]
+
+
+def dropout_scale(const floating[::1] x, double scale, floating[::1] out):
+    """``out = scale * x``: the textbook's inference pass (scale ``1 - ratio``). ``out`` may be ``x``."""
+    cdef Py_ssize_t i
+    cdef floating s = <floating>scale
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = x[i] * s

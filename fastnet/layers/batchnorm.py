@@ -1,0 +1,149 @@
+"""Batch normalization (Ioffe & Szegedy 2015, arXiv:1502.03167), per feature of ``(N, D)``."""
+import warnings
+
+import numpy as np
+
+from fastnet._checks import as_input, check_batch, check_shape, float_dtype, real_scalar
+from fastnet.kernels import get_backend
+
+# convention -> (eps, default momentum); see BatchNormalization.
+_CONVENTIONS = {"textbook": (1e-6, 0.9), "torch": (1e-5, 0.1)}
+
+
+class BatchNormalization:
+    """``out = gamma * (x - mu) / sqrt(var + eps) + beta`` with batch or running statistics.
+
+    In training (``train_flg=True``) ``mu`` and ``var`` are the batch's mean
+    and biased variance per feature, and the running statistics move towards
+    them; in inference the running statistics are used.
+
+    Parameters
+    ----------
+    gamma, beta : ndarray (D,), float32 or float64, C-contiguous
+        Scale and shift. The layer keeps references: in-place updates of
+        them (optimizers) are seen by the layer.
+    momentum : float or None
+        Under ``convention='textbook'`` the weight of the *old* running value
+        (``r <- momentum r + (1 - momentum) stat``), default 0.9. Under
+        ``convention='torch'`` the weight of the *new* batch, as
+        ``torch.nn.BatchNorm1d``'s ``momentum``, default 0.1. None picks the
+        convention's default.
+    running_mean, running_var : ndarray (D,) or None
+        Initial running statistics, updated in place. None starts them at
+        0 and 0 (textbook) or 0 and 1 (torch).
+    convention : {'textbook', 'torch'}
+        'textbook' follows the book's ``BatchNormalization``: eps 1e-6, biased
+        running variance; a training batch of one sample normalizes to
+        ``xhat = 0`` (with a one-time warning). 'torch' matches
+        ``torch.nn.BatchNorm1d``: eps 1e-5, unbiased running variance
+        (``var * N / (N - 1)``), and a training batch of one is a ValueError.
+    eps : float or None
+        Overrides the convention's eps.
+    backend : {'compiled', 'reference'}
+
+    Inputs of more than two dimensions are flattened to ``(N, D)`` as in the
+    textbook (every position is its own feature); outputs keep the input's shape.
+    After ``backward``: ``dgamma`` and ``dbeta``.
+    """
+
+    def __init__(self, gamma, beta, momentum=None, running_mean=None, running_var=None, *,
+                 convention="textbook", eps=None, backend="compiled"):
+        if convention not in _CONVENTIONS:
+            raise ValueError(f"convention must be 'textbook' or 'torch'; got {convention!r}")
+        if not isinstance(gamma, np.ndarray) or not isinstance(beta, np.ndarray):
+            raise TypeError("gamma and beta must be numpy arrays")
+        dtype = float_dtype(gamma.dtype, "gamma.dtype")
+        if beta.dtype != dtype:
+            raise TypeError(f"beta must have gamma's dtype {dtype}; got {beta.dtype}")
+        if gamma.ndim != 1 or gamma.size == 0:
+            raise ValueError(f"gamma must have shape (D,) with D >= 1; got {gamma.shape}")
+        check_shape("beta", beta, gamma.shape)
+        if not (gamma.flags.c_contiguous and beta.flags.c_contiguous):
+            raise ValueError("gamma and beta must be C-contiguous (the layer reads them in place)")
+        default_eps, default_momentum = _CONVENTIONS[convention]
+        self.convention = convention
+        self.eps = default_eps if eps is None else real_scalar("eps", eps, low=0, low_open=True)
+        self.momentum = default_momentum if momentum is None else real_scalar(
+            "momentum", momentum, low=0, high=1)
+        # The kernels take the weight of the old value.
+        self._keep = self.momentum if convention == "textbook" else 1 - self.momentum
+        self.gamma, self.beta = gamma, beta
+        d = gamma.shape[0]
+        start_var = 0.0 if convention == "textbook" else 1.0
+        self.running_mean = self._running("running_mean", running_mean, d, dtype, 0.0)
+        self.running_var = self._running("running_var", running_var, d, dtype, start_var)
+        self._ops = get_backend(backend)
+        self._mean = np.zeros(d, dtype)
+        self._inv_std = np.zeros(d, dtype)
+        self._warned_single = False
+        self.x = None
+        self.input_shape = None
+        self.dgamma = self.dbeta = None
+
+    @staticmethod
+    def _running(name, value, d, dtype, fill):
+        if value is None:
+            return np.full(d, fill, dtype)
+        if not isinstance(value, np.ndarray) or value.dtype != dtype:
+            raise TypeError(f"{name} must be a numpy array of dtype {dtype}")
+        check_shape(name, value, (d,))
+        if not value.flags.c_contiguous or not value.flags.writeable:
+            raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
+        return value
+
+    # -- checked, allocating API (textbook) ------------------------------------
+    def forward(self, x, train_flg=True):
+        """Return the normalized ``x`` as a new array of its shape (N, D) or (N, ...)."""
+        x = as_input("x", x, self.gamma.dtype)
+        check_batch("x", x)
+        self.input_shape = x.shape
+        x2 = x.reshape(x.shape[0], -1)
+        check_shape("x (flattened)", x2, (None, self.gamma.shape[0]))
+        out = self._forward(x2, np.empty_like(x2), bool(train_flg))
+        return out.reshape(self.input_shape)
+
+    def backward(self, dout):
+        """Return ``dx`` (input's shape) of the latest training forward; set ``dgamma``, ``dbeta``."""
+        if self.x is None:
+            raise RuntimeError("backward needs a forward with train_flg=True first")
+        dout = as_input("dout", dout, self.gamma.dtype)
+        dout = dout.reshape(dout.shape[0], -1) if dout.ndim else dout
+        check_shape("dout (flattened)", dout, self.x.shape)
+        dx = np.empty_like(self.x)
+        self._backward(dout, dx, np.empty_like(self.gamma), np.empty_like(self.beta))
+        return dx.reshape(self.input_shape)
+
+    # -- unchecked API for networks --------------------------------------------
+    def _forward(self, x, out, train_flg):
+        """Write the normalized ``x (N, D)`` into ``out``; in training cache what backward needs."""
+        if not train_flg:
+            self._ops.batchnorm_forward_infer(x, self.gamma, self.beta, self.running_mean,
+                                              self.running_var, self.eps, out)
+            return out
+        n = x.shape[0]
+        if n == 1:
+            if self.convention == "torch":
+                raise ValueError(
+                    "BatchNormalization(convention='torch') needs more than one sample per "
+                    "feature in training (the unbiased variance of one value is undefined); "
+                    f"got x of shape {x.shape}"
+                )
+            if not self._warned_single:
+                warnings.warn(
+                    "BatchNormalization: training batch of one sample; its variance is 0, "
+                    "so every output equals beta (textbook behaviour)", RuntimeWarning,
+                    stacklevel=3)
+                self._warned_single = True
+        self._ops.batchnorm_forward_train(
+            x, self.gamma, self.beta, self.eps, out, self._mean, self._inv_std,
+            self.running_mean, self.running_var, self._keep,
+            n / (n - 1) if self.convention == "torch" else 1.0)
+        self.x = x
+        return out
+
+    def _backward(self, dout, dx, dgamma, dbeta):
+        """Write ``dx`` (may be ``dout``), ``dgamma`` and ``dbeta``."""
+        self._ops.batchnorm_backward(dout, self.x, self.gamma, self._mean, self._inv_std,
+                                     dx, dgamma, dbeta)
+        self.dgamma, self.dbeta = dgamma, dbeta
+        return dx

@@ -1,0 +1,247 @@
+"""Batch normalization: kernels vs reference, gradient checks, PyTorch parity, bad input."""
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnet.kernels as fk
+import fastnet.reference as ref
+from numerics import DTYPES, tol
+from fastnet.gradient import numerical_gradient
+from fastnet.layers import BatchNormalization
+
+TRAIN_SHAPES = [(2, 1), (3, 7), (100, 100), (512, 1024), (17, 257), (5, 513)]
+INFER_SHAPES = [(1, 1), (1, 300), (2, 1), (100, 100), (31, 259)]
+
+
+def _data(rng, n, d, dtype, offset=0.0):
+    x = (rng.standard_normal((n, d)) * rng.uniform(0.5, 2, d) + offset).astype(dtype)
+    gamma = rng.uniform(0.5, 1.5, d).astype(dtype)
+    beta = rng.standard_normal(d).astype(dtype)
+    return x, gamma, beta
+
+
+def _train_forward(ops, x, gamma, beta, rm, rv, momentum=0.9, corr=1.0, eps=1e-6):
+    n, d = x.shape
+    out, mean, inv_std = np.empty_like(x), np.empty(d, x.dtype), np.empty(d, x.dtype)
+    rm, rv = rm.copy(), rv.copy()
+    ops.batchnorm_forward_train(x, gamma, beta, eps, out, mean, inv_std, rm, rv, momentum, corr)
+    return out, mean, inv_std, rm, rv
+
+
+def _close(dtype, scale=1.0):
+    t = tol(dtype)
+    return dict(rtol=t["rtol"] * 5, atol=t["atol"] * 5 * scale)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", TRAIN_SHAPES)
+def test_train_forward_matches_reference(rng, dtype, shape):
+    x, gamma, beta = _data(rng, *shape, dtype)
+    rm, rv = rng.standard_normal(shape[1]).astype(dtype), rng.uniform(0.5, 2, shape[1]).astype(dtype)
+    got = _train_forward(fk, x, gamma, beta, rm, rv, 0.8, 1.25)
+    want = _train_forward(ref, x, gamma, beta, rm, rv, 0.8, 1.25)
+    for g, w in zip(got, want):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, w, **_close(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", INFER_SHAPES)
+def test_infer_forward_matches_reference(rng, dtype, shape):
+    x, gamma, beta = _data(rng, *shape, dtype)
+    rm, rv = rng.standard_normal(shape[1]).astype(dtype), rng.uniform(0.5, 2, shape[1]).astype(dtype)
+    got, want = np.empty_like(x), np.empty_like(x)
+    fk.batchnorm_forward_infer(x, gamma, beta, rm, rv, 1e-5, got)
+    ref.batchnorm_forward_infer(x, gamma, beta, rm, rv, 1e-5, want)
+    np.testing.assert_allclose(got, want, **_close(dtype))
+    fk.batchnorm_forward_infer(x, gamma, beta, rm, rv, 1e-5, x)  # in place
+    np.testing.assert_array_equal(x, got)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", TRAIN_SHAPES)
+def test_backward_matches_reference(rng, dtype, shape):
+    x, gamma, beta = _data(rng, *shape, dtype)
+    d = shape[1]
+    _, mean, inv_std, _, _ = _train_forward(ref, x, gamma, beta, np.zeros(d, dtype), np.zeros(d, dtype))
+    g = rng.standard_normal(shape).astype(dtype)
+    results = []
+    for ops in (fk, ref):
+        dx, dgamma, dbeta = np.empty_like(x), np.empty(d, dtype), np.empty(d, dtype)
+        ops.batchnorm_backward(g, x, gamma, mean, inv_std, dx, dgamma, dbeta)
+        results.append((dx, dgamma, dbeta))
+    # The sums over N rows carry N times the rounding of one term.
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, **_close(dtype, np.sqrt(shape[0])))
+    inplace = g.copy()
+    fk.batchnorm_backward(inplace, x, gamma, mean, inv_std, inplace, np.empty(d, dtype),
+                          np.empty(d, dtype))
+    np.testing.assert_array_equal(inplace, results[0][0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_cancellation_with_large_mean(rng, dtype):
+    # E[x^2] - E[x]^2 would lose every digit of a variance of 1 around a mean of 1e4 in float32.
+    x, gamma, beta = _data(rng, 64, 8, np.float64, offset=1e4)
+    x = (x - 1e4).astype(dtype) + dtype(1e4)
+    x64 = x.astype(np.float64)
+    want = (x64 - x64.mean(0)) / np.sqrt(x64.var(0) + 1e-6)
+    layer = BatchNormalization(np.ones(8, dtype), np.zeros(8, dtype))
+    out = layer.forward(x, train_flg=True)
+    # float32: a mean near 1e4 is stored to within half its spacing, 5e-4 (of one std).
+    np.testing.assert_allclose(out, want, atol=1e-3 if dtype == np.float32 else 1e-9)
+    if dtype == np.float32:
+        # The formula the kernel avoids is far off on the same data.
+        naive_var = np.mean(x * x, axis=0) - np.mean(x, axis=0) ** 2
+        assert np.max(np.abs(naive_var - x64.var(0))) > 0.1
+
+
+def test_hand_worked_example():
+    # One feature, x = [1, 3]: mean 2, var 1, xhat = [-1, 1] (up to eps).
+    layer = BatchNormalization(np.array([2.0]), np.array([0.5]), eps=1e-12)
+    out = layer.forward(np.array([[1.0], [3.0]]))
+    np.testing.assert_allclose(out, [[-1.5], [2.5]])
+    np.testing.assert_allclose(layer.running_mean, [0.2])   # 0.9 * 0 + 0.1 * 2
+    np.testing.assert_allclose(layer.running_var, [0.1])    # 0.9 * 0 + 0.1 * 1
+    # dL/d out = [1, 0]: dbeta = 1, dgamma = -1, dx = 2 / 2 * (2 * [1, 0] - 1 + [-1, 1]) = [0, 0]
+    dx = layer.backward(np.array([[1.0], [0.0]]))
+    np.testing.assert_allclose(layer.dbeta, [1.0])
+    np.testing.assert_allclose(layer.dgamma, [-1.0])
+    np.testing.assert_allclose(dx, [[0.0], [0.0]], atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+@pytest.mark.parametrize("shape", [(4, 3), (7, 5), (3, 1)])
+def test_gradient_check_train_mode(rng, backend, shape):
+    x, gamma, beta = _data(rng, *shape, np.float64)
+    g = rng.standard_normal(shape)
+    layer = BatchNormalization(gamma, beta, backend=backend)
+
+    def objective(_):
+        return float(np.sum(g * layer.forward(x, train_flg=True)))
+
+    layer.forward(x, train_flg=True)
+    dx = layer.backward(g)
+    dgamma, dbeta = layer.dgamma, layer.dbeta
+    for analytic, param in [(dx, x), (dgamma, gamma), (dbeta, beta)]:
+        numeric = numerical_gradient(objective, param, h=1e-6)
+        rel = np.abs(analytic - numeric).max() / max(np.abs(numeric).max(), 1e-12)
+        assert rel < 1e-6
+
+
+def test_nd_input_is_flattened(rng):
+    x = rng.standard_normal((4, 2, 3))
+    layer = BatchNormalization(np.ones(6), np.zeros(6))
+    out = layer.forward(x)
+    assert out.shape == x.shape
+    np.testing.assert_allclose(out.reshape(4, 6).mean(0), 0, atol=1e-12)
+    assert layer.backward(np.ones_like(x)).shape == x.shape
+
+
+def test_inference_any_batch_and_deterministic(rng):
+    layer = BatchNormalization(np.ones(3), np.zeros(3))
+    layer.forward(rng.standard_normal((10, 3)))
+    x1 = rng.standard_normal((1, 3))
+    a, b = layer.forward(x1, train_flg=False), layer.forward(x1, train_flg=False)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, (x1 - layer.running_mean) / np.sqrt(layer.running_var + 1e-6))
+
+
+def test_textbook_batch_of_one_warns_once():
+    layer = BatchNormalization(np.ones(2), np.array([0.5, -1.0]))
+    with pytest.warns(RuntimeWarning, match="batch of one"):
+        out = layer.forward(np.array([[3.0, 4.0]]))
+    np.testing.assert_array_equal(out, [[0.5, -1.0]])  # xhat = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer.forward(np.array([[1.0, 2.0]]))
+    assert np.all(np.isfinite(layer.backward(np.ones((1, 2)))))
+
+
+class TestTorchParity:
+    """convention='torch' equals torch.nn.BatchNorm1d in float64 after 10 training steps."""
+
+    @pytest.mark.parametrize("backend", ["compiled", "reference"])
+    @pytest.mark.parametrize("shape", [(8, 5), (64, 33)])
+    def test_ten_steps(self, rng, backend, shape):
+        torch = pytest.importorskip("torch")
+        n, d = shape
+        gamma, beta = rng.uniform(0.5, 1.5, d), rng.standard_normal(d)
+        layer = BatchNormalization(gamma.copy(), beta.copy(), convention="torch", backend=backend)
+        bn = torch.nn.BatchNorm1d(d, dtype=torch.float64)
+        with torch.no_grad():
+            bn.weight.copy_(torch.from_numpy(gamma))
+            bn.bias.copy_(torch.from_numpy(beta))
+        bn.train()
+        for step in range(10):
+            x = rng.standard_normal((n, d)) * 3 + step
+            g = rng.standard_normal((n, d))
+            out = layer.forward(x, train_flg=True)
+            dx = layer.backward(g)
+            xt = torch.from_numpy(x).requires_grad_(True)
+            bn.weight.grad = bn.bias.grad = None
+            yt = bn(xt)
+            yt.backward(torch.from_numpy(g))
+            np.testing.assert_allclose(out, yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(layer.dgamma, bn.weight.grad.numpy(), rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(layer.dbeta, bn.bias.grad.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(layer.running_mean, bn.running_mean.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(layer.running_var, bn.running_var.numpy(), rtol=1e-10, atol=1e-10)
+        bn.eval()
+        x = rng.standard_normal((3, d))
+        np.testing.assert_allclose(layer.forward(x, train_flg=False),
+                                   bn(torch.from_numpy(x)).detach().numpy(), rtol=1e-10, atol=1e-10)
+
+    def test_batch_of_one_raises_like_torch(self):
+        torch = pytest.importorskip("torch")
+        with pytest.raises(ValueError):
+            torch.nn.BatchNorm1d(3, dtype=torch.float64)(torch.ones(1, 3))
+        layer = BatchNormalization(np.ones(3), np.zeros(3), convention="torch")
+        with pytest.raises(ValueError, match="more than one sample"):
+            layer.forward(np.ones((1, 3)), train_flg=True)
+        assert layer.forward(np.ones((1, 3)), train_flg=False).shape == (1, 3)
+
+
+class TestBadInput:
+    def test_mismatched_gamma_beta(self):
+        with pytest.raises(ValueError, match=r"beta must have shape \(3,\)"):
+            BatchNormalization(np.ones(3), np.zeros(4))
+        with pytest.raises(TypeError, match="beta must have gamma's dtype"):
+            BatchNormalization(np.ones(3), np.zeros(3, np.float32))
+        with pytest.raises(ValueError, match="gamma must have shape"):
+            BatchNormalization(np.ones((3, 1)), np.zeros((3, 1)))
+        with pytest.raises(TypeError, match="gamma.dtype"):
+            BatchNormalization(np.ones(3, int), np.zeros(3, int))
+
+    def test_wrong_width(self):
+        layer = BatchNormalization(np.ones(3), np.zeros(3))
+        with pytest.raises(ValueError, match=r"x \(flattened\) must have shape \(N, 3\)"):
+            layer.forward(np.ones((4, 5)))
+
+    def test_dtype_mismatch_and_empty(self):
+        layer = BatchNormalization(np.ones(3, np.float32), np.zeros(3, np.float32))
+        with pytest.raises(TypeError, match="x has dtype float64"):
+            layer.forward(np.ones((4, 3)))
+        with pytest.raises(ValueError, match="at least one sample"):
+            layer.forward(np.ones((0, 3), np.float32))
+
+    def test_bad_settings(self):
+        with pytest.raises(ValueError, match="convention"):
+            BatchNormalization(np.ones(3), np.zeros(3), convention="keras")
+        with pytest.raises(ValueError, match="momentum"):
+            BatchNormalization(np.ones(3), np.zeros(3), momentum=1.5)
+        with pytest.raises(ValueError, match="eps"):
+            BatchNormalization(np.ones(3), np.zeros(3), eps=0)
+        with pytest.raises(ValueError, match=r"running_mean must have shape \(3,\)"):
+            BatchNormalization(np.ones(3), np.zeros(3), running_mean=np.zeros(2))
+
+    def test_backward_before_train_forward(self):
+        layer = BatchNormalization(np.ones(3), np.zeros(3))
+        layer.forward(np.ones((2, 3)), train_flg=False)
+        with pytest.raises(RuntimeError, match="train_flg=True"):
+            layer.backward(np.ones((2, 3)))
+        layer.forward(np.ones((2, 3)))
+        with pytest.raises(ValueError, match="dout"):
+            layer.backward(np.ones((3, 3)))
