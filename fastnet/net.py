@@ -42,9 +42,9 @@ def _positive_int(name, value):
 
 
 # -- one step of the forward/backward passes per layer --------------------------
-# Each step writes its output into a workspace buffer named after its layer and
-# runs its backward in place on the incoming gradient buffer where the math is
-# element-wise; only affine layers produce a new gradient buffer (other width).
+# Each step writes its output into a workspace buffer named after its layer.
+# Activation and dropout backward run in place on the incoming gradient;
+# affine and batch norm write a new gradient buffer.
 
 class _AffineStep:
     def __init__(self, name, layer, index):
@@ -75,7 +75,9 @@ class _BatchNormStep:
     def backward(self, dout, ws, grads, need_dx):
         dgamma = grads[self.keys[0]] = np.empty_like(self.layer.gamma)
         dbeta = grads[self.keys[1]] = np.empty_like(self.layer.beta)
-        return self.layer._backward(dout, dout, dgamma, dbeta)
+        # A separate dx: the kernel's last pass vectorizes only when dx and dout differ.
+        dx = ws.get("d" + self.name, dout.shape, dout.dtype)
+        return self.layer._backward(dout, dx, dgamma, dbeta)
 
 
 class _ActivationStep:

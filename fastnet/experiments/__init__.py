@@ -11,6 +11,8 @@ import importlib
 EXPERIMENTS = {}
 EXPERIMENTS["activations"] = "activations"
 EXPERIMENTS["init-compare"] = "init_compare"
+EXPERIMENTS["batchnorm"] = "batchnorm"
+EXPERIMENTS["overfit"] = "overfit"
 
 
 def get_experiment(name):
