@@ -27,6 +27,7 @@ from fastnet._checks import (
     real_scalar,
 )
 from fastnet._workspace import Workspace
+from fastnet.diagnostics import ACTIVATION_RANGES, NO_SATURATION, SATURATION, RunningStats
 from fastnet.gradient import numerical_gradient
 from fastnet.init import get_initializer
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
@@ -44,9 +45,14 @@ def _positive_int(name, value):
 # -- one step of the forward/backward passes per layer --------------------------
 # Each step writes its output into a workspace buffer named after its layer.
 # Activation and dropout backward run in place on the incoming gradient;
-# affine and batch norm write a new gradient buffer.
+# affine and batch norm write a new gradient buffer. ``hidden`` is i on the
+# step whose output is hidden layer i's activation (what diagnostics record).
 
-class _AffineStep:
+class _Step:
+    hidden = None
+
+
+class _AffineStep(_Step):
     def __init__(self, name, layer, index):
         self.name, self.layer = name, layer
         self.keys = (f"W{index}", f"b{index}")
@@ -64,7 +70,7 @@ class _AffineStep:
         return dx
 
 
-class _BatchNormStep:
+class _BatchNormStep(_Step):
     def __init__(self, name, layer, index):
         self.name, self.layer = name, layer
         self.keys = (f"gamma{index}", f"beta{index}")
@@ -80,7 +86,7 @@ class _BatchNormStep:
         return self.layer._backward(dout, dx, dgamma, dbeta)
 
 
-class _ActivationStep:
+class _ActivationStep(_Step):
     # In place on the batch-norm output: batch norm's backward needs its input, not its output.
     def __init__(self, name, layer):
         self.name, self.layer = name, layer
@@ -92,7 +98,7 @@ class _ActivationStep:
         return self.layer._backward(dout, dout)
 
 
-class _DropoutStep:
+class _DropoutStep(_Step):
     def __init__(self, name, layer):
         self.name, self.layer = name, layer
 
@@ -204,6 +210,7 @@ class MultiLayerNetExtend:
                     name = f"Activation_function{i}"
                     layer = _ACTIVATION_LAYERS[activation](backend=backend)
                     add(name, layer, _ActivationStep(name, layer))
+            self._steps[-1].hidden = i
             if self.use_dropout:
                 name = f"Dropout{i}"
                 layer = Dropout(self.dropout_ration, mode=dropout_mode, rng=rng, backend=backend)
@@ -212,6 +219,8 @@ class MultiLayerNetExtend:
         # Room for every buffer of the net at a few batch sizes (train, eval, last batch).
         self._workspace = Workspace(max_entries=4 * (2 * len(self._steps) + 2))
         self.last_loss = None  # the loss of the latest loss/gradient pass
+        self._stats = None  # {hidden layer: (activation RunningStats, gradient RunningStats)}
+        self._recorded = None  # the latest records, kept after recording stops
 
     # -- checks ----------------------------------------------------------------
     def _check_x(self, x):
@@ -228,8 +237,11 @@ class MultiLayerNetExtend:
     def _forward(self, x, train_flg):
         h = x
         ws = self._workspace
+        stats = self._stats
         for step in self._steps:
             h = step.forward(h, ws, train_flg)
+            if stats is not None and step.hidden is not None:
+                stats[step.hidden][0].add(h)
         return h
 
     def _loss(self, x, t, train_flg):
@@ -283,10 +295,61 @@ class MultiLayerNetExtend:
         dout = self.last_layer.dx
         grads = {}
         ws = self._workspace
+        stats = self._stats
         last = len(self._steps) - 1
         for k in range(last, -1, -1):
-            dout = self._steps[k].backward(dout, ws, grads, k > 0)
+            step = self._steps[k]
+            if stats is not None and step.hidden is not None:
+                stats[step.hidden][1].add(dout)
+            dout = step.backward(dout, ws, grads, k > 0)
         return {key: grads[key] for key in self.params}
+
+    # -- diagnostics -----------------------------------------------------------
+    def record_stats(self, on=True, *, bins=30, activation_range=None,
+                     gradient_range=(-0.01, 0.01)):
+        """Start (or, with ``on=False``, stop) recording per-layer statistics.
+
+        While recording, every forward pass adds each hidden layer's
+        activations (its output after the nonlinearity) and every
+        :meth:`gradient` pass adds the gradient of the loss with respect to
+        them, as counts and moments only (see :class:`fastnet.diagnostics.RunningStats`):
+        mean, std, fraction of exact zeros (dead ReLUs), fraction of
+        saturated units (sigmoid within 0.01 of 0 or 1, tanh within 0.01 of
+        +-1) and a histogram of ``bins`` bins over ``activation_range``
+        (default: the activation's range, (0, 1) for ReLU as in the
+        textbook's figures) and ``gradient_range``. Starting clears earlier
+        records. Recording changes no result; off, it costs nothing.
+
+        Returns an object usable as a context manager that stops recording
+        on exit::
+
+            with net.record_stats():
+                net.gradient(x, t)
+            net.stats()
+        """
+        if not on:
+            self._stats = None
+            return _Recording(self)
+        act_range = activation_range or ACTIVATION_RANGES[self.activation]
+        saturation = SATURATION.get(self.activation, NO_SATURATION)
+        self._stats = {
+            step.hidden: (RunningStats(bins, act_range, saturation, backend=self.backend),
+                          RunningStats(bins, gradient_range, backend=self.backend))
+            for step in self._steps if step.hidden is not None
+        }
+        self._recorded = self._stats
+        return _Recording(self)
+
+    def stats(self):
+        """The statistics recorded so far: ``{hidden layer i: {"activations": {...},
+        "gradients": {...}}}``, each a dict of plain numbers and arrays
+        (``count``, ``mean``, ``std``, ``zero_fraction``, ``saturated_fraction``,
+        ``hist_counts``, ``bin_edges``)."""
+        recorded = self._recorded
+        if recorded is None:
+            raise RuntimeError("no statistics recorded: call net.record_stats() first")
+        return {i: {"activations": a.as_dict(), "gradients": g.as_dict()}
+                for i, (a, g) in recorded.items()}
 
     def numerical_gradient(self, x, t):
         """Central-difference gradients of the training-mode :meth:`loss` (slow; for checking)."""
@@ -294,6 +357,20 @@ class MultiLayerNetExtend:
         t = self._check_t(t, x.shape[0])
         return {key: numerical_gradient(lambda _: self._loss(x, t, True), p)
                 for key, p in self.params.items()}
+
+
+class _Recording:
+    """Returned by ``record_stats``: as a context manager, stops recording on exit."""
+
+    def __init__(self, net):
+        self._net = net
+
+    def __enter__(self):
+        return self._net
+
+    def __exit__(self, *exc):
+        self._net._stats = None
+        return False
 
 
 class MultiLayerNet(MultiLayerNetExtend):
