@@ -14,7 +14,7 @@ import numpy as np
 
 from fastnet._io import write_csv
 from fastnet.experiments._common import format_table, pyplot, save_figure
-from fastnet.experiments._data import load_data
+from fastnet.datasets import load_mnist_or_sample
 from fastnet.net import MultiLayerNetExtend
 from fastnet.optim import SGD
 
@@ -51,7 +51,7 @@ def run(out_dir=None, *, seed=0, quick=False, epochs=None, train_size=None, num_
     epochs = epochs or (5 if quick else 20)
     train_size = train_size or (300 if quick else 1000)
     num_scales = num_scales or (4 if quick else 16)
-    (x_train, t_train), _, source = load_data()
+    (x_train, t_train), _, source = load_mnist_or_sample(normalize=True)
     x_train, t_train = x_train[:train_size], t_train[:train_size]
     scales = np.logspace(0, -4, num=num_scales)
     bn_acc = np.empty((num_scales, epochs))

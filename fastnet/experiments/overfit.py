@@ -12,7 +12,7 @@ import numpy as np
 
 from fastnet._io import write_csv
 from fastnet.experiments._common import format_table, pyplot, save_figure
-from fastnet.experiments._data import load_data
+from fastnet.datasets import load_mnist_or_sample
 from fastnet.net import MultiLayerNetExtend
 from fastnet.trainer import Trainer
 
@@ -46,7 +46,7 @@ def run(out_dir=None, *, seed=0, quick=False, epochs=None, train_size=300):
     ``quick`` shrinks it to 40 epochs and 1,000 test samples (seconds).
     """
     epochs = epochs or (40 if quick else 200)
-    (x_train, t_train), test, source = load_data()
+    (x_train, t_train), test, source = load_mnist_or_sample(normalize=True)
     data = ((x_train[:train_size], t_train[:train_size]), test)
     curves = {}
     for name, (lam, use_dropout) in SETTINGS.items():
