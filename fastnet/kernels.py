@@ -17,7 +17,12 @@ from fastnet._kernels.batchnorm import (
 )
 from fastnet._kernels.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet._kernels.gemm import gemm
-from fastnet._kernels.optim import sgd_update_
+from fastnet._kernels.optim import (
+    adam_update_,
+    momentum_update_,
+    rmsprop_update_,
+    sgd_update_,
+)
 from fastnet._kernels.stats import accumulate_stats_
 from fastnet._kernels.softmax_ce import (
     softmax_cross_entropy,
@@ -28,6 +33,7 @@ __all__ = [
     "accumulate_stats_",
     "activation_backward",
     "activation_forward",
+    "adam_update_",
     "affine_activation_backward_",
     "affine_backward",
     "affine_forward",
@@ -38,6 +44,8 @@ __all__ = [
     "dropout_forward_",
     "dropout_scale",
     "gemm",
+    "momentum_update_",
+    "rmsprop_update_",
     "sgd_update_",
     "softmax_cross_entropy",
     "softmax_cross_entropy_onehot",

@@ -18,7 +18,12 @@ from fastnet.reference.batchnorm import (
 )
 from fastnet.reference.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet.reference.gemm import gemm
-from fastnet.reference.optim import sgd_update_
+from fastnet.reference.optim import (
+    adam_update_,
+    momentum_update_,
+    rmsprop_update_,
+    sgd_update_,
+)
 from fastnet.reference.stats import accumulate_stats_
 from fastnet.reference.softmax_ce import (
     softmax_cross_entropy,
@@ -29,6 +34,7 @@ __all__ = [
     "accumulate_stats_",
     "activation_backward",
     "activation_forward",
+    "adam_update_",
     "affine_activation_backward_",
     "affine_backward",
     "affine_forward",
@@ -39,6 +45,8 @@ __all__ = [
     "dropout_forward_",
     "dropout_scale",
     "gemm",
+    "momentum_update_",
+    "rmsprop_update_",
     "sgd_update_",
     "softmax_cross_entropy",
     "softmax_cross_entropy_onehot",
