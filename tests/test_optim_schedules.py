@@ -1,0 +1,80 @@
+"""Learning-rate schedules: factors by hand, composition, the scheduler setting opt.lr."""
+import math
+
+import pytest
+
+from fastnet.optim import (
+    Adam,
+    CosineDecay,
+    ExponentialDecay,
+    LinearWarmup,
+    LRScheduler,
+    SGD,
+    StepDecay,
+)
+
+
+def test_step_decay():
+    s = StepDecay(3, gamma=0.5)
+    assert [s(t) for t in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+
+
+def test_exponential_decay():
+    s = ExponentialDecay(0.9)
+    assert s(0) == 1 and s(2) == pytest.approx(0.81)
+
+
+def test_cosine_decay_endpoints_and_midpoint():
+    s = CosineDecay(10, min_factor=0.1)
+    assert s(0) == pytest.approx(1.0)
+    assert s(5) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert s(10) == pytest.approx(0.1) and s(50) == pytest.approx(0.1)
+    delayed = CosineDecay(10, delay=4)
+    assert delayed(3) == 1.0 and delayed(4) == 1.0 and delayed(9) == pytest.approx(0.5)
+
+
+def test_linear_warmup():
+    s = LinearWarmup(4, start_factor=0.2)
+    assert [s(t) for t in range(6)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0])
+
+
+def test_composition_multiplies_factors():
+    s = LinearWarmup(2) * CosineDecay(8, delay=2)
+    assert s(0) == 0 and s(1) == pytest.approx(0.5) and s(2) == pytest.approx(1.0)
+    assert s(6) == pytest.approx(0.5 * (1 + math.cos(math.pi * 4 / 8)))
+
+
+def test_scheduler_sets_optimizer_lr():
+    opt = Adam(lr=0.1)
+    sched = LRScheduler(opt, StepDecay(2, gamma=0.1))
+    lrs = [opt.lr] + [sched.step() for _ in range(4)]
+    assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
+    state = sched.state_dict()
+    other = LRScheduler(SGD(lr=5.0), StepDecay(2, gamma=0.1))
+    other.load_state_dict(state)
+    assert other.optimizer.lr == pytest.approx(0.001)
+
+
+def test_warmup_from_zero_gives_lr_zero_first():
+    opt = SGD(lr=1.0)
+    LRScheduler(opt, LinearWarmup(3))
+    assert opt.lr == 0.0
+
+
+@pytest.mark.parametrize("make,name", [
+    (lambda: StepDecay(0), "step_size"),
+    (lambda: StepDecay(2, gamma=-1), "gamma"),
+    (lambda: ExponentialDecay(float("inf")), "gamma"),
+    (lambda: CosineDecay(0), "total"),
+    (lambda: CosineDecay(5, delay=-1), "delay"),
+    (lambda: LinearWarmup(3, start_factor=2), "start_factor"),
+    (lambda: LinearWarmup(2.5), "steps"),
+])
+def test_bad_schedule_arguments(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_scheduler_needs_a_schedule():
+    with pytest.raises(TypeError, match="schedule"):
+        LRScheduler(SGD(), lambda t: 1.0)
