@@ -11,9 +11,15 @@ Python float.
 The same loop serves the textbook's formulas and PyTorch's: the conventions
 differ only in coefficients and in a flag the Python layer passes.
 
-Large arrays are split into one contiguous chunk per OpenMP thread; arrays
-smaller than :func:`get_parallel` ``min_size`` stay on the calling thread
-(a parallel region costs microseconds, more than a small update).
+Large arrays can be split into one contiguous chunk per OpenMP thread
+(:func:`set_parallel`). By default that happens only when the process was
+started with ``OMP_WAIT_POLICY=PASSIVE``: with OpenMP's default policy the
+worker threads spin after each parallel loop and fight OpenBLAS's threads
+for the cores, and a training step gets many times slower (measured on 2
+cores, Adam: net T 0.73 ms serial vs 10.6 ms parallel; net W 29 ms vs
+57 ms). With ``PASSIVE`` waking the workers costs ~50 us, so only arrays of
+at least 2^18 elements go parallel (Adam alone at 10^6 float32: 0.61 ms on
+one thread, 0.31-0.36 ms on two).
 
 ``-fno-math-errno`` (first line) lets the compiler vectorize ``sqrt``: the
 arguments are sums of squares, never negative, so errno is never set.
@@ -24,16 +30,21 @@ from libc.math cimport sqrt, sqrtf
 
 cimport openmp
 
-# Measured on 2 cores (see bench/cases_optim.py): below ~2^16 float32
-# elements one thread wins; a parallel region's fork/join costs ~5-20 us.
-cdef Py_ssize_t _min_parallel = 1 << 16
+import os
+
+# See the module docstring for the measurements behind these defaults.
+cdef Py_ssize_t _PASSIVE_MIN = 1 << 18
+cdef Py_ssize_t _NEVER = <Py_ssize_t>(((<size_t>-1) >> 1))
+cdef Py_ssize_t _min_parallel = (
+    _PASSIVE_MIN if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else _NEVER)
 cdef int _num_threads = 0  # 0: OpenMP's default (all cores, OMP_NUM_THREADS)
 
 
 def set_parallel(min_size=None, num_threads=None):
     """Set when updates use OpenMP threads; returns the previous ``(min_size, num_threads)``.
 
-    ``min_size``: arrays with fewer elements run on one thread.
+    ``min_size``: arrays with fewer elements run on one thread (default
+    2^18 if ``OMP_WAIT_POLICY=PASSIVE`` was set at import, else never parallel).
     ``num_threads``: threads for larger arrays (0: OpenMP's default).
     """
     global _min_parallel, _num_threads
@@ -52,6 +63,11 @@ def set_parallel(min_size=None, num_threads=None):
 def get_parallel():
     """Return ``(min_size, num_threads)``; see :func:`set_parallel`."""
     return (_min_parallel, _num_threads)
+
+
+def parallel_min_size_for(policy):
+    """The default ``min_size`` for an ``OMP_WAIT_POLICY`` value (for tests and benchmarks)."""
+    return _PASSIVE_MIN if str(policy).upper() == "PASSIVE" else _NEVER
 
 
 cdef inline Py_ssize_t _chunks(Py_ssize_t n) noexcept nogil:

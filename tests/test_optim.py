@@ -458,3 +458,11 @@ def test_registry():
     assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}
     assert isinstance(make_optimizer("Adam", lr=0.1), Adam)
     assert make_optimizer("SGD", lr=0.1).lr == 0.1
+
+
+def test_parallel_default_follows_omp_wait_policy():
+    import os
+    expected = kopt.parallel_min_size_for(os.environ.get("OMP_WAIT_POLICY", ""))
+    assert kopt.get_parallel()[0] == expected
+    assert kopt.parallel_min_size_for("passive") == 1 << 18
+    assert kopt.parallel_min_size_for("") > 10 ** 15

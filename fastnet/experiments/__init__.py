@@ -13,6 +13,8 @@ EXPERIMENTS["activations"] = "activations"
 EXPERIMENTS["init-compare"] = "init_compare"
 EXPERIMENTS["batchnorm"] = "batchnorm"
 EXPERIMENTS["overfit"] = "overfit"
+EXPERIMENTS["optimizer-paths"] = "optimizer_paths"
+EXPERIMENTS["optimizer-compare"] = "optimizer_compare"
 
 
 def get_experiment(name):

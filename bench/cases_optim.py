@@ -1,0 +1,227 @@
+"""Optimizer benchmark cases: one update of every optimizer, and full Adam training steps.
+
+Group ``optim_<name>``: one ``update`` at 10^4, 10^6 and 10^7 float32
+parameters, held as one array or as the textbook net's ten arrays (the
+shapes of 784-100-100-100-100-10's ``W1, b1, ..., W5, b5`` scaled to the
+total). Implementations: fastnet (compiled), reference (NumPy), torch's
+default (per-tensor loop), ``foreach=True`` and ``fused=True`` (where torch
+has it on CPU), and a *bandwidth floor*: ``c = a + b`` over arrays sized so
+that it moves the same bytes as the update (4 bytes per array access: SGD
+3 accesses per element, Momentum/Nesterov/AdaGrad/RMSprop 5, Adam/AdamW 7;
+``c = a + b`` counts 4: two reads, the read for ownership and the write of
+``c``), using all cores, whichever of several ways is fastest in this run.
+The report's "x vs bandwidth floor" is the fraction of that floor reached.
+
+Group ``adam_step``: a full training step (gradient + Adam update) of net
+T and net W, fastnet vs reference vs torch, plus fastnet with its OpenMP
+update path forced on ("fastnet parallel update") to show what it costs or
+saves next to the BLAS calls (run once as is and once with
+``OMP_WAIT_POLICY=PASSIVE``; see csrc/optim.pyx).
+
+"fastnet" uses the library's default (one thread unless the process runs
+with ``OMP_WAIT_POLICY=PASSIVE``); "fastnet 2 threads" forces the OpenMP
+path for arrays of 2^18 elements and more.
+"""
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import fastnet
+import fastnet._kernels.optim as kopt
+from fastnet.optim import OPTIMIZERS
+from harness import add_case, import_torch
+
+SIZES = {"1e4": 10 ** 4, "1e6": 10 ** 6, "1e7": 10 ** 7}
+NET_T = [784, 100, 100, 100, 100, 10]
+NETS = {"T": ([784, 100, 100, 100, 100, 10], 100), "W": ([784, 1024, 1024, 10], 512)}
+# name -> (torch class, torch kwargs, fastnet kwargs, array accesses per element, fused on CPU)
+OPTIMS = {
+    "SGD": ("SGD", {}, {}, 3, True),
+    "Momentum": ("SGD", {"momentum": 0.9}, {}, 5, True),
+    "Nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}, {}, 5, True),
+    "AdaGrad": ("Adagrad", {}, {}, 5, True),
+    "RMSprop": ("RMSprop", {}, {}, 5, False),
+    "Adam": ("Adam", {}, {}, 7, True),
+    "AdamW": ("AdamW", {}, {}, 7, True),
+}
+
+
+def _shapes(total, layout):
+    """One array of ``total`` elements, or net T's ten arrays scaled to ``total``."""
+    if layout == "one array":
+        return [(total,)]
+    base = []
+    for a, b in zip(NET_T, NET_T[1:]):
+        base += [a * b, b]
+    scale = total / sum(base)
+    sizes = [max(1, round(s * scale)) for s in base]
+    sizes[0] += total - sum(sizes)
+    return [(s,) for s in sizes]
+
+
+def _arrays(shapes):
+    rng = np.random.default_rng(0)
+    params = {f"p{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate(shapes)}
+    grads = {k: (0.01 * rng.standard_normal(v.shape)).astype(np.float32) for k, v in params.items()}
+    return params, grads
+
+
+def _forcing_parallel(fn, min_size):
+    """``fn`` run with the OpenMP update path forced on for arrays >= ``min_size``."""
+    def call():
+        old = kopt.set_parallel(min_size=min_size)
+        try:
+            fn()
+        finally:
+            kopt.set_parallel(*old)
+    return call
+
+
+PARALLEL_MIN = kopt.parallel_min_size_for("PASSIVE")
+
+
+def _fastnet(name, shapes, backend, parallel=False):
+    def factory():
+        params, grads = _arrays(shapes)
+        opt = OPTIMS_CLS[name](lr=0.001, backend=backend)
+        step = lambda: opt.update(params, grads)  # noqa: E731
+        return _forcing_parallel(step, PARALLEL_MIN) if parallel else step
+    return factory
+
+
+def _torch(name, shapes, mode):
+    def factory():
+        torch = import_torch()
+        cls, kwargs, _, _, _ = OPTIMS[name]
+        params, grads = _arrays(shapes)
+        tensors = []
+        for k, v in params.items():
+            t = torch.from_numpy(v).requires_grad_()
+            t.grad = torch.from_numpy(grads[k])
+            tensors.append(t)
+        extra = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[mode]
+        opt = getattr(torch.optim, cls)(tensors, lr=0.001, **kwargs, **extra)
+        return opt.step
+    return factory
+
+
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(os.cpu_count() or 1)
+    return _POOL
+
+
+def _bandwidth_floor(total, accesses):
+    """``c = a + b`` moving ``4 * accesses * total`` bytes, fastest of several ways, all cores."""
+    def factory():
+        n = max(1, total * accesses // 4)
+        a = np.ones(n, np.float32)
+        b = np.ones(n, np.float32)
+        c = np.empty(n, np.float32)
+        candidates = {"numpy": lambda: np.add(a, b, out=c)}
+        k = os.cpu_count() or 1
+        if k > 1:
+            bounds = [n * i // k for i in range(k + 1)]
+            parts = [(a[lo:hi], b[lo:hi], c[lo:hi]) for lo, hi in zip(bounds, bounds[1:])]
+            pool = _pool()
+
+            def threaded():
+                list(pool.map(lambda abc: np.add(abc[0], abc[1], out=abc[2]), parts))
+            candidates["numpy threads"] = threaded
+        torch = import_torch()
+        if torch is not None:
+            ta, tb, tc = (torch.from_numpy(x) for x in (a, b, c))
+            candidates["torch"] = lambda: torch.add(ta, tb, out=tc)
+        best, best_t = None, float("inf")
+        for fn in candidates.values():
+            fn()
+            reps = max(1, int(2e8 // (16 * n)))
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                for _ in range(reps):
+                    fn()
+                times.append((time.perf_counter() - start) / reps)
+            if min(times) < best_t:
+                best, best_t = fn, min(times)
+        return best
+    return factory
+
+
+OPTIMS_CLS = {name: OPTIMIZERS[name.lower()] for name in OPTIMS}
+
+_have_torch = import_torch() is not None
+for name, (_, _, _, accesses, fused) in OPTIMS.items():
+    for size_tag, total in SIZES.items():
+        for layout in ("one array", "ten arrays"):
+            shapes = _shapes(total, layout)
+            impls = {"fastnet": _fastnet(name, shapes, "compiled"),
+                     "fastnet 2 threads": _fastnet(name, shapes, "compiled", parallel=True),
+                     "reference": _fastnet(name, shapes, "reference")}
+            if _have_torch:
+                impls["torch"] = _torch(name, shapes, "default")
+                impls["torch foreach"] = _torch(name, shapes, "foreach")
+                if fused:
+                    impls["torch fused"] = _torch(name, shapes, "fused")
+            impls["bandwidth floor"] = _bandwidth_floor(total, accesses)
+            add_case(f"optim_{name}", f"{size_tag} float32 {layout}", impls)
+
+
+# -------------------------------------------------------- Adam training steps -----
+def _batch(sizes, n):
+    rng = np.random.default_rng(0)
+    return rng.random((n, sizes[0]), dtype=np.float64).astype(np.float32), rng.integers(0, sizes[-1], n)
+
+
+def _fastnet_adam_step(sizes, n, backend, parallel_update=False):
+    def factory():
+        net = fastnet.MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], seed=0, backend=backend)
+        opt = OPTIMIZERS["adam"](lr=0.001, backend=backend)
+        x, t = _batch(sizes, n)
+
+        def step():
+            opt.update(net.params, net.gradient(x, t))
+
+        return _forcing_parallel(step, PARALLEL_MIN) if parallel_update else step
+    return factory
+
+
+def _torch_adam_step(sizes, n, mode):
+    def factory():
+        torch = import_torch()
+        torch.manual_seed(0)
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*layers)
+        extra = {"default": {}, "fused": {"fused": True}}[mode]
+        opt = torch.optim.Adam(model.parameters(), lr=0.001, **extra)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        x, t = _batch(sizes, n)
+        x, t = torch.from_numpy(x), torch.from_numpy(t)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x), t).backward()
+            opt.step()
+        return step
+    return factory
+
+
+for net_name, (sizes, n) in NETS.items():
+    impls = {"fastnet": _fastnet_adam_step(sizes, n, "compiled"),
+             "fastnet parallel update": _fastnet_adam_step(sizes, n, "compiled",
+                                                           parallel_update=True),
+             "reference": _fastnet_adam_step(sizes, n, "reference")}
+    if _have_torch:
+        impls["torch"] = _torch_adam_step(sizes, n, "default")
+        impls["torch fused"] = _torch_adam_step(sizes, n, "fused")
+    add_case("adam_step", f"net {net_name} batch {n} float32", impls)

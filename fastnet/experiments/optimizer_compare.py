@@ -1,0 +1,87 @@
+"""Optimizers compared on MNIST (the textbook's figure 6-9): loss curves of a 5-layer ReLU net.
+
+A 784-100-100-100-100-10 ReLU net (He initialisation) is trained with each
+optimizer at its textbook default settings, from the same initial weights
+and on the same mini-batches of 128, for ``iterations`` steps. The loss
+curves are smoothed with the textbook's ``smooth_curve``. Data: the full
+MNIST set if it is on disk, else the offline sample
+(:func:`fastnet.datasets.load_mnist_or_sample`).
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fastnet._checks import make_rng
+from fastnet._io import write_csv
+from fastnet.experiments._common import format_table, pyplot, save_figure, smooth_curve
+from fastnet.net import MultiLayerNet
+from fastnet.optim import make_optimizer
+
+OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW")
+HIDDEN = [100, 100, 100, 100]
+
+
+def _load(data):
+    if data is not None:
+        return data
+    from fastnet.datasets import load_mnist_or_sample
+    return load_mnist_or_sample(normalize=True)
+
+
+def run(out_dir=None, *, seed=0, quick=False, iterations=2000, batch_size=128,
+        optimizers=OPTIMIZERS, data=None, backend="compiled"):
+    """Train one net per optimizer; return losses, smoothed curves and a table.
+
+    ``data``: ``((x_train, t_train), (x_test, t_test), source)`` to use instead of
+    MNIST. ``quick`` runs 60 iterations. Writes ``optimizer_compare.csv`` (raw and
+    smoothed loss per iteration) and ``optimizer_compare.png`` into ``out_dir``.
+    """
+    (x_train, t_train), (x_test, t_test), source = _load(data)
+    if quick:
+        iterations = min(iterations, 60)
+    rng = make_rng(seed)
+    init_seed = int(rng.integers(2 ** 31))
+    nets, opts, losses, seconds = {}, {}, {}, {}
+    for name in optimizers:
+        nets[name] = MultiLayerNet(x_train.shape[1], HIDDEN, 10, seed=init_seed, backend=backend)
+        opts[name] = make_optimizer(name, backend=backend)
+        losses[name], seconds[name] = [], 0.0
+    n = x_train.shape[0]
+    print(f"data: {source}; {iterations} iterations, batch {batch_size}")
+    for i in range(iterations):
+        batch = rng.choice(n, min(batch_size, n), replace=False)
+        x, t = x_train[batch], t_train[batch]
+        for name in optimizers:
+            start = time.perf_counter()
+            grads = nets[name].gradient(x, t)
+            opts[name].update(nets[name].params, grads)
+            seconds[name] += time.perf_counter() - start
+            losses[name].append(float(nets[name].last_loss))
+    smoothed = {name: smooth_curve(losses[name]) for name in optimizers}
+    rows = []
+    for name in optimizers:
+        acc = nets[name].accuracy(x_test, t_test)
+        rows.append([name, opts[name].lr, float(smoothed[name][-1]), acc,
+                     1e3 * seconds[name] / max(iterations, 1)])
+    header = ["optimizer", "lr", "final smoothed loss", "test accuracy", "ms / step"]
+    print(format_table(header, rows))
+    result = {"losses": {k: np.array(v) for k, v in losses.items()}, "smoothed": smoothed,
+              "table": rows, "source": source}
+    if out_dir is not None:
+        out = Path(out_dir)
+        csv_header = ["iteration"] + [f"{name} loss" for name in optimizers] + [
+            f"{name} smoothed" for name in optimizers]
+        csv_rows = [[i] + [losses[k][i] for k in optimizers] + [float(smoothed[k][i]) for k in optimizers]
+                    for i in range(iterations)]
+        result["csv"] = write_csv(out / "optimizer_compare.csv", csv_header, csv_rows)
+        plt = pyplot()
+        if plt is not None:
+            fig, ax = plt.subplots(figsize=(8, 5))
+            for name in optimizers:
+                ax.plot(smoothed[name], label=name)
+            ax.set(xlabel="iterations", ylabel="loss (smoothed)", ylim=(0, 1),
+                   title=f"784-100x4-10 ReLU, batch {batch_size}: {source}")
+            ax.legend()
+            result["png"] = save_figure(fig, out / "optimizer_compare.png")
+    return result
