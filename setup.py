@@ -40,7 +40,8 @@ setup(
         extensions,
         compiler_directives=directives,
         include_path=["csrc"],
-        # Generated .c files must match the build flags, so a debug build rebuilds.
-        force=DEBUG,
+        # Debug and release C files differ (bounds checks); keep them apart so
+        # neither build ever compiles the other's generated C.
+        build_dir="build/cython-debug" if DEBUG else "build/cython-release",
     )
 )

@@ -4,24 +4,19 @@ BN forward+backward in training mode at (100, 100) and (512, 1024): fastnet's
 kernels vs the NumPy reference vs ``torch.nn.BatchNorm1d`` (forward and
 autograd backward). Dropout forward+backward (mask drawn from a Generator in
 both fastnet and the reference; torch draws with its own generator). Training
-steps of net T and net W with batch norm after every hidden affine layer.
-
-The optimizer of the net steps is Adam when ``fastnet.optim`` has it, else
-SGD; the case name says which, and torch uses the same one.
+steps (steps.py) of net T and net W with batch norm after every hidden
+affine layer, with Adam.
 """
 import numpy as np
 
-import fastnet
 import fastnet.kernels as fk
-import fastnet.optim
 import fastnet.reference as ref
 from fastnet.layers import Dropout
-from harness import add_case, import_torch
+from harness import add_case, import_torch, with_torch
+from steps import NETS, fastnet_step, torch_step
 
 BN_SHAPES = [(100, 100), (512, 1024)]
 DROPOUT_SHAPES = [(100, 100), (512, 1024)]
-NETS = {"T": ([784, 100, 100, 100, 100, 10], 100), "W": ([784, 1024, 1024, 10], 512)}
-OPTIMIZER = "Adam" if hasattr(fastnet.optim, "Adam") else "SGD"
 
 
 def _rng():
@@ -90,71 +85,20 @@ def _torch_dropout(n, d, dtype):
     return factory
 
 
-def _batch(sizes, n, dtype):
-    rng = _rng()
-    return rng.random((n, sizes[0]), dtype=np.float64).astype(dtype), rng.integers(0, sizes[-1], n)
-
-
-def _fastnet_step(backend, sizes, n, dtype):
-    def factory():
-        net = fastnet.MultiLayerNetExtend(sizes[0], sizes[1:-1], sizes[-1], use_batchnorm=True,
-                                          dtype=dtype, seed=0, backend=backend)
-        opt = getattr(fastnet.optim, OPTIMIZER)(lr=0.001 if OPTIMIZER == "Adam" else 0.01,
-                                                backend=backend)
-        x, t = _batch(sizes, n, dtype)
-
-        def step():
-            opt.update(net.params, net.gradient(x, t))
-        return step
-    return factory
-
-
-def _torch_step(sizes, n, dtype):
-    def factory():
-        torch = import_torch()
-        torch.manual_seed(0)
-        layers = []
-        for i in range(len(sizes) - 1):
-            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers += [torch.nn.BatchNorm1d(sizes[i + 1]), torch.nn.ReLU()]
-        model = torch.nn.Sequential(*layers).to(getattr(torch, np.dtype(dtype).name))
-        model.train()
-        if OPTIMIZER == "Adam":
-            opt = torch.optim.Adam(model.parameters(), lr=0.001)
-        else:
-            opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        x, t = _batch(sizes, n, dtype)
-        x, t = torch.from_numpy(x), torch.from_numpy(t)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), t).backward()
-            opt.step()
-        return step
-    return factory
-
-
-def _with_torch(impls, torch_factory):
-    if import_torch() is not None:
-        impls["torch"] = torch_factory
-    return impls
-
-
 for dtype in (np.float32,):
     tag = np.dtype(dtype).name
     for n, d in BN_SHAPES:
-        add_case("batchnorm", f"fwd+bwd {n}x{d} {tag}", _with_torch(
+        add_case("batchnorm", f"fwd+bwd {n}x{d} {tag}", with_torch(
             {"fastnet": _bn(fk, n, d, dtype), "reference": _bn(ref, n, d, dtype)},
-            _torch_bn(n, d, dtype)))
+            torch=_torch_bn(n, d, dtype)))
     for n, d in DROPOUT_SHAPES:
-        add_case("dropout", f"fwd+bwd {n}x{d} {tag}", _with_torch(
+        add_case("dropout", f"fwd+bwd {n}x{d} {tag}", with_torch(
             {"fastnet": _dropout("compiled", n, d, dtype),
              "reference": _dropout("reference", n, d, dtype)},
-            _torch_dropout(n, d, dtype)))
+            torch=_torch_dropout(n, d, dtype)))
     for net_name, (sizes, n) in NETS.items():
-        add_case("bn_step", f"net {net_name} + BN, {OPTIMIZER}, batch {n} {tag}", _with_torch(
-            {"fastnet": _fastnet_step("compiled", sizes, n, dtype),
-             "reference": _fastnet_step("reference", sizes, n, dtype)},
-            _torch_step(sizes, n, dtype)))
+        add_case("bn_step", f"net {net_name} + BN, Adam, batch {n} {tag}", with_torch(
+            {"fastnet": fastnet_step(sizes, n, dtype, "adam", batchnorm=True),
+             "reference": fastnet_step(sizes, n, dtype, "adam", backend="reference",
+                                       batchnorm=True)},
+            torch=torch_step(sizes, n, dtype, "adam", batchnorm=True)))

@@ -1,19 +1,17 @@
-"""Core benchmark cases: affine and softmax-CE kernels, full training steps of two nets.
+"""Core benchmark cases: affine and softmax-CE kernels, SGD training steps of nets T and W.
 
-net T = 784-100-100-100-100-10 ReLU at batch 100 (the textbook's net);
-net W = 784-1024-1024-10 ReLU at batch 512 (GEMM-dominated).
+The steps (see steps.py) are also compared with their GEMM floor: the same
+matrix products alone, through the BLAS the kernels call.
 """
 import numpy as np
 
-import fastnet
 import fastnet.kernels as fk
 import fastnet.reference as ref
-from fastnet.optim import SGD
-from harness import add_case, import_torch
+from harness import add_case, import_torch, with_torch
+from steps import NETS, fastnet_step, torch_step
 
 AFFINE_SHAPES = [(100, 784, 100), (100, 100, 100), (512, 784, 1024), (512, 1024, 1024)]
 SOFTMAX_SHAPES = [(100, 10), (512, 10)]
-NETS = {"T": ([784, 100, 100, 100, 100, 10], 100), "W": ([784, 1024, 1024, 10], 512)}
 RELU = 1
 
 
@@ -75,47 +73,6 @@ def _softmax_ce(ops, n, c, dtype):
     return factory
 
 
-def _batch(sizes, n, dtype):
-    rng = _rng()
-    return rng.random((n, sizes[0]), dtype=np.float64).astype(dtype), rng.integers(0, sizes[-1], n)
-
-
-def _fastnet_step(backend, sizes, n, dtype):
-    def factory():
-        net = fastnet.MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], dtype=dtype, seed=0,
-                                    backend=backend)
-        opt = SGD(lr=0.01, backend=backend)
-        x, t = _batch(sizes, n, dtype)
-
-        def step():
-            opt.update(net.params, net.gradient(x, t))
-        return step
-    return factory
-
-
-def _torch_step(sizes, n, dtype):
-    def factory():
-        torch = import_torch()
-        torch.manual_seed(0)
-        layers = []
-        for i in range(len(sizes) - 1):
-            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers).to(getattr(torch, np.dtype(dtype).name))
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        x, t = _batch(sizes, n, dtype)
-        x, t = torch.from_numpy(x), torch.from_numpy(t)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), t).backward()
-            opt.step()
-        return step
-    return factory
-
-
 def _gemm_floor(sizes, n, dtype):
     """The step's matrix products alone, through fastnet's BLAS: forward
     ``h @ W``, backward ``h.T @ da`` and (except the first layer) ``da @ W.T``."""
@@ -137,19 +94,13 @@ def _gemm_floor(sizes, n, dtype):
     return factory
 
 
-def _with_torch(impls, torch_factory):
-    if import_torch() is not None:
-        impls["torch"] = torch_factory
-    return impls
-
-
 for dtype in (np.float32,):
     tag = np.dtype(dtype).name
     for n, d, m in AFFINE_SHAPES:
-        add_case("affine_forward", f"{n}x{d}x{m} {tag}", _with_torch(
+        add_case("affine_forward", f"{n}x{d}x{m} {tag}", with_torch(
             {"fastnet": _affine_forward(fk, n, d, m, dtype),
              "reference": _affine_forward(ref, n, d, m, dtype)},
-            _torch_affine_forward(n, d, m, dtype)))
+            torch=_torch_affine_forward(n, d, m, dtype)))
         add_case("affine_backward", f"{n}x{d}x{m} {tag}",
                  {"fastnet": _affine_backward(fk, n, d, m, dtype),
                   "reference": _affine_backward(ref, n, d, m, dtype)})
@@ -161,8 +112,8 @@ for dtype in (np.float32,):
 for dtype in (np.float32, np.float64):
     tag = np.dtype(dtype).name
     for net_name, (sizes, n) in NETS.items():
-        add_case("sgd_step", f"net {net_name} batch {n} {tag}", _with_torch(
-            {"fastnet": _fastnet_step("compiled", sizes, n, dtype),
-             "reference": _fastnet_step("reference", sizes, n, dtype),
+        add_case("sgd_step", f"net {net_name} batch {n} {tag}", with_torch(
+            {"fastnet": fastnet_step(sizes, n, dtype, "sgd"),
+             "reference": fastnet_step(sizes, n, dtype, "sgd", backend="reference"),
              "gemm floor": _gemm_floor(sizes, n, dtype)},
-            _torch_step(sizes, n, dtype)))
+            torch=torch_step(sizes, n, dtype, "sgd")))

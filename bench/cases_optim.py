@@ -31,11 +31,11 @@ import numpy as np
 import fastnet
 import fastnet._kernels.optim as kopt
 from fastnet.optim import OPTIMIZERS
-from harness import add_case, import_torch
+from harness import add_case, import_torch, with_torch
+from steps import NETS, fastnet_step, torch_step
 
 SIZES = {"1e4": 10 ** 4, "1e6": 10 ** 6, "1e7": 10 ** 7}
-NET_T = [784, 100, 100, 100, 100, 10]
-NETS = {"T": ([784, 100, 100, 100, 100, 10], 100), "W": ([784, 1024, 1024, 10], 512)}
+NET_T = NETS["T"][0]
 # name -> (torch class, torch kwargs, fastnet kwargs, array accesses per element, fused on CPU)
 OPTIMS = {
     "SGD": ("SGD", {}, {}, 3, True),
@@ -66,6 +66,11 @@ def _arrays(shapes):
     params = {f"p{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate(shapes)}
     grads = {k: (0.01 * rng.standard_normal(v.shape)).astype(np.float32) for k, v in params.items()}
     return params, grads
+
+
+def _forcing_parallel_factory(factory, min_size):
+    """A factory whose callable runs with the OpenMP update path forced on."""
+    return lambda: _forcing_parallel(factory(), min_size)
 
 
 def _forcing_parallel(fn, min_size):
@@ -174,54 +179,11 @@ for name, (_, _, _, accesses, fused) in OPTIMS.items():
 
 
 # -------------------------------------------------------- Adam training steps -----
-def _batch(sizes, n):
-    rng = np.random.default_rng(0)
-    return rng.random((n, sizes[0]), dtype=np.float64).astype(np.float32), rng.integers(0, sizes[-1], n)
-
-
-def _fastnet_adam_step(sizes, n, backend, parallel_update=False):
-    def factory():
-        net = fastnet.MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], seed=0, backend=backend)
-        opt = OPTIMIZERS["adam"](lr=0.001, backend=backend)
-        x, t = _batch(sizes, n)
-
-        def step():
-            opt.update(net.params, net.gradient(x, t))
-
-        return _forcing_parallel(step, PARALLEL_MIN) if parallel_update else step
-    return factory
-
-
-def _torch_adam_step(sizes, n, mode):
-    def factory():
-        torch = import_torch()
-        torch.manual_seed(0)
-        layers = []
-        for i in range(len(sizes) - 1):
-            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers)
-        extra = {"default": {}, "fused": {"fused": True}}[mode]
-        opt = torch.optim.Adam(model.parameters(), lr=0.001, **extra)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        x, t = _batch(sizes, n)
-        x, t = torch.from_numpy(x), torch.from_numpy(t)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), t).backward()
-            opt.step()
-        return step
-    return factory
-
-
 for net_name, (sizes, n) in NETS.items():
-    impls = {"fastnet": _fastnet_adam_step(sizes, n, "compiled"),
-             "fastnet parallel update": _fastnet_adam_step(sizes, n, "compiled",
-                                                           parallel_update=True),
-             "reference": _fastnet_adam_step(sizes, n, "reference")}
-    if _have_torch:
-        impls["torch"] = _torch_adam_step(sizes, n, "default")
-        impls["torch fused"] = _torch_adam_step(sizes, n, "fused")
-    add_case("adam_step", f"net {net_name} batch {n} float32", impls)
+    impls = {"fastnet": fastnet_step(sizes, n, np.float32, "adam"),
+             "fastnet parallel update": _forcing_parallel_factory(
+                 fastnet_step(sizes, n, np.float32, "adam"), PARALLEL_MIN),
+             "reference": fastnet_step(sizes, n, np.float32, "adam", backend="reference")}
+    add_case("adam_step", f"net {net_name} batch {n} float32", with_torch(
+        impls, torch=torch_step(sizes, n, np.float32, "adam"),
+        torch_fused=torch_step(sizes, n, np.float32, "adam", fused=True)))

@@ -64,6 +64,13 @@ def pause():
     time.sleep(PAUSE)
 
 
+def with_torch(impls, **torch_factories):
+    """``impls`` plus the given torch implementations when torch is importable."""
+    if import_torch() is not None:
+        impls.update({name.replace("_", " "): f for name, f in torch_factories.items()})
+    return impls
+
+
 def _calibrate(fn, min_block):
     """Number of calls whose total time reaches ``min_block`` seconds."""
     n = 1

@@ -10,22 +10,32 @@ Targets are class indices ``(N,)`` int64 or rows ``(N, C)`` of the logits'
 dtype (one-hot or any distribution). The loss is accumulated in double.
 """
 from cython cimport floating
-from libc.math cimport exp, log
+from libc.math cimport exp, expf, log
 
 
-cdef double _softmax_row(const floating* z, floating* p, Py_ssize_t c) noexcept nogil:
-    """Write softmax(z) into p (both of length c); return log-sum-exp of z."""
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef double _scaled_softmax_row(const floating* z, floating* p, Py_ssize_t c,
+                                double scale) noexcept nogil:
+    """Write ``scale * softmax(z)`` into p (both of length c); return log-sum-exp of z."""
     # Raw row pointers: slicing a memoryview per row costs more than the row's math.
     cdef Py_ssize_t j
-    cdef double zmax = z[0], total = 0
+    cdef floating zmax = z[0], f
+    cdef double total = 0
     for j in range(1, c):
         if z[j] > zmax:
             zmax = z[j]
     for j in range(c):
-        p[j] = exp(z[j] - zmax)
+        p[j] = _exp(z[j] - zmax)
         total += p[j]
+    f = <floating>(scale / total)
     for j in range(c):
-        p[j] = p[j] / total
+        p[j] *= f
     return zmax + log(total)
 
 
@@ -42,9 +52,8 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
     with nogil:
         for i in range(n):
             k = labels[i]
-            loss += _softmax_row(&logits[i, 0], &dlogits[i, 0], c) - logits[i, k]
-            dlogits[i, k] -= 1
-            _scale_row(&dlogits[i, 0], c, inv_n)
+            loss += _scaled_softmax_row(&logits[i, 0], &dlogits[i, 0], c, inv_n) - logits[i, k]
+            dlogits[i, k] -= <floating>inv_n
     return loss * inv_n
 
 
@@ -58,16 +67,9 @@ def softmax_cross_entropy_onehot(const floating[:, ::1] logits,
     cdef double loss = 0, lse, inv_n = 1.0 / n
     with nogil:
         for i in range(n):
-            lse = _softmax_row(&logits[i, 0], &dlogits[i, 0], c)
+            lse = _scaled_softmax_row(&logits[i, 0], &dlogits[i, 0], c, inv_n)
             for j in range(c):
                 if t[i, j] != 0:
                     loss += t[i, j] * (lse - logits[i, j])
-                dlogits[i, j] -= t[i, j]
-            _scale_row(&dlogits[i, 0], c, inv_n)
+                dlogits[i, j] -= <floating>(t[i, j] * inv_n)
     return loss * inv_n
-
-
-cdef inline void _scale_row(floating* row, Py_ssize_t c, double s) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(c):
-        row[j] = <floating>(row[j] * s)

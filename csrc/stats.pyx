@@ -8,7 +8,6 @@ that match ``numpy.histogram`` exactly (values outside the edges are not
 binned; the last bin includes its right edge; NaNs are never binned).
 """
 from cython cimport floating
-from libc.math cimport isnan
 
 # Layout of the ``totals`` vector (float64, length 5).
 cdef enum:
@@ -19,9 +18,11 @@ cdef enum:
     SATURATED = 4
 
 
-cdef Py_ssize_t _bin(double v, const double[::1] edges, double norm) noexcept nogil:
-    """Index of the bin holding v, or -1 if it lies outside the edges."""
-    cdef Py_ssize_t nbins = edges.shape[0] - 1, i
+cdef inline Py_ssize_t _bin(double v, const double* edges, Py_ssize_t nbins,
+                            double norm) noexcept nogil:
+    """Index of the bin holding v, or -1 if it lies outside the edges (or is NaN)."""
+    # edges by raw pointer: a memoryview argument would be copied for every value
+    cdef Py_ssize_t i
     if not (edges[0] <= v <= edges[nbins]):
         return -1
     i = <Py_ssize_t>((v - edges[0]) * norm)
@@ -45,9 +46,11 @@ def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[
     place. A value counts as saturated when ``v <= saturated_below`` or
     ``v >= saturated_above``.
     """
-    cdef Py_ssize_t i, n = x.shape[0], b
+    cdef Py_ssize_t i, n = x.shape[0], b, nbins = edges.shape[0] - 1
     cdef double v, s = 0, mean, m2 = 0, delta, total_n
-    cdef double norm = (edges.shape[0] - 1) / (edges[edges.shape[0] - 1] - edges[0])
+    cdef double norm = nbins / (edges[nbins] - edges[0])
+    cdef const double* e = &edges[0]
+    cdef long long* h = &counts[0]
     cdef long long zeros = 0, saturated = 0
     if n == 0:
         return
@@ -62,10 +65,9 @@ def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[
                 zeros += 1
             if v <= saturated_below or v >= saturated_above:
                 saturated += 1
-            if not isnan(v):
-                b = _bin(v, edges, norm)
-                if b >= 0:
-                    counts[b] += 1
+            b = _bin(v, e, nbins, norm)
+            if b >= 0:
+                h[b] += 1
         total_n = totals[COUNT] + n
         delta = mean - totals[MEAN]
         totals[M2] += m2 + delta * delta * totals[COUNT] * n / total_n

@@ -145,12 +145,15 @@ class MultiLayerNetExtend:
         'reference' runs the same net on :mod:`fastnet.reference` (NumPy).
     dropout_mode : {'textbook', 'inverted'}
         See :class:`~fastnet.layers.Dropout`.
+    bias_init : initializer spec, default 'zeros'
+        How the biases start: any value :func:`fastnet.init.get_initializer`
+        takes (a name, a float std, a callable ``(shape, rng, dtype)``).
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
                  dropout_ration=0.5, use_batchnorm=False, *, dtype=np.float32, seed=None,
-                 backend="compiled", dropout_mode="textbook"):
+                 backend="compiled", dropout_mode="textbook", bias_init="zeros"):
         sizes = [_positive_int("input_size", input_size)]
         sizes += [_positive_int("hidden_size_list[%d]" % i, s)
                   for i, s in enumerate(hidden_size_list)]
@@ -168,20 +171,19 @@ class MultiLayerNetExtend:
         self.dtype = float_dtype(dtype)
         self.backend = backend
 
-        init = get_initializer(weight_init_std)
+        inits = {"W": ("weight_init_std", get_initializer(weight_init_std)),
+                 "b": ("bias_init", get_initializer(bias_init, name="bias_init"))}
         rng = make_rng(seed)
         self.params = {}
         n_affine = len(sizes) - 1
         for i in range(1, n_affine + 1):
-            shape = (sizes[i - 1], sizes[i])
-            W = np.ascontiguousarray(init(shape, rng, self.dtype))
-            if W.shape != shape or W.dtype != self.dtype:
-                raise ValueError(
-                    f"weight_init_std returned {W.shape} {W.dtype} for W{i}; "
-                    f"expected {shape} {self.dtype}"
-                )
-            self.params[f"W{i}"] = W
-            self.params[f"b{i}"] = np.zeros(sizes[i], self.dtype)
+            for key, shape in (("W", (sizes[i - 1], sizes[i])), ("b", (sizes[i],))):
+                arg, init = inits[key]
+                value = np.ascontiguousarray(init(shape, rng, self.dtype))
+                if value.shape != shape or value.dtype != self.dtype:
+                    raise ValueError(f"{arg} returned {value.shape} {value.dtype} for "
+                                     f"{key}{i}; expected {shape} {self.dtype}")
+                self.params[f"{key}{i}"] = value
 
         # As the textbook, params holds every W, b first, then every gamma, beta.
         self.layers = OrderedDict()
@@ -383,7 +385,7 @@ class MultiLayerNet(MultiLayerNetExtend):
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, *, dtype=np.float32,
-                 seed=None, backend="compiled"):
+                 seed=None, backend="compiled", bias_init="zeros"):
         super().__init__(input_size, hidden_size_list, output_size, activation,
                          weight_init_std, weight_decay_lambda, dtype=dtype, seed=seed,
-                         backend=backend)
+                         backend=backend, bias_init=bias_init)

@@ -39,6 +39,16 @@ def test_nan_and_inf_propagate_like_numpy(activation):
     assert np.isnan(y[0])
 
 
+def test_relu_backward_masks_like_the_textbook():
+    """Where the unit is off the gradient is 0, even for inf/NaN upstream (dout[mask] = 0)."""
+    y = np.array([0.0, 0.0, 2.0, 3.0])
+    dout = np.array([np.inf, np.nan, np.inf, 1.5])
+    for ops in (fk, ref):
+        dx = np.empty_like(y)
+        ops.activation_backward(dout, y, dx, ACTIVATIONS["relu"])
+        np.testing.assert_array_equal(dx, [0.0, 0.0, np.inf, 1.5])
+
+
 def test_hand_worked_values():
     x = np.array([[-2.0, 0.0, 3.0]])
     np.testing.assert_array_equal(Relu().forward(x), [[0.0, 0.0, 3.0]])

@@ -115,6 +115,19 @@ def test_seed_reproduces_weights_and_init_options():
     assert all(np.all(custom.params[k] == 0) for k in ("b1", "b2"))
 
 
+def test_bias_init():
+    import fastnet.init as fi
+
+    net = MultiLayerNet(6, [5, 4], 3, seed=0, bias_init=fi.constant(0.1))
+    assert all(np.all(net.params[f"b{i}"] == np.float32(0.1)) for i in (1, 2, 3))
+    plain = MultiLayerNet(6, [5, 4], 3, seed=0)
+    np.testing.assert_array_equal(net.params["W2"], plain.params["W2"])  # same weight draws
+    with pytest.raises(ValueError, match="bias_init must be one of"):
+        MultiLayerNet(6, [5], 3, bias_init="nope")
+    with pytest.raises(ValueError, match=r"bias_init returned \(2,\)"):
+        MultiLayerNet(6, [5], 3, bias_init=lambda shape, rng, dtype: np.zeros(2, dtype))
+
+
 def test_textbook_script_shape(rng):
     """The issue's snippet: gradient + SGD update on a 784-100x4-10 net."""
     x = rng.random((100, 784), dtype=np.float32)

@@ -23,9 +23,13 @@ def activate_(a, activation):
 
 
 def activation_grad_(dout, y, activation):
-    """Multiply ``dout`` in place by the activation's derivative at output ``y``."""
+    """Multiply ``dout`` in place by the activation's derivative at output ``y``.
+
+    For ReLU the gradient is set to 0 where the unit is off (``y <= 0``), as
+    the textbook's mask does, so an infinite ``dout`` there gives 0, not NaN.
+    """
     if activation == 1:
-        dout *= y > 0
+        np.copyto(dout, 0, where=~(y > 0))
     elif activation == 2:
         dout *= y * (1 - y)
     elif activation == 3:
