@@ -17,23 +17,54 @@ cdef enum:
     ZEROS = 3
     SATURATED = 4
 
+# How close (in bin widths) to an edge a value must be to be checked against it.
+cdef double EDGE_WINDOW = 1e-6
 
-cdef inline Py_ssize_t _bin(double v, const double* edges, Py_ssize_t nbins,
-                            double norm) noexcept nogil:
-    """Index of the bin holding v, or -1 if it lies outside the edges (or is NaN)."""
-    # edges by raw pointer: a memoryview argument would be copied for every value
+
+cdef inline void _count(double v, const double* edges, Py_ssize_t nbins, double norm,
+                        long long* counts) noexcept nogil:
+    """Add v to its bin; values outside the edges and NaN add 0 (to bin 0)."""
+    # Branch-free where the data decide (comparisons used as 0/1 numbers): a
+    # layer's values are unpredictable. Edges by raw pointer: a memoryview
+    # argument would be copied for every value.
+    cdef bint inside = (edges[0] <= v) & (v <= edges[nbins])
+    cdef double f = (v - edges[0]) * norm
     cdef Py_ssize_t i
-    if not (edges[0] <= v <= edges[nbins]):
-        return -1
-    i = <Py_ssize_t>((v - edges[0]) * norm)
-    # as numpy does: correct the rounding of the multiplication against the edges
-    if i >= nbins:
+    if not inside:
+        f = 0
+    i = <Py_ssize_t>f
+    if i > nbins - 1:
         i = nbins - 1
-    if v < edges[i]:
-        i -= 1
-    elif i != nbins - 1 and v >= edges[i + 1]:
+    f -= i
+    # Only a value within rounding of an edge can land in the wrong bin; for
+    # those (rare: exact edge values have f == 0), compare with the edges as
+    # numpy does.
+    if (0 < f < EDGE_WINDOW) or f > 1 - EDGE_WINDOW:
+        i -= v < edges[i]
+        i += (i < nbins - 1) & (v >= edges[i + 1])
+    counts[i] += inside
+
+
+cdef inline double _sum_of_powers(const floating* x, Py_ssize_t n, double mean,
+                                  int power) noexcept nogil:
+    """``sum x`` (power 1) or ``sum (x - mean)^2`` (power 2), in double."""
+    # Four independent accumulators: with one, every add waits for the last.
+    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, d0, d1, d2, d3
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        d0, d1, d2, d3 = x[i] - mean, x[i + 1] - mean, x[i + 2] - mean, x[i + 3] - mean
+        if power == 2:
+            d0, d1, d2, d3 = d0 * d0, d1 * d1, d2 * d2, d3 * d3
+        a0 += d0
+        a1 += d1
+        a2 += d2
+        a3 += d3
+        i += 4
+    while i < n:
+        d0 = x[i] - mean
+        a0 += d0 * d0 if power == 2 else d0
         i += 1
-    return i
+    return (a0 + a1) + (a2 + a3)
 
 
 def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[::1] counts,
@@ -46,8 +77,8 @@ def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[
     place. A value counts as saturated when ``v <= saturated_below`` or
     ``v >= saturated_above``.
     """
-    cdef Py_ssize_t i, n = x.shape[0], b, nbins = edges.shape[0] - 1
-    cdef double v, s = 0, mean, m2 = 0, delta, total_n
+    cdef Py_ssize_t i, n = x.shape[0], nbins = edges.shape[0] - 1
+    cdef double v, mean, m2, delta, total_n
     cdef double norm = nbins / (edges[nbins] - edges[0])
     cdef const double* e = &edges[0]
     cdef long long* h = &counts[0]
@@ -55,19 +86,13 @@ def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[
     if n == 0:
         return
     with nogil:
-        for i in range(n):
-            s += x[i]
-        mean = s / n
+        mean = _sum_of_powers(&x[0], n, 0, 1) / n
+        m2 = _sum_of_powers(&x[0], n, mean, 2)
         for i in range(n):
             v = x[i]
-            m2 += (v - mean) * (v - mean)
-            if v == 0:
-                zeros += 1
-            if v <= saturated_below or v >= saturated_above:
-                saturated += 1
-            b = _bin(v, e, nbins, norm)
-            if b >= 0:
-                h[b] += 1
+            zeros += v == 0
+            saturated += (v <= saturated_below) | (v >= saturated_above)
+            _count(v, e, nbins, norm, h)
         total_n = totals[COUNT] + n
         delta = mean - totals[MEAN]
         totals[M2] += m2 + delta * delta * totals[COUNT] * n / total_n
