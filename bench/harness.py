@@ -125,6 +125,8 @@ def machine_info():
         "scipy": scipy.__version__,
         "fastnet": fastnet.__version__,
         "BLAS threads (OpenBLAS, torch)": blas_threads(),
+        "fastnet BLAS": fastnet.blas_info()["name"],
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
     }
     torch = import_torch()
     info["torch"] = torch.__version__ if torch else "not installed"
