@@ -94,3 +94,17 @@ def test_bad_input():
         layer.backward(np.ones(4))
     with pytest.raises(RuntimeError):
         Tanh().backward(np.ones(2))
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_non_contiguous_inputs_are_copied(rng, layout, name):
+    base = rng.standard_normal((6, 10))
+    x = np.asfortranarray(base[:, :5]) if layout == "fortran" else base[:, ::2]
+    saved = x.copy()
+    layer = LAYERS[name]()
+    y = layer.forward(x)
+    np.testing.assert_array_equal(y, LAYERS[name]().forward(saved))
+    np.testing.assert_array_equal(x, saved)
+    g = np.asfortranarray(rng.standard_normal(x.shape))
+    np.testing.assert_array_equal(layer.backward(g), layer.backward(np.ascontiguousarray(g)))

@@ -93,3 +93,13 @@ class TestBadInput:
     def test_logits_ndim(self):
         with pytest.raises(ValueError, match=r"x must have shape \(N, C\)"):
             SoftmaxWithLoss().forward(np.zeros(3), np.array([0]))
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+def test_non_contiguous_logits_are_copied(rng, layout):
+    base = rng.standard_normal((7, 8))
+    z = np.asfortranarray(base[:, :4]) if layout == "fortran" else base[:, ::2]
+    t = rng.integers(0, 4, 7)
+    a, b = SoftmaxWithLoss(), SoftmaxWithLoss()
+    assert a.forward(z, t) == b.forward(np.ascontiguousarray(z), t)
+    np.testing.assert_array_equal(a.backward(), b.backward())
