@@ -103,3 +103,10 @@ class TestBadInput:
             layer.backward(np.ones((3, 2)))
         with pytest.raises(RuntimeError):
             Dropout(0.5).backward(np.ones(3))
+
+
+def test_inverted_inference_returns_a_new_array():
+    x = np.arange(6.0).reshape(2, 3)
+    y = Dropout(0.3, mode="inverted", rng=0).forward(x, train_flg=False)
+    assert y is not x and not np.shares_memory(x, y)
+    np.testing.assert_array_equal(y, x)

@@ -50,7 +50,11 @@ class Dropout:
         float_dtype(x.dtype, "x.dtype")
         x = np.ascontiguousarray(x)
         check_batch("x", x)
-        return self._forward(x, np.empty_like(x), bool(train_flg))
+        out = np.empty_like(x)
+        result = self._forward(x, out, bool(train_flg))
+        if result is x:  # inverted mode at inference passes x through
+            np.copyto(out, x)
+        return out
 
     def backward(self, dout):
         """Return ``dout`` through the latest forward's mask (or inference scale), as a new array."""
