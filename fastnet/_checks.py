@@ -107,6 +107,36 @@ def real_scalar(name, value, low=None, high=None, low_open=False, high_open=Fals
     return v
 
 
+def one_of(name, value, choices):
+    """Return ``value`` if it is one of ``choices``, else raise ValueError listing them."""
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable value against a dict or set
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+    return value
+
+
+def integer(name, value, low=None):
+    """Return ``value`` as an int after checking it is an integer (not a bool) >= ``low``.
+
+    ``2.5``, ``'3'`` and ``True`` are TypeErrors; an integer below ``low`` is a ValueError.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    v = int(value)
+    if low is not None and v < low:
+        word = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+        raise ValueError(f"{name} must be {word}; got {value!r}")
+    return v
+
+
+def positive_int(name, value):
+    """Return ``value`` as an int after checking it is an integer >= 1."""
+    return integer(name, value, low=1)
+
+
 def make_rng(seed):
     """Return a ``numpy.random.Generator``: ``seed`` may be one, an int, or None."""
     if isinstance(seed, np.random.Generator):
