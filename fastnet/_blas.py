@@ -6,7 +6,8 @@ means fastnet and NumPy share one BLAS build and one thread pool; measured
 here it is also faster than the older OpenBLAS inside SciPy's wheels on the
 small GEMMs of the textbook's nets (see bench/RESULTS.md). When NumPy links
 another BLAS (MKL, a system OpenBLAS) the kernels use SciPy's
-``scipy.linalg.cython_blas`` instead. ``FASTNET_BLAS=scipy`` forces the latter.
+``scipy.linalg.cython_blas`` instead, imported only then (it costs ~150 ms,
+more than NumPy's own import). ``FASTNET_BLAS=scipy`` forces the latter.
 """
 import ctypes
 import functools

@@ -57,7 +57,6 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from fastnet._checks import float_dtype, make_rng, real_scalar
 
@@ -409,6 +408,8 @@ def trunc_normal(std=1.0, mean=0.0, a=-2.0, b=2.0):
     mean, a, b = real_scalar("mean", mean), real_scalar("a", a), real_scalar("b", b)
     if not a < b:
         raise ValueError(f"trunc_normal needs a < b; got a={a!r}, b={b!r}")
+    # SciPy costs ~100 ms to import; only this initializer needs it.
+    from scipy.special import ndtr, ndtri
     lo, hi = ndtr((a - mean) / std), ndtr((b - mean) / std)
 
     def sample(shape, rng):
