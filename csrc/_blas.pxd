@@ -41,10 +41,11 @@ cdef inline load_blas():
     ~150 ms, three times NumPy's own import.
     """
     global fastnet_sgemm64, fastnet_dgemm64, fastnet_sgemm32, fastnet_dgemm32
-    from fastnet._blas import numpy_gemm_addresses
+    from fastnet._blas import numpy_gemm_addresses, share_thread_pool
     cdef size_t s64, d64
     addresses = numpy_gemm_addresses()
     if addresses is not None:
+        share_thread_pool()
         s64, d64 = addresses
         fastnet_sgemm64 = <fastnet_sgemm64_t>s64
         fastnet_dgemm64 = <fastnet_dgemm64_t>d64

@@ -45,6 +45,35 @@ def numpy_gemm_addresses():
     return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in _SYMBOLS)
 
 
+_SET_CALLBACK = "scipy_openblas_set_threads_callback_function64_"
+
+
+@functools.lru_cache(maxsize=None)
+def share_thread_pool():
+    """Run NumPy's OpenBLAS's parallel sections on fastnet's OpenMP threads; True if done.
+
+    Process-wide and done once, when the first kernel module is imported,
+    which also sets the element-wise kernels' default (``set_parallel`` in
+    ``fastnet._kernels.threads``): parallel for large arrays when the pool is
+    shared. Without one pool, OpenMP's workers and OpenBLAS's pthreads each
+    spin-wait after their own work and take the cores from each other, so the
+    element-wise kernels then stay on one thread. ``FASTNET_BLAS_THREADS=openblas``
+    keeps OpenBLAS's own threads.
+    """
+    from fastnet._kernels import threads
+    found = _numpy_openblas()
+    shared = False
+    if found is not None and os.environ.get("FASTNET_BLAS_THREADS", "fastnet") != "openblas":
+        setter = getattr(found[1], _SET_CALLBACK, None)  # None before OpenBLAS 0.3.27
+        if setter is not None:
+            setter.argtypes = [ctypes.c_void_p]
+            setter.restype = None
+            setter(threads.blas_threads_callback_address())
+            shared = True
+    threads.set_parallel(min_size=threads.default_min_size(shared))
+    return shared
+
+
 def blas_info():
     """Which BLAS the kernels call: a dict with 'name', 'library' and 'integers'."""
     found = _numpy_openblas()
