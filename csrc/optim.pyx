@@ -1,4 +1,3 @@
-# distutils: extra_compile_args = -fno-math-errno
 """Optimizer update kernels: one in-place pass over a flat parameter array.
 
 Every kernel reads the parameter, its gradient and its state once and writes
@@ -22,14 +21,13 @@ vs 10.6 ms parallel; net W 29 ms vs 57 ms). Each element's update is the
 same arithmetic whatever the split, so results do not depend on the thread
 count.
 
-``-fno-math-errno`` (first line) lets the compiler vectorize ``sqrt``: the
-arguments are sums of squares, never negative, so errno is never set.
+The square root is ``vsqrt`` (csrc/_vmath.pxd), vectorised: its arguments
+are sums of squares, never negative.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf
-
 from _parallel cimport bound, chunks, load_parallel
+from _vmath cimport vsqrt
 
 load_parallel()
 
@@ -37,13 +35,6 @@ load_parallel()
 cdef inline Py_ssize_t _chunks(Py_ssize_t n) noexcept nogil:
     """Threads for an array of ``n`` elements: chunks of at least 16 elements."""
     return chunks(n, n // 16)
-
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
 
 
 # ---------------------------------------------------------------- SGD -----
@@ -154,7 +145,7 @@ cdef inline void _rmsprop(floating* p, const floating* g, floating* h, Py_ssize_
             gi = gi + wd * p[i]
         hi = decay * h[i] + scale * gi * gi
         h[i] = hi
-        p[i] = p[i] - lr * gi / (_sqrt(hi) + eps)
+        p[i] = p[i] - lr * gi / (vsqrt(hi) + eps)
 
 
 def rmsprop_update_(floating[::1] param, const floating[::1] grad, floating[::1] h,
@@ -201,7 +192,7 @@ cdef inline void _adam(floating* p, const floating* g, floating* m, floating* v,
         vi = v[i] + one_minus_beta2 * (gi * gi - v[i])
         m[i] = mi
         v[i] = vi
-        p[i] = pi - step_size * mi / (_sqrt(vi) * inv_bias2_sqrt + eps)
+        p[i] = pi - step_size * mi / (vsqrt(vi) * inv_bias2_sqrt + eps)
 
 
 def adam_update_(floating[::1] param, const floating[::1] grad, floating[::1] m,

@@ -74,10 +74,32 @@ def share_thread_pool():
     return shared
 
 
+def _openblas_string(lib, name):
+    function = getattr(lib, name, None)
+    if function is None:
+        return None
+    function.restype = ctypes.c_char_p
+    return function().decode(errors="replace").strip()
+
+
 def blas_info():
-    """Which BLAS the kernels call: a dict with 'name', 'library' and 'integers'."""
+    """Which BLAS the kernels call: a dict with 'name', 'library' and 'integers'.
+
+    For NumPy's OpenBLAS also (as threadpoolctl reports them) its 'version'
+    line (``openblas_get_config``), the 'kernel' it chose for this CPU
+    (``openblas_get_corename``), its 'num_threads' and which 'threads' run its
+    parallel sections.
+    """
     found = _numpy_openblas()
     if found is not None:
-        return {"name": "NumPy's OpenBLAS", "library": found[0], "integers": "64-bit"}
+        lib = found[1]
+        num_threads = getattr(lib, "scipy_openblas_get_num_threads64_")
+        num_threads.restype = ctypes.c_int
+        return {"name": "NumPy's OpenBLAS", "library": found[0], "integers": "64-bit",
+                "version": _openblas_string(lib, "scipy_openblas_get_config64_"),
+                "kernel": _openblas_string(lib, "scipy_openblas_get_corename64_"),
+                "num_threads": num_threads(),
+                "threads": ("fastnet's OpenMP pool" if share_thread_pool()
+                            else "OpenBLAS's own pool")}
     import scipy.linalg.cython_blas as cython_blas
     return {"name": "SciPy's cython_blas", "library": cython_blas.__file__, "integers": "32-bit"}
