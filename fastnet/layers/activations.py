@@ -1,7 +1,7 @@
 """Stand-alone activation layers (the fused path lives in :class:`Affine`)."""
 import numpy as np
 
-from fastnet._activation import activation_code
+from fastnet._activation import get_activation
 from fastnet._checks import as_input, check_shape, float_dtype
 from fastnet.kernels import get_backend
 
@@ -11,8 +11,9 @@ class _Activation:
 
     def __init__(self, *, backend="compiled"):
         self._ops = get_backend(backend)
-        self._act = activation_code(self.name)
-        self.out = None
+        spec = get_activation(self.name)
+        self._act, self._param, self._needs_input = spec.code, spec.default_param, spec.needs_input
+        self.out = self.x = None
 
     def forward(self, x):
         """Return ``act(x)`` as a new array of x's shape and dtype (float32/float64)."""
@@ -30,15 +31,18 @@ class _Activation:
 
     # -- unchecked API for networks --------------------------------------------
     def _forward(self, x, out):
-        """Write ``act(x)`` into ``out`` (may be ``x``); keep ``out`` for backward."""
-        self._ops.activation_forward(x.reshape(-1), out.reshape(-1), self._act)
+        """Write ``act(x)`` into ``out`` (may be ``x``); keep ``out`` (and ``x`` if the
+        derivative needs it) for backward."""
+        # a copy: out may be x's buffer
+        self.x = x.reshape(-1).copy() if self._needs_input else None
+        self._ops.activation_forward(x.reshape(-1), out.reshape(-1), self._act, self._param)
         self.out = out
         return out
 
     def _backward(self, dout, dx):
         """Write ``dout * act'`` into ``dx`` (may be ``dout``); return ``dx``."""
-        self._ops.activation_backward(dout.reshape(-1), self.out.reshape(-1),
-                                      dx.reshape(-1), self._act)
+        self._ops.activation_backward(dout.reshape(-1), self.out.reshape(-1), self.x,
+                                      dx.reshape(-1), self._act, self._param)
         return dx
 
 

@@ -1,7 +1,7 @@
 """The affine (fully connected) layer, optionally fused with its activation."""
 import numpy as np
 
-from fastnet._activation import activation_code
+from fastnet._activation import get_activation
 from fastnet._checks import as_input, check_batch, check_shape, float_dtype
 from fastnet.kernels import get_backend
 
@@ -15,7 +15,8 @@ class Affine:
         Weights. The layer keeps a reference: in-place updates of ``W``
         (optimizers) are seen by the layer.
     b : ndarray (M,), same dtype
-    activation : {'identity', 'relu', 'sigmoid', 'tanh'}
+    activation : str
+        A name from ``fastnet._activation.REGISTRY`` (its default parameter).
         Fused into the same pass as the bias ('identity' is the textbook's
         plain ``Affine``).
     weight_decay : float
@@ -39,10 +40,11 @@ class Affine:
             raise ValueError("W and b must be C-contiguous (the layer updates them in place)")
         self.W, self.b = W, b
         self.activation = activation
-        self._act = activation_code(activation)
+        spec = get_activation(activation)
+        self._act, self._param, self._needs_input = spec.code, spec.default_param, spec.needs_input
         self.weight_decay = float(weight_decay)
         self._ops = get_backend(backend)
-        self.x = self.y = self.original_x_shape = None
+        self.x = self.y = self.preact = self.original_x_shape = None
         self.dW = self.db = None
 
     # -- checked, allocating API (textbook) ------------------------------------
@@ -69,9 +71,11 @@ class Affine:
 
     # -- unchecked API for networks --------------------------------------------
     def _forward(self, x, out):
-        """Write ``act(x @ W + b)`` into ``out``; cache x and out for backward."""
-        self._ops.affine_forward(x, self.W, self.b, out, self._act)
-        self.x, self.y = x, out
+        """Write ``act(x @ W + b)`` into ``out``; cache x and out (and ``x @ W + b``
+        if the activation's derivative needs it) for backward."""
+        preact = np.empty_like(out) if self._needs_input else None
+        self._ops.affine_forward(x, self.W, self.b, out, self._act, self._param, preact)
+        self.x, self.y, self.preact = x, out, preact
         return out
 
     def _backward(self, dout, dx, dW, db):
@@ -81,8 +85,8 @@ class Affine:
         """
         ops = self._ops
         if self._act:
-            ops.affine_activation_backward_(dout, self.y, self._act, self.x, self.W,
-                                            dx, dW, db, self.weight_decay)
+            ops.affine_activation_backward_(dout, self.y, self.preact, self._act, self._param,
+                                            self.x, self.W, dx, dW, db, self.weight_decay)
         else:
             ops.affine_backward(dout, self.x, self.W, dx, dW, db, self.weight_decay)
         self.dW, self.db = dW, db
