@@ -12,7 +12,7 @@ from fastnet.layers.activations import Activation, Relu, Sigmoid, Tanh
 from fastnet.layers.affine import Affine
 from fastnet.layers.batchnorm import BatchNormalization
 from fastnet.layers.dropout import Dropout
-from fastnet.layers.softmax import SoftmaxWithLoss
+from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
 __all__ = ["LAYERS", "Activation", "Affine", "BatchNormalization", "Dropout", "Layer",
            "LossLayer", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]
