@@ -16,6 +16,12 @@
 # a 512 x 1024 backward). elementwise() below turns the run-time code into
 # the type once per call: it is the only place that lists the codes.
 #
+# Precision: Cython writes an integer literal in a float expression as the
+# double 1.0, so float32 expressions such as 1 / (1 + expf(-a)) are evaluated
+# in double and rounded once on return. The relu/sigmoid/tanh formulas are
+# kept exactly as they were, so their results are bit-identical to earlier
+# builds (tests/test_activations.py checks them against frozen formulas).
+#
 # Adding an activation: an enum value, a tag type in the fused type, its
 # lines in activate() and backprop() (and needs_input() if it reads a), and
 # its branch in elementwise().
