@@ -1,6 +1,6 @@
 """The activation registry: every fact about an activation, declared once.
 
-Each :class:`Activation` names the integer code the compiled kernels take
+Each :class:`ActivationSpec` names the integer code the compiled kernels take
 (``csrc/_activation.pxd`` holds the matching enum, the element-wise math and
 the dispatch), whether its derivative needs the pre-activation ``a`` or only
 the output ``y = act(a)``, its parameter, its initialization gain, and what
@@ -47,7 +47,7 @@ def _unit_gaussian_gain(spec, param):
 
 
 @dataclass(frozen=True)
-class Activation:
+class ActivationSpec:
     """One element-wise activation ``y = f(a)``.
 
     Attributes
@@ -121,49 +121,63 @@ def _constant(value):
 
 
 _SPECS = (
-    Activation("identity", 0, "Identity", "``y = x``; gradient 1.", False,
-               (-1.0, 1.0), None, "xavier", _constant(1.0)),
-    Activation("relu", 1, "Relu",
-               "``max(x, 0)``; its gradient passes where the output is positive.", False,
-               (0.0, 1.0), None, "he", _constant(math.sqrt(2.0))),
-    Activation("sigmoid", 2, "Sigmoid", "``1 / (1 + exp(-x))``; gradient ``y (1 - y)``.",
-               False, (0.0, 1.0), (0.01, 0.99), "xavier", _constant(1.0)),
-    Activation("tanh", 3, "Tanh", "``tanh(x)``; gradient ``1 - y^2``.", False,
-               (-1.0, 1.0), (-0.99, 0.99), "xavier", _constant(5.0 / 3.0)),
+    ActivationSpec("identity", code=0, class_name="Identity", doc="``y = x``; gradient 1.",
+                   needs_input=False, hist_range=(-1.0, 1.0), saturation=None,
+                   default_init="xavier", gain_rule=_constant(1.0)),
+    ActivationSpec("relu", code=1, class_name="Relu",
+                   doc="``max(x, 0)``; its gradient passes where the output is positive.",
+                   needs_input=False, hist_range=(0.0, 1.0), saturation=None,
+                   default_init="he", gain_rule=_constant(math.sqrt(2.0))),
+    ActivationSpec("sigmoid", code=2, class_name="Sigmoid",
+                   doc="``1 / (1 + exp(-x))``; gradient ``y (1 - y)``.",
+                   needs_input=False, hist_range=(0.0, 1.0), saturation=(0.01, 0.99),
+                   default_init="xavier", gain_rule=_constant(1.0)),
+    ActivationSpec("tanh", code=3, class_name="Tanh", doc="``tanh(x)``; gradient ``1 - y^2``.",
+                   needs_input=False, hist_range=(-1.0, 1.0), saturation=(-0.99, 0.99),
+                   default_init="xavier", gain_rule=_constant(5.0 / 3.0)),
     # Leaky ReLU and ELU take their derivative from the output: with a
     # parameter >= 0, y > 0 exactly where x > 0, and ELU's y + alpha equals
     # alpha exp(x) for x <= 0 (PyTorch's in-place ELU backward does the same).
-    Activation("leaky_relu", 4, "LeakyRelu",
-               "``x`` for ``x > 0``, else ``negative_slope * x``; gradient 1 or "
-               "``negative_slope``.", False, (-0.5, 1.0), None, "he",
-               lambda spec, s: math.sqrt(2.0 / (1.0 + s * s)),
-               "negative_slope", 0.01, 0.0),
-    Activation("elu", 5, "Elu",
-               "``x`` for ``x > 0``, else ``alpha (exp(x) - 1)``; gradient 1 or "
-               "``y + alpha``.", False, (-1.0, 1.0), None, "he", _unit_gaussian_gain,
-               "alpha", 1.0, 0.0),
+    ActivationSpec("leaky_relu", code=4, class_name="LeakyRelu",
+                   doc="``x`` for ``x > 0``, else ``negative_slope * x``; gradient 1 or "
+                       "``negative_slope``.",
+                   needs_input=False, hist_range=(-0.5, 1.0), saturation=None,
+                   default_init="he", gain_rule=lambda spec, s: math.sqrt(2.0 / (1.0 + s * s)),
+                   param_name="negative_slope", default_param=0.01, param_low=0.0),
+    ActivationSpec("elu", code=5, class_name="Elu",
+                   doc="``x`` for ``x > 0``, else ``alpha (exp(x) - 1)``; gradient 1 or "
+                       "``y + alpha``.",
+                   needs_input=False, hist_range=(-1.0, 1.0), saturation=None,
+                   default_init="he", gain_rule=_unit_gaussian_gain,
+                   param_name="alpha", default_param=1.0, param_low=0.0),
     # GELU and SiLU are not monotone: their derivative needs x.
-    Activation("gelu", 6, "Gelu",
-               "``x Phi(x)``, Phi the standard normal CDF (exact, with erf); gradient "
-               "``Phi(x) + x phi(x)``.", True, (-0.5, 1.0), None, "he", _unit_gaussian_gain),
-    Activation("gelu_tanh", 7, "GeluTanh",
-               "``x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2``, GELU's tanh "
-               "approximation.", True, (-0.5, 1.0), None, "he", _unit_gaussian_gain),
-    Activation("silu", 8, "Silu",
-               "``x sigmoid(x)`` (swish); gradient ``s (1 + x (1 - s))``, s = sigmoid(x).",
-               True, (-0.5, 1.0), None, "he", _unit_gaussian_gain),
+    ActivationSpec("gelu", code=6, class_name="Gelu",
+                   doc="``x Phi(x)``, Phi the standard normal CDF (exact, with erf); "
+                       "gradient ``Phi(x) + x phi(x)``.",
+                   needs_input=True, hist_range=(-0.5, 1.0), saturation=None,
+                   default_init="he", gain_rule=_unit_gaussian_gain),
+    ActivationSpec("gelu_tanh", code=7, class_name="GeluTanh",
+                   doc="``x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2``, GELU's tanh "
+                       "approximation.",
+                   needs_input=True, hist_range=(-0.5, 1.0), saturation=None,
+                   default_init="he", gain_rule=_unit_gaussian_gain),
+    ActivationSpec("silu", code=8, class_name="Silu",
+                   doc="``x sigmoid(x)`` (swish); gradient ``s (1 + x (1 - s))``, "
+                       "s = sigmoid(x).",
+                   needs_input=True, hist_range=(-0.5, 1.0), saturation=None,
+                   default_init="he", gain_rule=_unit_gaussian_gain),
 )
 
-#: name -> :class:`Activation`, in code order.
+#: name -> :class:`ActivationSpec`, in code order.
 REGISTRY = {spec.name: spec for spec in _SPECS}
 #: name -> kernel code.
 ACTIVATIONS = {spec.name: spec.code for spec in _SPECS}
-#: kernel code -> :class:`Activation`.
+#: kernel code -> :class:`ActivationSpec`.
 BY_CODE = {spec.code: spec for spec in _SPECS}
 
 
 def get_activation(name):
-    """Return the :class:`Activation` called ``name``; ValueError listing the choices."""
+    """Return the :class:`ActivationSpec` called ``name``; ValueError listing the choices."""
     return REGISTRY[one_of("activation", name, REGISTRY)]
 
 

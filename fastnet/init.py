@@ -110,7 +110,7 @@ def calculate_gain(nonlinearity, param=None):
     "Delving Deep into Rectifiers", for the ReLU family, whose table is the
     rule of the last row). PyTorch has no gain for elu, gelu, gelu_tanh and
     silu; fastnet applies the ReLU family's rule to them at unit
-    pre-activation variance (``fastnet._activation.Activation.gain``).
+    pre-activation variance (``fastnet._activation.ActivationSpec.gain``).
     ``param`` is only accepted for 'leaky_relu' and 'elu'.
 
     Example: ``calculate_gain('leaky_relu', 0.2)`` -> 1.3868...
