@@ -58,7 +58,8 @@ import warnings
 
 import numpy as np
 
-from fastnet._checks import float_dtype, make_rng, real_scalar
+from fastnet._activation import REGISTRY as ACTIVATION_REGISTRY
+from fastnet._checks import float_dtype, make_rng, one_of, real_scalar
 
 __all__ = [
     "Initializer", "calculate_gain", "compute_fans", "get_initializer",
@@ -76,13 +77,16 @@ __all__ = [
 
 # -- gains and fans ----------------------------------------------------------------
 
+# PyTorch's names (``torch.nn.init.calculate_gain``); the activation registry
+# adds its own (elu, gelu, gelu_tanh, silu) and supplies the shared ones' gains.
 _UNIT_GAIN = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
               "conv_transpose2d", "conv_transpose3d", "sigmoid")
 NONLINEARITIES = _UNIT_GAIN + ("tanh", "relu", "leaky_relu", "selu")
+GAIN_NAMES = NONLINEARITIES + tuple(n for n in ACTIVATION_REGISTRY if n not in NONLINEARITIES)
 
 
 def calculate_gain(nonlinearity, param=None):
-    """Return the recommended gain for ``nonlinearity`` (PyTorch's table).
+    """Return the recommended gain for ``nonlinearity`` (PyTorch's table, extended).
 
     ================================ ==================================
     nonlinearity                     gain
@@ -94,28 +98,35 @@ def calculate_gain(nonlinearity, param=None):
     'leaky_relu'                     sqrt(2 / (1 + param^2)), param =
                                      negative slope (default 0.01)
     'selu'                           3/4
+    'elu', 'gelu', 'gelu_tanh',      1 / sqrt(E[f(z)^2]), z ~ N(0, 1);
+    'silu'                           param = ELU's alpha (default 1):
+                                     elu 1.2452, gelu 1.5335,
+                                     gelu_tanh 1.5336, silu 1.6765
     ================================ ==================================
 
     The gain multiplies the std of the fan-based initializers so a layer
     keeps its input's variance through the nonlinearity (He et al. 2015,
-    "Delving Deep into Rectifiers", for the ReLU family). ``param`` is only
-    accepted for 'leaky_relu'.
+    "Delving Deep into Rectifiers", for the ReLU family, whose table is the
+    rule of the last row). PyTorch has no gain for elu, gelu, gelu_tanh and
+    silu; fastnet applies the ReLU family's rule to them at unit
+    pre-activation variance (``fastnet._activation.ActivationSpec.gain``).
+    ``param`` is only accepted for 'leaky_relu' and 'elu'.
 
     Example: ``calculate_gain('leaky_relu', 0.2)`` -> 1.3868...
     """
-    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}; got {nonlinearity!r}")
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else real_scalar("param (negative slope)", param)
-        return math.sqrt(2.0 / (1.0 + slope * slope))
-    if param is not None:
+    one_of("nonlinearity", nonlinearity, GAIN_NAMES)
+    spec = ACTIVATION_REGISTRY.get(nonlinearity)
+    if param is not None and (spec is None or spec.param_name is None):
         raise ValueError(
-            f"param (a negative slope) is only accepted for nonlinearity='leaky_relu'; "
-            f"got param={param!r} with nonlinearity={nonlinearity!r}"
+            f"param is only accepted for nonlinearity='leaky_relu' (negative slope) and "
+            f"'elu' (alpha); got param={param!r} with nonlinearity={nonlinearity!r}"
         )
-    if nonlinearity in _UNIT_GAIN:
-        return 1.0
-    return {"tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75}[nonlinearity]
+    if spec is not None:
+        if param is not None:
+            # any real, as PyTorch (the kernels' range check is not the gain's)
+            param = real_scalar(f"param ({spec.param_name})", param)
+        return spec.gain(param)
+    return 0.75 if nonlinearity == "selu" else 1.0
 
 
 def _check_shape(shape):
@@ -589,93 +600,5 @@ def create_bias(shape, initializer=None, *, rng=None, dtype=np.float32, **kwargs
     return _create("bias", shape, initializer, rng, dtype, kwargs, constant_, {"value": 0.0})
 
 
-# -- LSUV --------------------------------------------------------------------------------
-
-def _affine_layers(net):
-    from fastnet.layers import Affine
-
-    layers = getattr(net, "layers", None)
-    if not hasattr(layers, "items"):
-        raise TypeError(f"net must have a 'layers' dict of layers (MultiLayerNet, "
-                        f"MultiLayerNetExtend); got {type(net).__name__}")
-    affines = [(name, layer) for name, layer in layers.items() if isinstance(layer, Affine)]
-    if not affines:
-        raise ValueError("net.layers holds no fastnet.layers.Affine layer to initialize")
-    return affines
-
-
-def lsuv(net, x_batch, tol=0.1, max_iter=10, seed=None):
-    """Layer-sequential unit-variance init (Mishkin & Matas 2015, "All you need is a good init").
-
-    1. Every ``Affine`` layer of ``net.layers`` gets an orthogonal ``W`` (in
-       place: ``net.params`` sees it).
-    2. In order, for each ``Affine`` layer: run ``net.predict(x_batch)``,
-       take the variance ``v`` of the layer's pre-activation output
-       ``z = x @ W + b`` over the whole batch (``x`` is the input the layer
-       cached), and scale ``W /= sqrt(v)``; repeat until ``|v - 1| < tol`` or
-       ``max_iter`` rescalings.
-
-    Biases are left alone (with zero biases one rescaling is exact). Works on
-    any net whose ``layers`` dict holds :class:`fastnet.layers.Affine` layers
-    and whose ``predict(x)`` runs them in order (``MultiLayerNet``,
-    ``MultiLayerNetExtend`` with batch norm in between: its ``predict``
-    default is inference mode, so running statistics are not touched).
-
-    Parameters
-    ----------
-    net : network with ``layers`` and ``predict``
-    x_batch : ndarray (N, ...), N >= 2, the net's dtype
-    tol : float > 0
-    max_iter : int >= 1
-    seed : int, numpy.random.Generator or None
-        Source of the orthogonal pre-init.
-
-    Returns
-    -------
-    list of dict, one per Affine layer in order: ``layer`` (its key),
-    ``iterations`` (rescalings made), ``variance`` (final output variance),
-    ``converged`` (``|variance - 1| < tol``). A layer whose output variance is
-    0 or not finite cannot be rescaled: it is reported unconverged with a warning.
-
-    Example: ``report = lsuv(net, x_train[:256], seed=0)``.
-    """
-    from fastnet.layers import Affine
-
-    tol = real_scalar("tol", tol, low=0, low_open=True)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
-    if not hasattr(net, "predict"):
-        raise TypeError(f"net must have a predict(x) method; got {type(net).__name__}")
-    affines = _affine_layers(net)
-    x_batch = np.asarray(x_batch)
-    if x_batch.ndim < 1 or x_batch.shape[0] < 2:
-        raise ValueError(f"x_batch must hold at least 2 samples to measure a variance; "
-                         f"got shape {x_batch.shape}")
-    rng = make_rng(seed)
-    for _, layer in affines:
-        orthogonal_(layer.W, rng=rng)
-
-    report = []
-    for name, layer in affines:
-        # An identity Affine over the same arrays gives the pre-activation output
-        # whether or not the layer fuses an activation.
-        linear = Affine(layer.W, layer.b)
-        iterations = 0
-        while True:
-            layer.x = None
-            net.predict(x_batch)
-            if layer.x is None:
-                raise ValueError(f"net.predict(x_batch) did not run layer {name!r}; lsuv needs "
-                                 f"a net whose predict runs every Affine of net.layers")
-            var = float(np.var(linear.forward(layer.x), dtype=np.float64))
-            if abs(var - 1.0) < tol or iterations == max_iter:
-                break
-            if not (math.isfinite(var) and var > 0):
-                warnings.warn(f"LSUV: layer {name!r} has output variance {var}; "
-                              f"cannot rescale it", RuntimeWarning, stacklevel=2)
-                break
-            layer.W *= layer.W.dtype.type(1.0 / math.sqrt(var))
-            iterations += 1
-        report.append({"layer": name, "iterations": iterations, "variance": var,
-                       "converged": abs(var - 1.0) < tol})
-    return report
+# LSUV lives in its own module; it is part of this one's API.
+from fastnet.lsuv import lsuv  # noqa: E402  (fastnet.lsuv needs orthogonal_ from above)
