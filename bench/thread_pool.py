@@ -16,8 +16,12 @@ process-wide and set at import), and the configurations alternate
 Configurations: ``FASTNET_BLAS_THREADS=openblas`` keeps OpenBLAS's own
 pthreads; otherwise OpenBLAS's parallel sections run on fastnet's OpenMP
 threads. "serial"/"parallel" is the element-wise kernels' setting
-(``set_parallel``). Prints one table of medians (ms) per workload.
+(``set_parallel``). Prints two tables of medians per call: wall time (ms)
+and the process's CPU time (ms, all threads: a thread spin-waiting for work
+counts, so CPU time shows the pools' fight even when the machine is shared
+and wall times are noisy).
 """
+import time
 import argparse
 import json
 import os
@@ -51,12 +55,27 @@ def _child(mode, rounds):
         if torch is not None:
             from steps import NETS, torch_step
             impls["torch net T SGD step"] = torch_step(*NETS["T"], np.float32, "sgd")
-            impls["torch net W SGD step"] = torch_step(*NETS["W"], np.float32, "sgd")
         return impls
 
     def timed(impls, suffix):
-        case = harness.Case("pool", "x", impls)
-        return {k + suffix: v[0] for k, v in harness.interleaved_medians(case, rounds).items()}
+        """{name: (median wall s, median CPU s) per call}, rounds interleaved as in harness."""
+        fns = {name: factory() for name, factory in impls.items()}
+        for fn in fns.values():
+            fn()
+        counts = {name: harness._calibrate(fn, 0.05) for name, fn in fns.items()}
+        walls = {name: [] for name in fns}
+        cpus = {name: [] for name in fns}
+        names = list(fns)
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                fn, n = fns[name], counts[name]
+                time.sleep(harness.PAUSE)
+                w0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(n):
+                    fn()
+                walls[name].append((time.perf_counter() - w0) / n)
+                cpus[name].append((time.process_time() - c0) / n)
+        return {k + suffix: (statistics.median(walls[k]), statistics.median(cpus[k])) for k in fns}
 
     out = timed(others(), " (before fastnet)")
     import fastnet.kernels as fk  # noqa: F401  (installs the BLAS callback unless told not to)
@@ -74,7 +93,7 @@ def _child(mode, rounds):
         return factory
 
     impls = {f"fastnet net {k} {o} step": fastnet_step(*NETS[k], np.float32, o)
-             for k in "TW" for o in ("sgd", "adam")}
+             for k, o in (("T", "sgd"), ("T", "adam"), ("W", "adam"))}
     impls["fastnet net T BN Adam step"] = fastnet_step(*NETS["T"], np.float32, "adam",
                                                        batchnorm=True)
     impls["fastnet Adam 10^6"] = adam(10 ** 6)
@@ -105,11 +124,13 @@ def main(argv=None):
                                  env=env, cwd="/", check=True, capture_output=True, text=True)
             results[name].append(json.loads(run.stdout.strip().splitlines()[-1]))
     workloads = list(results[next(iter(CONFIGS))][0])
-    print("| workload (ms, median of runs) | " + " | ".join(CONFIGS) + " |")
-    print("|---" * (len(CONFIGS) + 1) + "|")
-    for w in workloads:
-        cells = [f"{statistics.median(run[w] for run in results[c]) * 1e3:.3f}" for c in CONFIGS]
-        print(f"| {w} | " + " | ".join(cells) + " |")
+    for column, title in ((0, "wall time"), (1, "CPU time, all threads")):
+        print(f"\n| {title} (ms per call, median) | " + " | ".join(CONFIGS) + " |")
+        print("|---" * (len(CONFIGS) + 1) + "|")
+        for w in workloads:
+            cells = [f"{statistics.median(run[w][column] for run in results[c]) * 1e3:.3f}"
+                     for c in CONFIGS]
+            print(f"| {w} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

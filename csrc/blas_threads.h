@@ -16,9 +16,16 @@
  * An OpenMP team of numjobs threads gives concurrency when this thread is not
  * already inside a parallel region (nested regions get one thread) and the
  * runtime may not shrink the team; otherwise the jobs run on short-lived
- * pthreads, which is slower but always correct. */
+ * pthreads, which is slower but always correct.
+ *
+ * GNU OpenMP is not fork-safe: in a child forked after the parent ran a
+ * parallel region, a new region waits for pool threads that do not exist
+ * (multiprocessing's fork start method, data-loader workers). The child
+ * handler registered by fastnet_blas_threads_init therefore sends every later
+ * section to pthreads and turns the element-wise kernels serial. */
 #ifndef FASTNET_BLAS_THREADS_H
 #define FASTNET_BLAS_THREADS_H
+#include <Python.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -28,6 +35,25 @@
 typedef void (*fastnet_dojob_t)(int thread_num, void *jobdata, int dojob_data);
 
 static pthread_mutex_t fastnet_blas_section = PTHREAD_MUTEX_INITIALIZER;
+static volatile int fastnet_forked = 0;
+static Py_ssize_t *fastnet_forked_min_size = NULL;
+
+static void fastnet_after_fork_in_child(void)
+{
+    fastnet_forked = 1;
+    /* A section running in another thread at fork time left the lock held. */
+    pthread_mutex_init(&fastnet_blas_section, NULL);
+    if (fastnet_forked_min_size != NULL)
+        *fastnet_forked_min_size = PY_SSIZE_T_MAX;
+}
+
+/* Once, at import: min_size is the element-wise kernels' setting to turn
+ * serial in a forked child. Returns 0 on success. */
+static int fastnet_blas_threads_init(Py_ssize_t *min_size)
+{
+    fastnet_forked_min_size = min_size;
+    return pthread_atfork(NULL, NULL, fastnet_after_fork_in_child);
+}
 
 typedef struct {
     fastnet_dojob_t dojob;
@@ -79,7 +105,8 @@ static void fastnet_blas_threads(int sync, fastnet_dojob_t dojob, int numjobs,
     pthread_mutex_lock(&fastnet_blas_section);
     if (numjobs == 1) {
         dojob(0, base, dojob_data);
-    } else if (!omp_in_parallel() && !omp_get_dynamic() && omp_get_thread_limit() >= numjobs) {
+    } else if (!fastnet_forked && !omp_in_parallel() && !omp_get_dynamic()
+               && omp_get_thread_limit() >= numjobs) {
         #pragma omp parallel num_threads(numjobs)
         {
             int i = omp_get_thread_num();

@@ -19,6 +19,7 @@ cdef extern from "blas_threads.h":
     ctypedef void (*fastnet_dojob_t)(int, void*, int) noexcept nogil
     void fastnet_blas_threads(int sync, fastnet_dojob_t dojob, int numjobs,
                               size_t elsize, void* jobdata, int dojob_data) noexcept nogil
+    int fastnet_blas_threads_init(Py_ssize_t* min_size)
 
 # Element-wise kernels split arrays of at least this many elements. Below it
 # waking a second thread costs more than it saves (measured in RESULTS.md).
@@ -30,6 +31,8 @@ cdef fastnet_parallel_t _settings
 _settings.min_size = SERIAL
 _settings.num_threads = 0
 _settings_capsule = PyCapsule_New(&_settings, b"fastnet_parallel_t", NULL)
+if fastnet_blas_threads_init(&_settings.min_size) != 0:
+    raise OSError("fastnet: pthread_atfork failed")
 
 
 def blas_threads_callback_address():

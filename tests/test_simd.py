@@ -89,3 +89,28 @@ def test_parity_suite_on_level(level):
          *[str(HERE / name) for name in PARITY]],
         capture_output=True, text=True, cwd="/", env=_env(FASTNET_SIMD=level))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+DIGESTS = """
+import hashlib, json, numpy as np, test_threads
+import fastnet._kernels.vmath as vm
+x = np.random.default_rng(3).uniform(-60, 60, 100_003)
+h = hashlib.sha256()
+for dtype in (np.float32, np.float64):
+    h.update(test_threads._elementwise_digests(dtype, 2).encode())
+    xd, out = x.astype(dtype), np.empty(x.size, dtype)
+    for f in (vm.exp, vm.tanh):
+        f(xd, out)
+        h.update(out.tobytes())
+print(json.dumps(h.hexdigest()))
+"""
+
+
+def test_every_level_gives_the_same_bits():
+    """-ffp-contract=off: the FMA-capable builds round exactly as the baseline does."""
+    digests = {}
+    for level in _simd.supported_levels():
+        result = _python(DIGESTS, FASTNET_SIMD=level, PYTHONPATH=str(HERE))
+        assert result.returncode == 0, result.stderr
+        digests[level] = result.stdout.strip()
+    assert len(set(digests.values())) == 1, digests
