@@ -8,6 +8,8 @@ from fastnet.layers.activations import Relu, Sigmoid, Tanh
 from fastnet.layers.affine import Affine
 from fastnet.layers.batchnorm import BatchNormalization
 from fastnet.layers.dropout import Dropout
+from fastnet.layers.lstm import LSTM, LastStep, LSTMCell, load_torch_lstm_weights
 from fastnet.layers.softmax import SoftmaxWithLoss
 
-__all__ = ["Affine", "BatchNormalization", "Dropout", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]
+__all__ = ["Affine", "BatchNormalization", "Dropout", "LSTM", "LSTMCell", "LastStep", "Relu", "Sigmoid",
+           "SoftmaxWithLoss", "Tanh", "load_torch_lstm_weights"]
