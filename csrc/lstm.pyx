@@ -51,54 +51,45 @@ load_blas()
 # = 2^n q + (2^n - 1), so that neither overflows and tanh stays accurate near
 # 0. NaN passes through; +-inf give the limits. Measured against NumPy in
 # float64 over 6e5 points in [-1000, 1000]: at most 1.6 ulp (float32) and
-# 2.1 ulp (double) relative error. The float loops vectorize (SSE2, 4
-# lanes); the double ones do not (no 64-bit integer compare in SSE2).
+# 2.1 ulp (double) relative error. The row loops below vectorize (gcc 12
+# -fopt-info-vec): 16-byte vectors in the baseline clone, 32-byte in the AVX2
+# one, float and double.
 cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
 
-    static inline void fastnet_exp_parts_f(float a, float *scale, float *q) {
-        const float magic = 12582912.0f;
-        float m = magic, t, n, r;
-        float lo = -87.0f;
-        int32_t tb, mb, eb, ab, lb;
-        memcpy(&ab, &a, 4);
-        memcpy(&lb, &lo, 4);
-        ab = ab > lb ? lb : ab;
-        memcpy(&a, &ab, 4);
-        t = a * 1.44269504088896341f + magic;
-        n = t - magic;
-        r = (a - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
-        *q = r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120
-             + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-        memcpy(&tb, &t, 4);
-        memcpy(&mb, &m, 4);
-        eb = (tb - mb + 127) << 23;
-        memcpy(scale, &eb, 4);
-    }
+    /* q = e^r - 1 by Taylor's series: to r^7 for float, to r^13 for double. */
+    #define FASTNET_EXPM1_POLY_f(r) (r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 \
+        + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040))))))))
+    #define FASTNET_EXPM1_POLY_d(r) (r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 \
+        + r * (1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320          \
+        + r * (1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800                   \
+        + r * (1.0 / 479001600 + r * (1.0 / 6227020800.0))))))))))))))
 
-    static inline void fastnet_exp_parts_d(double a, double *scale, double *q) {
-        const double magic = 6755399441055744.0;
-        double m = magic, t, n, r;
-        double lo = -708.0;
-        int64_t tb, mb, eb, ab, lb;
-        memcpy(&ab, &a, 8);
-        memcpy(&lb, &lo, 8);
-        ab = ab > lb ? lb : ab;
-        memcpy(&a, &ab, 8);
-        t = a * 1.4426950408889634 + magic;
-        n = t - magic;
-        r = (a - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
-        *q = r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120
-             + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880
-             + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (1.0 / 479001600
-             + r * (1.0 / 6227020800.0)))))))))))));
-        memcpy(&tb, &t, 8);
-        memcpy(&mb, &m, 8);
-        eb = (tb - mb + 1023) << 52;
-        memcpy(scale, &eb, 8);
+    /* exp(a) = scale * (1 + q) for a <= 0. MAGIC = 1.5 * 2^mantissa bits,
+       LO the clamp, BIAS/SHIFT the exponent field's bias and position. */
+    #define FASTNET_EXP_PARTS(T, I, SUFFIX, MAGIC, LO, LOG2E, LN2_HI, LN2_LO, BIAS, SHIFT) \
+    static inline void fastnet_exp_parts_##SUFFIX(T a, T *scale, T *q) {     \
+        T m = MAGIC, lo = LO, t, n, r;                                       \
+        I tb, mb, eb, ab, lb;                                                \
+        memcpy(&ab, &a, sizeof(T));                                          \
+        memcpy(&lb, &lo, sizeof(T));                                         \
+        ab = ab > lb ? lb : ab;                                              \
+        memcpy(&a, &ab, sizeof(T));                                          \
+        t = a * LOG2E + m;                                                   \
+        n = t - m;                                                           \
+        r = (a - n * LN2_HI) - n * LN2_LO;                                   \
+        *q = FASTNET_EXPM1_POLY_##SUFFIX(r);                                 \
+        memcpy(&tb, &t, sizeof(T));                                          \
+        memcpy(&mb, &m, sizeof(T));                                          \
+        eb = (tb - mb + BIAS) << SHIFT;                                      \
+        memcpy(scale, &eb, sizeof(T));                                       \
     }
+    FASTNET_EXP_PARTS(float, int32_t, f, 12582912.0f, -87.0f, 1.44269504088896341f,
+                      0.693145751953125f, 1.428606765330187e-06f, 127, 23)
+    FASTNET_EXP_PARTS(double, int64_t, d, 6755399441055744.0, -708.0, 1.4426950408889634,
+                      6.93147180369123816490e-01, 1.90821492927058770002e-10, 1023, 52)
 
     /* Branch-free: the selects are made on the bits. With ?: on floats gcc
        moved the multiply of one arm (and the whole computation under the

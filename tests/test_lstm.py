@@ -21,7 +21,7 @@ except ImportError:
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
 # (T, N, D, H): one step, batch 1, hidden 1, input 1, odd sizes
-SHAPES = [(1, 1, 1, 1), (1, 4, 3, 5), (3, 1, 2, 1), (4, 3, 7, 5), (6, 5, 1, 9)]
+SHAPES = [(1, 1, 1, 1), (1, 4, 3, 5), (3, 1, 2, 1), (2, 3, 2, 1), (4, 3, 7, 5), (6, 5, 1, 9)]
 
 
 def _sigmoid(a):
@@ -80,6 +80,31 @@ def test_kernels_without_bias_dc_dx_db(rng, dtype):
                      "ifog", a["dh"], np.zeros_like(a["h0"]))
     for key in ("h", "c", "dW", "dx"):
         np.testing.assert_allclose(want[key], zero[key], **tol(dtype), err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gates_at_extremes(dtype):
+    # x (1 step, N values, 1 feature) with W's x row all ones: every gate's
+    # pre-activation is the value itself; the kernel's own sigmoid and tanh must
+    # saturate to the limits, keep tiny values and pass NaN through
+    values = np.array([-1e4, -800, -100, -88, -20, -1e-8, -0.0, 0, 1e-30, 1e-8, 0.5, 3, 20, 100,
+                       800, 1e4, np.inf, -np.inf, np.nan], dtype)
+    n = len(values)
+    x = values.reshape(1, n, 1)
+    h0, c0 = np.zeros((n, 1), dtype), np.ones((n, 1), dtype)
+    W = np.vstack([np.ones((1, 4)), np.zeros((1, 4))]).astype(dtype)
+    dh = np.ones((1, n, 1), dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf * 0 in NumPy's matmul
+        got, want = (_run_both(ops, x, h0, c0, W, None, "ifog", dh, None) for ops in (fk, ref))
+        v = values.astype(np.float64)
+        sigmoid = 1 / (1 + np.exp(-v))
+    np.testing.assert_allclose(got["gates"][0], np.stack([sigmoid] * 3 + [np.tanh(v)], axis=1),
+                               **tol(dtype))
+    assert np.isnan(got["gates"][0, -1]).all() and np.isfinite(got["gates"][0, :-1]).all()
+    assert got["gates"][0, 8, 3] == dtype(1e-30)  # tanh(x) = x for tiny x, not 0
+    for key in want:
+        if want[key] is not None:
+            np.testing.assert_allclose(got[key], want[key], **tol(dtype), err_msg=key)
 
 
 def test_hand_worked_step():

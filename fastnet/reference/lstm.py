@@ -7,7 +7,18 @@ h0/c0 (N, H), W (D + H, 4H), b (4H,) or None, gates (T, N, 4H), c/h (T, N, H).
 """
 import numpy as np
 
-from fastnet.reference.activations import activate_
+
+def _sigmoid_(a):
+    """``a = 1 / (1 + exp(-a))`` in place.
+
+    Not ``activations.activate_(a, 2)``: that negates in place, and NumPy
+    2.4.6's float32 ``np.negative`` writing into a strided array (a gate
+    block of an (N, 4H) row with H = 1) returns wrong values.
+    """
+    with np.errstate(over="ignore"):
+        e = np.exp(-a)
+    e += 1
+    np.divide(1, e, out=a)
 
 
 def _blocks(a, gate_order):
@@ -28,7 +39,7 @@ def lstm_forward(x, h0, c0, W, b, gate_order, gates, c, h):
         z += h_prev @ W[d:]
         i, f, o, g = _blocks(z, gate_order)
         for block in (i, f, o):
-            activate_(block, 2)
+            _sigmoid_(block)
         np.tanh(g, out=g)
         np.multiply(f, c_prev, out=c[t])
         c[t] += i * g
