@@ -20,7 +20,7 @@ from fastnet.layers._base import (
     layer_from_config,
     shape_text,
 )
-from fastnet.layers.softmax import SoftmaxWithLoss
+from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
 #: Sequential and its builder subclasses by class name (for ``from_config``).
 NETS = {}
@@ -185,11 +185,11 @@ class Sequential:
         sample = x.shape[1:]
         if sample not in self._checked_shapes:
             shape = sample
-            for name, layer in self.layers.items():
+            for k, (name, layer) in enumerate(self.layers.items()):
                 try:
                     shape = layer.output_shape(shape)
                 except ValueError as err:
-                    if shape is sample:
+                    if k == 0:
                         raise ValueError(f"x {err}") from None
                     raise ValueError(f"x of shape {x.shape} does not fit layer {name!r} "
                                      f"({layer.describe()}): its input {err}") from None

@@ -301,6 +301,16 @@ def test_sequential_lstm_classifier_trains(num_layers):
     assert net.accuracy(x[256:], t[256:]) > 0.9  # chance: 0.5
 
 
+def test_sequential_save_load(tmp_path, rng):
+    net = fastnet.Sequential([LSTM(3, 5, 2, bias=False, gate_order="gofi", batch_first=True,
+                                   rng=0), LastStep(), Affine.create(5, 4, rng=1)])
+    x = rng.standard_normal((6, 7, 3)).astype(np.float32)
+    fastnet.save(tmp_path / "lstm.npz", net)
+    loaded = fastnet.load(tmp_path / "lstm.npz")
+    assert loaded.layers["LSTM1"].config() == net.layers["LSTM1"].config()
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+
+
 # -- the init option for the helper code's kaiming_normal_ ---------------------------------
 
 @needs_torch

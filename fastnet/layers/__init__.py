@@ -13,7 +13,7 @@ from fastnet.layers.affine import Affine
 from fastnet.layers.batchnorm import BatchNormalization
 from fastnet.layers.dropout import Dropout
 from fastnet.layers.lstm import LSTM, LastStep, LSTMCell, load_torch_lstm_weights
-from fastnet.layers.softmax import SoftmaxWithLoss
+from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
 __all__ = ["LAYERS", "Activation", "Affine", "BatchNormalization", "Dropout", "LSTM", "LSTMCell",
            "LastStep", "Layer", "LossLayer", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh",

@@ -1,11 +1,10 @@
 """Batch normalization (Ioffe & Szegedy 2015, arXiv:1502.03167), per feature of ``(N, D)``."""
-import math
 import warnings
 
 import numpy as np
 
 from fastnet._checks import check_shape, float_dtype, one_of, positive_int, real_scalar
-from fastnet.layers._base import Layer
+from fastnet.layers._base import Layer, check_flat_size
 
 # convention -> (eps, default momentum); see BatchNormalization.
 _CONVENTIONS = {"textbook": (1e-6, 0.9), "torch": (1e-5, 0.1)}
@@ -122,13 +121,8 @@ class BatchNormalization(Layer):
         return (self.gamma.shape[0],)
 
     def output_shape(self, input_shape):
-        d = self.gamma.shape[0]
-        if input_shape is None:
-            return (d,)
-        if math.prod(input_shape) != d:
-            raise ValueError(f"(flattened) must have shape (N, {d}); got per-sample shape "
-                             f"{tuple(input_shape)}")
-        return tuple(input_shape)
+        check_flat_size(input_shape, self.gamma.shape[0])
+        return (self.gamma.shape[0],) if input_shape is None else tuple(input_shape)
 
     # -- checked textbook API ------------------------------------------------------
     def backward(self, dout):
@@ -141,37 +135,43 @@ class BatchNormalization(Layer):
     def _forward(self, x, ws, train):
         """Normalize ``x`` (flattened to (N, D)); in training cache what backward needs."""
         self._trained_last = train
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
         x2 = x.reshape(x.shape[0], -1)
         out = ws.get("out", x2.shape, self.dtype)
         if not train:
-            self._ops.batchnorm_forward_infer(x2, self.gamma, self.beta, self.running_mean,
-                                              self.running_var, self.eps, out)
+            self._ops.batchnorm_forward_infer(x2, gamma, beta, running_mean, running_var,
+                                              self.eps, out)
             return out.reshape(x.shape)
         n = x2.shape[0]
         if n == 1:
-            if self.convention == "torch":
-                raise ValueError(
-                    "BatchNormalization(convention='torch') needs more than one sample per "
-                    "feature in training (the unbiased variance of one value is undefined); "
-                    f"got x of shape {x.shape}"
-                )
-            if not self._warned_single:
-                warnings.warn(
-                    "BatchNormalization: training batch of one sample; its variance is 0, "
-                    "so every output equals beta (textbook behaviour)", RuntimeWarning,
-                    stacklevel=3)
-                self._warned_single = True
+            self._single_sample(x)
         self._ops.batchnorm_forward_train(
-            x2, self.gamma, self.beta, self.eps, out, self._mean, self._inv_std,
-            self.running_mean, self.running_var, self._keep,
-            n / (n - 1) if self.convention == "torch" else 1.0)
+            x2, gamma, beta, self.eps, out, self._mean, self._inv_std, running_mean, running_var,
+            self._keep, n / (n - 1) if self.convention == "torch" else 1.0)
         self.x, self._x_shape = x2, x.shape
         return out.reshape(x.shape)
 
+    def _single_sample(self, x):
+        if self.convention == "torch":
+            raise ValueError(
+                "BatchNormalization(convention='torch') needs more than one sample per "
+                "feature in training (the unbiased variance of one value is undefined); "
+                f"got x of shape {x.shape}"
+            )
+        if not self._warned_single:
+            warnings.warn(
+                "BatchNormalization: training batch of one sample; its variance is 0, "
+                "so every output equals beta (textbook behaviour)", RuntimeWarning,
+                stacklevel=4)
+            self._warned_single = True
+
     def _backward(self, dout, ws, need_dx):
         """Write ``grads["gamma"]``, ``grads["beta"]``; return dx (the input's shape)."""
+        x = self.x
         # A separate dx: the kernel's last pass vectorizes only when dx and dout differ.
-        dx = ws.get("dx", self.x.shape, self.dtype)
-        self._ops.batchnorm_backward(dout.reshape(self.x.shape), self.x, self.gamma, self._mean,
-                                     self._inv_std, dx, self.grads["gamma"], self.grads["beta"])
+        dx = ws.get("dx", x.shape, self.dtype)
+        grads = self.grads
+        self._ops.batchnorm_backward(dout.reshape(x.shape), x, self.params["gamma"], self._mean,
+                                     self._inv_std, dx, grads["gamma"], grads["beta"])
         return dx.reshape(self._x_shape)
