@@ -210,6 +210,20 @@ def test_layer_backends_agree_and_batch_first(rng, dtype):
             np.testing.assert_allclose(a, b, **tol(dtype))
 
 
+def test_layer_noncontiguous_inputs(rng):
+    # strided and Fortran-ordered inputs are copied once and give the contiguous results
+    net = LSTM(3, 4, 2, batch_first=True, dtype=np.float64, rng=0)
+    x = rng.standard_normal((5, 12, 3))
+    h0, c0 = np.asfortranarray(rng.standard_normal((2, 5, 4))), rng.standard_normal((2, 5, 8))
+    y, (h_n, c_n) = net.forward_states(x[:, ::2], (h0, c0[:, :, ::2]))
+    dx, (dh0, dc0) = net.backward_states(np.asfortranarray(np.ones_like(y)))
+    y2, (h_n2, c_n2) = net.forward_states(np.ascontiguousarray(x[:, ::2]),
+                                          (np.ascontiguousarray(h0), c0[:, :, ::2].copy()))
+    dx2, (dh02, dc02) = net.backward_states(np.ones_like(y))
+    for a, b in ((y, y2), (h_n, h_n2), (c_n, c_n2), (dx, dx2), (dh0, dh02), (dc0, dc02)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_layer_one_step_is_the_helper(rng):
     cell = LSTMCell(3, 2, bias=False, dtype=np.float64, rng=0)
     x, h, c = rng.standard_normal((4, 3)), rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
@@ -335,6 +349,9 @@ def test_create_weight_torch_layout_matches_kaiming_normal():
     assert w_torch_layout.std() == pytest.approx(w_torch.std(), rel=0.03)
     assert w_fastnet.std() == pytest.approx(np.sqrt(2 / d_plus_h), rel=0.02)
     assert "layout='torch'" in repr(fastnet.init.he_normal(layout="torch"))
+    # kaiming_uniform_: U[-b, b] with b = sqrt(6 / fan_in), fan_in = 40 in PyTorch's reading
+    u = fastnet.init.he_uniform(layout="torch")((d_plus_h, four_h), 0, np.float64)
+    assert np.sqrt(6 / four_h) * 0.99 < np.abs(u).max() <= np.sqrt(6 / four_h)
     with pytest.raises(ValueError, match="layout"):
         create_weight((3, 4), layout="keras")
 
