@@ -4,6 +4,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastnet
 import fastnet.kernels as fk
@@ -63,6 +65,17 @@ def test_kernels_match_reference(rng, dtype, shape, order):
     got, want = _run_both(fk, *args), _run_both(ref, *args)
     for key in want:
         assert got[key].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got[key], want[key], **tol(dtype), err_msg=key)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.tuples(*[st.integers(1, 7)] * 4), dtype=st.sampled_from(DTYPES),
+       order=st.permutations("ifog").map("".join), bias=st.booleans(), dc=st.booleans())
+def test_kernels_match_reference_property(shape, dtype, order, bias, dc):
+    a = _inputs(np.random.default_rng(sum(shape)), shape, dtype, bias=bias, dc=dc)
+    args = (a["x"], a["h0"], a["c0"], a["W"], a["b"], order, a["dh"], a["dc_last"])
+    got, want = _run_both(fk, *args), _run_both(ref, *args)
+    for key in want:
         np.testing.assert_allclose(got[key], want[key], **tol(dtype), err_msg=key)
 
 
