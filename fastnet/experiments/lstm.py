@@ -90,11 +90,11 @@ def run(out_dir=None, *, seed=0, quick=False, epochs=None, hidden=None, layers=(
 def _plot(plt, results, path):
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
     for n, r in results.items():
-        loss_ax.plot(np.arange(1, len(r["loss"]) + 1), smooth_curve(r["loss"]),
-                     label=f"{n} layer{'s' if n > 1 else ''}")
+        name = f"{n} layer{'s' if n > 1 else ''}"
+        loss_ax.plot(np.arange(1, len(r["loss"]) + 1), smooth_curve(r["loss"]), label=name)
         epochs = np.arange(1, len(r["test_acc"]) + 1)
-        acc_ax.plot(epochs, r["train_acc"], marker="o", label=f"{n} layers, train")
-        acc_ax.plot(epochs, r["test_acc"], marker="s", linestyle="--", label=f"{n} layers, test")
+        acc_ax.plot(epochs, r["train_acc"], marker="o", label=f"{name}, train")
+        acc_ax.plot(epochs, r["test_acc"], marker="s", linestyle="--", label=f"{name}, test")
     loss_ax.set_xlabel("iterations")
     loss_ax.set_ylabel("loss (smoothed)")
     loss_ax.legend()
