@@ -6,10 +6,14 @@ states, computing the input gradient; torch runs ``nn.LSTMCell``/``nn.LSTM``
 forward and autograd backward with the input requiring a gradient. Sizes are
 the LSTM issue's: the cell step at batch 64, input 128, hidden 256; the
 sequence with 2 layers over 28 steps at batch 64, input 28, hidden 128
-(MNIST read row by row).
+(MNIST read row by row). The "gemm floor" runs the matrix products of the
+same passes alone, through fastnet's BLAS: per layer the input projection of
+all steps, one ``h @ Wh`` and one ``dz @ Wh.T`` per step, and the
+whole-sequence ``dWx``, ``dWh`` and ``dx``.
 """
 import numpy as np
 
+import fastnet.kernels as fk
 from fastnet._workspace import Workspace
 from fastnet.layers import LSTM, LSTMCell
 from harness import add_case, import_torch, with_torch
@@ -54,6 +58,34 @@ def _torch(make_module, x_shape, hidden, dtype):
     return factory
 
 
+def _gemm_floor(steps, n, sizes, hid, dtype):
+    """The LSTM passes' matrix products for layers of input sizes ``sizes``."""
+    def factory():
+        rng = _rng()
+        layers = []
+        for d in sizes:
+            x = rng.random((steps * n, d)).astype(dtype)
+            h = rng.random((steps * n, hid)).astype(dtype)
+            Wx, Wh = (rng.random((k, 4 * hid)).astype(dtype) for k in (d, hid))
+            z = rng.random((steps * n, 4 * hid)).astype(dtype)
+            layers.append((x, h, Wx, Wh, z, np.empty_like(Wx), np.empty_like(Wh),
+                           np.empty_like(x), np.empty((n, hid), dtype)))
+
+        def step():
+            for x, h, Wx, Wh, z, dWx, dWh, dx, dh in layers:
+                fk.gemm(x, Wx, z)
+                for t in range(steps):
+                    fk.gemm(h[t * n:(t + 1) * n], Wh, z[t * n:(t + 1) * n])
+            for x, h, Wx, Wh, z, dWx, dWh, dx, dh in reversed(layers):
+                for t in range(steps):
+                    fk.gemm(z[t * n:(t + 1) * n], Wh, dh, trans_b=True)
+                fk.gemm(x, z, dWx, trans_a=True)
+                fk.gemm(h, z, dWh, trans_a=True)
+                fk.gemm(z, Wx, dx, trans_b=True)
+        return step
+    return factory
+
+
 def _cell(backend, dtype):
     n, d, hid = CELL
     return LSTMCell(d, hid, rng=0, dtype=dtype, backend=backend)
@@ -69,7 +101,8 @@ for dtype in (np.float32,):
     n, d, hid = CELL
     add_case("lstm_cell_step", f"batch {n} input {d} hidden {hid} fwd+bwd {tag}", with_torch(
         {"fastnet": _fastnet(_cell, (n, d), "compiled", dtype),
-         "reference": _fastnet(_cell, (n, d), "reference", dtype)},
+         "reference": _fastnet(_cell, (n, d), "reference", dtype),
+         "gemm floor": _gemm_floor(1, n, [d], hid, dtype)},
         torch=_torch(lambda torch, dt, d=d, hid=hid: torch.nn.LSTMCell(d, hid, dtype=dt),
                      (n, d), hid, dtype)))
 
@@ -78,7 +111,8 @@ for dtype in (np.float32,):
              f"{layers} layers {steps} steps batch {n} input {d} hidden {hid} fwd+bwd {tag}",
              with_torch(
                  {"fastnet": _fastnet(_sequence, (steps, n, d), "compiled", dtype),
-                  "reference": _fastnet(_sequence, (steps, n, d), "reference", dtype)},
+                  "reference": _fastnet(_sequence, (steps, n, d), "reference", dtype),
+                  "gemm floor": _gemm_floor(steps, n, [d] + [hid] * (layers - 1), hid, dtype)},
                  torch=_torch(lambda torch, dt, d=d, hid=hid, layers=layers:
                               torch.nn.LSTM(d, hid, layers, dtype=dt),
                               (steps, n, d), hid, dtype)))
