@@ -49,9 +49,10 @@ def train_model(data, num_layers, *, hidden, epochs, lr=0.01, batch_size=100, se
                       verbose=False, seed=seed)
     start = time.perf_counter()
     trainer.train()
-    return {"loss": np.array(trainer.train_loss_list), "train_acc": np.array(trainer.train_acc_list),
-            "test_acc": np.array(trainer.test_acc_list), "final_test_acc": trainer.final_test_acc,
-            "seconds": time.perf_counter() - start}
+    return {"loss": np.array(trainer.train_loss_list),
+            "train_acc": np.array(trainer.train_acc_list),
+            "test_acc": np.array(trainer.test_acc_list),
+            "final_test_acc": trainer.final_test_acc, "seconds": time.perf_counter() - start}
 
 
 def run(out_dir=None, *, seed=0, quick=False, epochs=None, hidden=None, layers=(1, 2)):
@@ -78,7 +79,8 @@ def run(out_dir=None, *, seed=0, quick=False, epochs=None, hidden=None, layers=(
                   [(n, e + 1, float(r["train_acc"][e]), float(r["test_acc"][e]))
                    for n, r in results.items() for e in range(len(r["train_acc"]))])
         write_csv(out / "lstm_loss.csv", ("layers", "iteration", "loss"),
-                  [(n, i + 1, float(v)) for n, r in results.items() for i, v in enumerate(r["loss"])])
+                  [(n, i + 1, float(v)) for n, r in results.items()
+                   for i, v in enumerate(r["loss"])])
         write_csv(out / "lstm_summary.csv", header, rows)
         result["files"] = [out / "lstm_epochs.csv", out / "lstm_loss.csv", out / "lstm_summary.csv"]
         plt = pyplot()

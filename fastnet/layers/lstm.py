@@ -18,10 +18,9 @@ import math
 
 import numpy as np
 
-from fastnet._checks import (as_input, check_batch, float_dtype, integer, make_rng,
-                             positive_int)
+from fastnet._checks import as_input, check_batch, float_dtype, make_rng, positive_int
 from fastnet._workspace import FRESH, Workspace
-from fastnet.kernels import get_backend, lstm_forward
+from fastnet.kernels import lstm_forward
 from fastnet.layers._base import Layer
 
 __all__ = ["LSTM", "LSTMCell", "LastStep", "load_torch_lstm_weights", "lstm", "stack_lstm"]
