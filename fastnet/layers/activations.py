@@ -4,7 +4,7 @@ One class, :class:`Activation`, serves every activation of the registry
 (``fastnet._activation``); the named classes (``Relu``, ``Sigmoid``, ``Tanh``
 ...) are it with the name fixed, for the textbook's spelling.
 """
-from fastnet._activation import activation_code
+from fastnet._activation import get_activation
 from fastnet.layers._base import Layer
 
 
@@ -24,10 +24,13 @@ class Activation(Layer):
     keeps_output = True
 
     def __init__(self, activation, *, backend="compiled"):
-        self._act = activation_code(activation)
+        spec = get_activation(activation)
+        self._act, self._param = spec.code, spec.default_param
+        # gelu/silu derivatives read x: the net must then leave x intact for backward
+        self.keeps_input = spec.needs_input
         self.activation = activation
         self._setup(None, backend)
-        self.out = None
+        self.out = self.x = None
 
     def config(self):
         return {"activation": self.activation, "backend": self.backend}
@@ -42,15 +45,17 @@ class Activation(Layer):
     def _forward(self, x, ws, train):
         """Write ``act(x)`` into x itself when allowed, else into a buffer; keep it."""
         out = x if ws.may_overwrite_x else ws.get("out", x.shape, x.dtype)
-        self._ops.activation_forward(x.reshape(-1), out.reshape(-1), self._act)
+        self.x = x if self.keeps_input else None
+        self._ops.activation_forward(x.reshape(-1), out.reshape(-1), self._act, self._param)
         self.out = out
         return out
 
     def _backward(self, dout, ws, need_dx):
         """``dout * act'`` into dout itself when allowed, else into a buffer."""
         dx = dout if ws.may_overwrite_dout else ws.get("dx", dout.shape, dout.dtype)
-        self._ops.activation_backward(dout.reshape(-1), self.out.reshape(-1), dx.reshape(-1),
-                                      self._act)
+        x = None if self.x is None else self.x.reshape(-1)
+        self._ops.activation_backward(dout.reshape(-1), self.out.reshape(-1), x, dx.reshape(-1),
+                                      self._act, self._param)
         return dx
 
 

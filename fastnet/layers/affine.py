@@ -1,7 +1,7 @@
 """The affine (fully connected) layer, optionally fused with its activation."""
 import numpy as np
 
-from fastnet._activation import activation_code
+from fastnet._activation import get_activation
 from fastnet._checks import check_shape, float_dtype, make_rng, positive_int, real_scalar
 from fastnet.layers._base import Layer, check_flat_size
 
@@ -42,13 +42,15 @@ class Affine(Layer):
         check_shape("b", b, (W.shape[1],))
         if not (W.flags.c_contiguous and b.flags.c_contiguous):
             raise ValueError("W and b must be C-contiguous (the layer updates them in place)")
-        self._act = activation_code(activation)
+        spec = get_activation(activation)
+        self._act, self._param, self._needs_input = spec.code, spec.default_param, spec.needs_input
         self.activation = activation
         self.weight_decay = real_scalar("weight_decay", weight_decay, low=0)
         self._setup(dtype, backend, params={"W": W, "b": b})
-        # The fused backward takes the activation's derivative from the output.
+        # The fused backward takes the activation's derivative from the output
+        # (and from the pre-activation, kept in the workspace, if it needs it).
         self.keeps_output = self._act != 0
-        self.x = self.y = None
+        self.x = self.y = self.preact = None
         self._x_shape = None
 
     @classmethod
@@ -117,7 +119,8 @@ class Affine(Layer):
         """``act(x @ W + b)`` into a workspace buffer; caches x and the output."""
         x2 = x.reshape(x.shape[0], -1)
         out = ws.get("out", (x2.shape[0], self.W.shape[1]), self.dtype)
-        self._ops.affine_forward(x2, self.W, self.b, out, self._act)
+        self.preact = ws.get("preact", out.shape, self.dtype) if self._needs_input else None
+        self._ops.affine_forward(x2, self.W, self.b, out, self._act, self._param, self.preact)
         self.x, self.y, self._x_shape = x2, out, x.shape
         return out
 
@@ -131,8 +134,8 @@ class Affine(Layer):
                 scratch = ws.get("dout", dout.shape, dout.dtype)
                 np.copyto(scratch, dout)
                 dout = scratch
-            ops.affine_activation_backward_(dout, self.y, self._act, self.x, self.W,
-                                            dx, dW, db, self.weight_decay)
+            ops.affine_activation_backward_(dout, self.y, self.preact, self._act, self._param,
+                                            self.x, self.W, dx, dW, db, self.weight_decay)
         else:
             ops.affine_backward(dout, self.x, self.W, dx, dW, db, self.weight_decay)
         return None if dx is None else dx.reshape(self._x_shape)
