@@ -132,6 +132,11 @@ class Sequential:
             if not isinstance(layer, Layer) or isinstance(layer, LossLayer):
                 raise TypeError(f"layer {name!r} must be a fastnet layer (not a loss); got "
                                 f"{type(layer).__name__}")
+            if layer.batch_axis != 0:
+                raise ValueError(
+                    f"layer {name!r} ({layer.describe()}) takes its samples on axis "
+                    f"{layer.batch_axis}; in a net every layer takes them on axis 0: build it "
+                    f"batch-first (e.g. LSTM(..., batch_first=True))")
             if id(layer) in seen:
                 raise ValueError(f"layer {name!r} appears twice; give each position its own layer")
             seen.add(id(layer))

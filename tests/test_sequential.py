@@ -369,3 +369,12 @@ def test_activation_param_reaches_every_layer_and_round_trips(batchnorm):
         np.testing.assert_allclose(grads[key], numeric[key], atol=1e-7)
     with pytest.raises(ValueError, match="takes no parameter"):
         MultiLayerNet(5, [6], 3, "relu", activation_param=0.1)
+
+
+def test_time_major_layers_are_rejected_in_a_net():
+    from fastnet.layers.lstm import LSTM, LastStep
+
+    with pytest.raises(ValueError, match=r"takes its samples on axis 1.*batch_first=True"):
+        Sequential([LSTM(3, 4), LastStep(), Affine.create(4, 2)])
+    net = Sequential([LSTM(3, 4, batch_first=True), LastStep(), Affine.create(4, 2)])
+    assert net.predict(np.zeros((5, 7, 3), np.float32)).shape == (5, 2)

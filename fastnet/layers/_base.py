@@ -102,6 +102,7 @@ class Layer:
 
     keeps_input = False   # backward reads the forward's input
     keeps_output = False  # backward reads the forward's output
+    batch_axis = 0        # the axis of the samples (a time-major sequence layer: 1)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

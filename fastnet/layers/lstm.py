@@ -279,7 +279,8 @@ class LSTM(_Stacked):
         ``x (N, T, D)`` -> ``y (N, T, H)``, the layout of a
         :class:`fastnet.Sequential`, whose batch axis is axis 0: use
         ``batch_first=True`` there (e.g. ``[LSTM(28, 128, batch_first=True),
-        LastStep(), Affine.create(128, 10)]``).
+        LastStep(), Affine.create(128, 10)]``); a Sequential rejects a
+        time-major layer rather than read its batch as time steps.
     weight_init : None or anything ``fastnet.init.get_initializer`` takes
         None: PyTorch's ``U(-1/sqrt(H), 1/sqrt(H))``.
     bias_init : as weight_init; default zeros.
@@ -298,6 +299,7 @@ class LSTM(_Stacked):
         if not isinstance(batch_first, (bool, np.bool_)):
             raise TypeError(f"batch_first must be True or False; got {batch_first!r}")
         self.batch_first = bool(batch_first)
+        self.batch_axis = 0 if self.batch_first else 1
         self._build(input_size, hidden_size, num_layers, bias, gate_order, weight_init,
                     bias_init, rng, dtype, backend)
         # Time-major inputs and outputs are used as they are, so backward reads
