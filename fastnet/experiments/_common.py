@@ -1,25 +1,7 @@
-"""Helpers shared by the experiments: smoothing, tables, optional plots."""
+"""Helpers shared by the experiments: tables, optional plots."""
 import io
 
-import numpy as np
-
 from fastnet._io import atomic_open
-
-
-def smooth_curve(x, window_len=11, beta=2):
-    """Smooth a loss curve with a normalised Kaiser window (the textbook's ``smooth_curve``).
-
-    The ends are mirrored so the result has ``len(x)`` points (for
-    ``len(x) >= window_len``; shorter curves are returned unchanged).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < window_len:
-        return x.copy()
-    s = np.r_[x[window_len - 1:0:-1], x, x[-1:-window_len:-1]]
-    w = np.kaiser(window_len, beta)
-    y = np.convolve(w / w.sum(), s, mode="valid")
-    half = window_len // 2
-    return y[half:len(y) - half]
 
 
 def format_table(header, rows):

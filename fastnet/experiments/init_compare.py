@@ -14,10 +14,11 @@ import numpy as np
 
 from fastnet._checks import make_rng
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure, smooth_curve
+from fastnet.experiments._common import format_table, pyplot, save_figure
 from fastnet.init import lsuv
 from fastnet.net import MultiLayerNet
 from fastnet.optim import SGD
+from fastnet.util import smooth_curve
 
 # label -> weight_init_std; LSUV starts from any init (it re-initializes orthogonally).
 INITS = {"std=0.01": 0.01, "Xavier": "sigmoid", "He": "relu", "LSUV": "relu"}

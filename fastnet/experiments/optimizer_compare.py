@@ -14,9 +14,10 @@ import numpy as np
 
 from fastnet._checks import make_rng
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure, smooth_curve
+from fastnet.experiments._common import format_table, pyplot, save_figure
 from fastnet.net import MultiLayerNet
 from fastnet.optim import make_optimizer
+from fastnet.util import smooth_curve
 
 OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW")
 HIDDEN = [100, 100, 100, 100]
