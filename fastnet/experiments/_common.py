@@ -16,14 +16,34 @@ def format_table(header, rows):
 
 
 def pyplot():
-    """Return ``matplotlib.pyplot`` on a non-interactive backend, or None if not installed."""
+    """Return ``matplotlib.pyplot`` on a non-interactive backend, or None if not installed.
+
+    Called when an experiment is about to draw its PNGs; without matplotlib
+    it says on stdout that they are skipped and how to get them.
+    """
     try:
         import matplotlib
     except ImportError:
+        print("note: matplotlib is not installed, so the PNG plots were skipped "
+              "(pip install 'fastnet[plot]' to get them); the CSV files have the data")
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+#: One (marker, linestyle) per curve, so curves stay distinguishable in grey or when they overlap.
+STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("x", "--"), ("*", "-."),
+          ("P", ":")]
+
+
+def curve_style(k, n_points):
+    """Keyword arguments for the ``k``-th curve of ``n_points`` points: marker, linestyle, spacing."""
+    marker, linestyle = STYLES[k % len(STYLES)]
+    # markers staggered per curve so that overlapping curves still show each one's markers
+    every = max(n_points // 10, 1)
+    return {"marker": marker, "linestyle": linestyle, "markersize": 5,
+            "markevery": (k * every // len(STYLES), every)}
 
 
 def save_figure(fig, path):

@@ -14,7 +14,7 @@ import numpy as np
 
 from fastnet._checks import make_rng
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure
+from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
 from fastnet.net import MultiLayerNet
 from fastnet.optim import make_optimizer
 from fastnet.util import smooth_curve
@@ -79,9 +79,12 @@ def run(out_dir=None, *, seed=0, quick=False, iterations=2000, batch_size=128,
         plt = pyplot()
         if plt is not None:
             fig, ax = plt.subplots(figsize=(8, 5))
-            for name in optimizers:
-                ax.plot(smoothed[name], label=name)
-            ax.set(xlabel="iterations", ylabel="loss (smoothed)", ylim=(0, 1),
+            for k, name in enumerate(optimizers):
+                ax.plot(smoothed[name], label=name, **curve_style(k, iterations))
+            # every curve on the plot (SGD's starts highest), diverged ones excepted
+            finite = [v for name in optimizers for v in smoothed[name] if np.isfinite(v)]
+            top = 1.05 * max(finite) if finite else 1.0
+            ax.set(xlabel="iterations", ylabel="loss (smoothed)", ylim=(0, top),
                    title=f"784-100x4-10 ReLU, batch {batch_size}: {source}")
             ax.legend()
             result["png"] = save_figure(fig, out / "optimizer_compare.png")
