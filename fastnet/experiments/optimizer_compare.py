@@ -15,7 +15,7 @@ import numpy as np
 from fastnet._checks import make_rng
 from fastnet._io import write_csv
 from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
-from fastnet.net import MultiLayerNet
+from fastnet.multi_layer_net import MultiLayerNet
 from fastnet.optim import make_optimizer
 from fastnet.util import smooth_curve
 
