@@ -37,7 +37,8 @@ def _main(argv, capsys):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["experiment", "--help"],
-                                  ["data", "--help"], ["experiment", "--list"]])
+                                  ["data", "--help"], ["predict", "--help"],
+                                  ["experiment", "--list"]])
 def test_help_is_plain_text(argv, capsys):
     code, out, _ = _main(argv, capsys)
     assert code == 0
