@@ -164,10 +164,13 @@ def test_missing_matplotlib_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("args, ready", [
-    (["train", "--epochs", "50", "--history", "out/h.json"], "epoch 1/50"),
+    # by the second epoch line, the first epoch's checkpoint is saved
+    (["train", "--epochs", "50", "--history", "out/h.json", "--save", "out/m.npz"], "epoch 2/50"),
     (["experiment", "init-compare", "--out", "out"], None),
 ])
 def test_ctrl_c_is_one_line_exit_130_and_no_partial_file(tmp_path, args, ready):
+    import fastnet
+
     proc = subprocess.Popen([sys.executable, "-m", "fastnet", *args], cwd=tmp_path,
                             env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -187,7 +190,12 @@ def test_ctrl_c_is_one_line_exit_130_and_no_partial_file(tmp_path, args, ready):
         proc.kill()
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "fastnet: interrupted" and "Traceback" not in err
-    assert list((tmp_path / "out").iterdir()) == []  # nothing half written
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    if "--save" in args:  # the checkpoints of finished epochs, each complete; no history yet
+        assert files == ["m.npz"]
+        assert fastnet.load_checkpoint(tmp_path / "out" / "m.npz").state["epoch"] >= 1
+    else:
+        assert files == []  # nothing half written
 
 
 def _serve_dir(directory):
