@@ -17,7 +17,8 @@ import numpy as np
 
 from fastnet._io import write_csv
 from fastnet.datasets import load_mnist
-from fastnet.experiments._common import format_table, pyplot, save_figure, smooth_curve
+from fastnet.experiments._common import format_table, pyplot, save_figure
+from fastnet.util import smooth_curve
 from fastnet.layers import LSTM, Affine, LastStep
 from fastnet.net import Sequential
 from fastnet.trainer import Trainer
