@@ -16,12 +16,20 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def float_dtype(dtype, name="dtype"):
-    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError.
+
+    ``dtype`` may be anything ``np.dtype`` reads as float32/float64
+    (``np.float32``, ``'float64'``, ``'f4'``, a dtype object). ``None`` is
+    rejected although ``np.dtype(None)`` is float64: a missing dtype is a
+    mistake here, not a request for the default.
+    """
     try:
-        dt = np.dtype(dtype)
-    except TypeError:
+        dt = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):  # 'bogus' is a TypeError, some specs a ValueError
         dt = None
-    if dt not in FLOAT_DTYPES:
+    # None is excluded first: ``np.dtype('f8') == None`` is True, so ``None in
+    # FLOAT_DTYPES`` would accept it.
+    if dt is None or not any(dt == f for f in FLOAT_DTYPES):
         raise TypeError(f"{name} must be float32 or float64; got {dtype!r}")
     return dt
 
@@ -97,7 +105,13 @@ def real_scalar(name, value, low=None, high=None, low_open=False, high_open=Fals
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int (or Fraction) beyond the float range, e.g. 10**400
+        text = repr(value)
+        if len(text) > 40:
+            text = f"{text[:12]}... ({len(text)} digits)"
+        raise ValueError(f"{name} must be finite; got {text}, beyond the float range") from None
     if math.isnan(v) or math.isinf(v):
         raise ValueError(f"{name} must be finite; got {value!r}")
     if low is not None and (v < low or (low_open and v == low)):
@@ -137,10 +151,15 @@ def positive_int(name, value):
     return integer(name, value, low=1)
 
 
-def make_rng(seed):
-    """Return a ``numpy.random.Generator``: ``seed`` may be one, an int, or None."""
+def make_rng(seed, name="seed"):
+    """Return a ``numpy.random.Generator``: ``seed`` may be one, an int >= 0, or None.
+
+    ``name`` is the argument's name in error messages (``seed``, ``rng``).
+    """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed must be None, an int or a numpy.random.Generator; got {seed!r}")
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.default_rng(integer(name, seed, low=0))
+    raise TypeError(f"{name} must be None, an int >= 0 or a numpy.random.Generator; got {seed!r}")

@@ -367,6 +367,13 @@ def test_load_state_dict_rejects_mismatch():
     (AdamW, {"weight_decay": -0.01}, "weight_decay"),
     (Adam, {"convention": "keras"}, "convention"),
     (Adam, {"backend": "gpu"}, "backend"),
+    # ints beyond the float range: a ValueError naming the argument, not an OverflowError
+    (SGD, {"lr": 10**400}, "lr"),
+    (SGD, {"weight_decay": 10**400}, "weight_decay"),
+    (Momentum, {"momentum": -10**400}, "momentum"),
+    (RMSprop, {"decay_rate": 10**400}, "decay_rate"),
+    (Adam, {"eps": 10**400}, "eps"),
+    (AdamW, {"beta2": 10**400}, "beta2"),
 ])
 def test_bad_hyperparameters(cls, kwargs, name):
     with pytest.raises(ValueError, match=name):

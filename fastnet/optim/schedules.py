@@ -9,9 +9,17 @@ once per iteration or once per epoch, as you choose). Schedules multiply::
     for epoch in range(105):
         train_one_epoch(opt)
         sched.step()
+
+Factors are finite: a schedule that grows (``ExponentialDecay(2.0)``) stops
+at the largest float, ``sys.float_info.max``, instead of raising
+OverflowError after ~1,000 steps, and :class:`LRScheduler` clamps
+``base_lr * factor`` the same way (an optimizer's ``lr`` must be finite).
+The parameters then overflow on the next update, as the math says they
+should: divergence is the caller's to see, not an exception.
 """
 import math
 import numbers
+import sys
 
 from fastnet._checks import real_scalar
 
@@ -20,6 +28,17 @@ def _count(name, value, low=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     return int(value)
+
+
+_MAX = sys.float_info.max
+
+
+def _clamped_power(base, exponent):
+    """``base ** exponent`` for ``base >= 0``, the largest float instead of an OverflowError."""
+    try:
+        return min(base ** exponent, _MAX)
+    except OverflowError:
+        return _MAX
 
 
 class Schedule:
@@ -43,7 +62,7 @@ class Product(Schedule):
     def __call__(self, t):
         f = 1.0
         for s in self.schedules:
-            f *= s(t)
+            f = min(f * s(t), _MAX)  # 0 * a clamped factor stays 0, never 0 * inf
         return f
 
     def __repr__(self):
@@ -58,7 +77,7 @@ class StepDecay(Schedule):
         self.gamma = real_scalar("gamma", gamma, low=0)
 
     def __call__(self, t):
-        return self.gamma ** (t // self.step_size)
+        return _clamped_power(self.gamma, t // self.step_size)
 
     def __repr__(self):
         return f"StepDecay({self.step_size}, gamma={self.gamma})"
@@ -71,7 +90,7 @@ class ExponentialDecay(Schedule):
         self.gamma = real_scalar("gamma", gamma, low=0)
 
     def __call__(self, t):
-        return self.gamma ** t
+        return _clamped_power(self.gamma, t)
 
     def __repr__(self):
         return f"ExponentialDecay({self.gamma})"
@@ -131,7 +150,7 @@ class LRScheduler:
         self._apply()
 
     def _apply(self):
-        self.optimizer.lr = self.base_lr * self.schedule(self.t)
+        self.optimizer.lr = min(self.base_lr * self.schedule(self.t), _MAX)
 
     def step(self):
         """Advance one step (or epoch) and set the optimizer's ``lr``; returns it."""
