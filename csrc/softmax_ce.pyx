@@ -8,6 +8,10 @@ For logits ``z (N, C)`` and targets ``t``, with ``m_i = max_j z_ij`` and
 
 Targets are class indices ``(N,)`` int64 or rows ``(N, C)`` of the logits'
 dtype (one-hot or any distribution). The loss is accumulated in double.
+A target weight of 0 contributes nothing, even against a logit of -inf
+(``0 * inf`` would be NaN). Both entries raise ValueError for an empty
+batch or zero classes (a softmax over nothing has no value); every other
+argument is trusted, as checked by the caller.
 """
 from cython cimport floating
 from libc.math cimport exp, expf, log
@@ -18,6 +22,14 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
+
+
+cdef int _check_logits(Py_ssize_t n, Py_ssize_t c) except -1:
+    # Checked here, not only by the layer: with C = 0 the row loops would read
+    # past the array, with N = 0 the mean divides by zero.
+    if n < 1 or c < 1:
+        raise ValueError(f"logits must have shape (N, C) with N >= 1 and C >= 1; got ({n}, {c})")
+    return 0
 
 
 cdef double _scaled_softmax_row(const floating* z, floating* p, Py_ssize_t c,
@@ -49,6 +61,7 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
     cdef Py_ssize_t i, n = logits.shape[0], c = logits.shape[1]
     cdef double loss = 0, inv_n = 1.0 / n
     cdef long long k
+    _check_logits(n, c)
     with nogil:
         for i in range(n):
             k = labels[i]
@@ -65,6 +78,7 @@ def softmax_cross_entropy_onehot(const floating[:, ::1] logits,
     """
     cdef Py_ssize_t i, j, n = logits.shape[0], c = logits.shape[1]
     cdef double loss = 0, lse, inv_n = 1.0 / n
+    _check_logits(n, c)
     with nogil:
         for i in range(n):
             lse = _scaled_softmax_row(&logits[i, 0], &dlogits[i, 0], c, inv_n)

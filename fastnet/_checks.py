@@ -74,8 +74,12 @@ def as_labels(name, t, n, num_classes, dtype):
     Class indices (an integer array of shape ``(n,)`` with values in
     ``[0, num_classes)``) come back as C-contiguous int64; target rows (shape
     ``(n, num_classes)``, one-hot or any distribution, any real dtype) come
-    back as C-contiguous ``dtype``.
+    back as C-contiguous ``dtype``. ``num_classes`` must be >= 1: a softmax
+    over zero classes has no value (ValueError).
     """
+    if num_classes < 1:
+        raise ValueError(f"{name}: a softmax needs at least one class; the scores have "
+                         f"{num_classes} columns")
     t = np.asarray(t)
     if t.ndim == 1:
         if t.dtype.kind not in "iu":
