@@ -163,7 +163,7 @@ def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
 
     Parameters
     ----------
-    x : (N, D) float32 or float64, C-contiguous
+    x : (N, D) float32 or float64, C-contiguous, N >= 1 (else ValueError)
     gamma, beta : (D,) scale and shift
     eps : float, added to the variance
     out : (N, D), overwritten with ``gamma * xhat + beta``
@@ -180,6 +180,9 @@ def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
     cdef floating inv_n = <floating>(1.0 / n), var, shift, istd
     cdef floating s1[BLOCK]
     cdef floating s2[BLOCK]
+    if n < 1:  # batch statistics of nothing: 0 * inf = NaN everywhere, so refuse
+        raise ValueError(f"x must hold at least one sample for batch statistics; got shape "
+                         f"({n}, {d})")
     with nogil:
         # Column block by column block, so the block's rows are still in cache
         # for the second and third pass.

@@ -17,7 +17,13 @@ def _column_stats(x, eps):
     e = np.maximum(e, 0)  # scale down only: scaling tiny values up could overflow eps 2^(-2e)
     y = np.ldexp(x.astype(np.float64), -e)
     m = y.mean(axis=0)
-    v = np.mean((y - m) ** 2, axis=0)
+    # The corrected two-pass form (Chan, Golub & LeVeque 1983), as the kernel: the
+    # mean of the deviations is the first mean's rounding error, removed from both
+    # (a constant column then has variance exactly 0, not its mean's error squared).
+    yc = y - m
+    shift = yc.mean(axis=0)
+    m += shift
+    v = np.maximum(np.mean(yc * yc, axis=0) - shift * shift, 0.0)
     with np.errstate(over="ignore"):  # a variance beyond float64: inf, as the kernel
         var = np.ldexp(v, 2 * e)
     inv_std = np.ldexp(1 / np.sqrt(v + np.ldexp(eps, -2 * e)), -e)
@@ -32,6 +38,10 @@ def batchnorm_forward_train(x, gamma, beta, eps, out, mean, inv_std, running_mea
     ``running_* <- momentum * running_* + (1 - momentum) * stat`` in place,
     the variance statistic being ``var * var_correction``.
     """
+    n, d = x.shape
+    if n < 1:
+        raise ValueError(f"x must hold at least one sample for batch statistics; got shape "
+                         f"({n}, {d})")
     m, var, istd = _column_stats(x, eps)
     with np.errstate(over="ignore"):  # float32 statistics beyond its range become inf
         mean[...] = m
