@@ -51,7 +51,8 @@ def as_input(name, x, dtype):
                 f"{name} has dtype {x.dtype}; expected {dtype} (or an integer array, "
                 f"which is cast to {dtype})"
             )
-    return np.ascontiguousarray(x)
+    # Not np.ascontiguousarray: it turns a 0-d array into 1-d, hiding it from shape checks.
+    return np.asarray(x, order="C")
 
 
 def check_shape(name, x, shape):
@@ -132,7 +133,11 @@ def one_of(name, value, choices):
     except TypeError:  # unhashable value against a dict or set
         ok = False
     if not ok:
-        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+        try:
+            listed = sorted(choices)
+        except TypeError:  # choices of mixed types (names and numbers) do not order
+            listed = sorted(choices, key=repr)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
     return value
 
 

@@ -61,3 +61,18 @@ def test_integer_and_one_of():
         integer("n", 0, low=1)
     with pytest.raises(ValueError, match=r"mode must be one of \['a', 'b'\]; got \['a'\]"):
         one_of("mode", ["a"], {"a", "b"})
+
+
+def test_as_input_keeps_0d_arrays_0d():
+    # np.ascontiguousarray made them 1-d, so a layer's 0-d check never fired.
+    from fastnet._checks import as_input
+    for x in (np.float32(2.0), np.array(3, np.int64), np.array(1.5)):
+        out = as_input("x", x, np.dtype(np.float64) if np.asarray(x).dtype != np.float32
+                       else np.dtype(np.float32))
+        assert out.shape == () and out.flags.c_contiguous
+
+
+def test_one_of_with_choices_of_mixed_types_still_names_the_argument():
+    # sorted() of names and numbers raised an unrelated TypeError
+    with pytest.raises(ValueError, match=r"^activation must be one of \['relu', 0\]; got None"):
+        one_of("activation", None, {"relu", 0})
