@@ -430,6 +430,9 @@ def trunc_normal(std=1.0, mean=0.0, a=-2.0, b=2.0):
     if not a < b:
         raise ValueError(f"trunc_normal needs a < b; got a={a!r}, b={b!r}")
     alpha, beta = (a - mean) / std, (b - mean) / std
+    if not (math.isfinite(alpha) and math.isfinite(beta)):
+        raise ValueError(f"trunc_normal needs (a - mean) / std and (b - mean) / std within the "
+                         f"float range; got a={a!r}, b={b!r}, mean={mean!r}, std={std!r}")
     # Sample z in [lo, hi] with lo + hi <= 0, mirrored if needed: the lower tail's
     # CDF values are tiny but exact, the upper tail's round to 1.
     sign = -1.0 if alpha + beta > 0 else 1.0

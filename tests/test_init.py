@@ -401,3 +401,8 @@ def test_create_weight_never_hands_out_unfilled_memory():
         w[...] = 0.25
 
     np.testing.assert_array_equal(fi.create_weight((3, 4), fills), np.full((3, 4), 0.25, np.float32))
+
+
+def test_trunc_normal_bounds_beyond_the_float_range_in_std_units():
+    with pytest.raises(ValueError, match=r"trunc_normal needs \(a - mean\) / std"):
+        fi.trunc_normal(std=1e-300, mean=0.0, a=1e10, b=2e10)
