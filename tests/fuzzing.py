@@ -55,7 +55,7 @@ def real_arrays(draw, dtype, shape, max_exp=None):
         x = np.full(shape, draw(st.sampled_from([0.0, 1.0, -2.5])) * scale)
     else:
         x = rng.standard_normal(shape) * scale + scale * 1e3
-    return x.astype(dtype)
+    return np.array(x, dtype=dtype)  # an ndarray even for shape ()
 
 
 def frozen(*arrays):

@@ -473,3 +473,16 @@ def test_parallel_default_follows_omp_wait_policy():
     assert kopt.get_parallel()[0] == expected
     assert kopt.parallel_min_size_for("passive") == 1 << 18
     assert kopt.parallel_min_size_for("") > 10 ** 15
+
+
+@pytest.mark.parametrize("state_dict,exc,match", [
+    ({"optimizer": "Adam", "state": [], "hyperparameters": {}}, TypeError, r"state_dict\['state'\] must be a dict"),
+    ({"optimizer": "Adam", "state": {}, "hyperparameters": 3}, TypeError, r"state_dict\['hyperparameters'\] must be a dict"),
+    ({"optimizer": "Adam", "state": {"W": None}}, TypeError, r"state\['W'\] must be a dict"),
+])
+def test_load_state_dict_malformed_containers(state_dict, exc, match):
+    # these were AttributeErrors (.items() / .get() on a list, an int, None)
+    opt = Adam(lr=0.5)
+    with pytest.raises(exc, match=match):
+        opt.load_state_dict(state_dict)
+    assert opt.lr == 0.5 and opt.state == {}

@@ -101,3 +101,24 @@ def test_growing_schedule_clamps_to_the_largest_float_and_the_math_carries_on():
     assert (ExponentialDecay(2.0) * ExponentialDecay(2.0))(600) == sys.float_info.max
     # below the clamp nothing changes
     assert ExponentialDecay(2.0)(1000) == 2.0 ** 1000
+
+
+def test_huge_step_counts_do_not_overflow():
+    # float / 10**400 is an OverflowError; int / int is not
+    assert CosineDecay(10**400)(5) == 1.0
+    assert LinearWarmup(10**400)(5) == 0.0
+    assert StepDecay(10**400, gamma=0.5)(10**6) == 1.0
+
+
+@pytest.mark.parametrize("state,exc,match", [
+    (None, TypeError, "state must be a dict with 'base_lr' and 't'"),
+    ({"base_lr": 0.1}, TypeError, "state must be a dict"),
+    ({"base_lr": -1.0, "t": 3}, ValueError, "base_lr"),
+    ({"base_lr": 0.5, "t": -3}, ValueError, "t must be"),
+])
+def test_scheduler_load_state_dict_rejects_malformed_input_unchanged(state, exc, match):
+    opt = SGD(lr=0.1)
+    sched = LRScheduler(opt, ExponentialDecay(0.5))
+    with pytest.raises(exc, match=match):
+        sched.load_state_dict(state)
+    assert (sched.base_lr, sched.t, opt.lr) == (0.1, 0, 0.1)

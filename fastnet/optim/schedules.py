@@ -20,6 +20,7 @@ should: divergence is the caller's to see, not an exception.
 import math
 import numbers
 import sys
+from collections.abc import Mapping
 
 from fastnet._checks import real_scalar
 
@@ -110,7 +111,8 @@ class CosineDecay(Schedule):
 
     def __call__(self, t):
         s = min(max(t - self.delay, 0), self.total)
-        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * s / self.total))
+        # s / total first: int / int is exact for any size, float / 10**400 an OverflowError
+        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * (s / self.total)))
 
     def __repr__(self):
         return f"CosineDecay({self.total}, min_factor={self.min_factor}, delay={self.delay})"
@@ -127,7 +129,7 @@ class LinearWarmup(Schedule):
     def __call__(self, t):
         if t >= self.steps:
             return 1.0
-        return self.start_factor + (1 - self.start_factor) * t / self.steps
+        return self.start_factor + (1 - self.start_factor) * (t / self.steps)  # int / int first
 
     def __repr__(self):
         return f"LinearWarmup({self.steps}, start_factor={self.start_factor})"
@@ -162,6 +164,11 @@ class LRScheduler:
         return {"base_lr": self.base_lr, "t": self.t}
 
     def load_state_dict(self, state):
-        self.base_lr = real_scalar("base_lr", state["base_lr"], low=0)
+        """Restore ``base_lr`` and ``t`` from :meth:`state_dict` output; set the lr."""
+        if not isinstance(state, Mapping) or not {"base_lr", "t"} <= state.keys():
+            raise TypeError(f"state must be a dict with 'base_lr' and 't' (from "
+                            f"LRScheduler.state_dict()); got {state!r}")
+        base_lr = real_scalar("base_lr", state["base_lr"], low=0)
         self.t = _count("t", state["t"], low=0)
+        self.base_lr = base_lr
         self._apply()
