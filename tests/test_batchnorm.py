@@ -6,7 +6,10 @@ import pytest
 
 import fastnet.kernels as fk
 import fastnet.reference as ref
-from numerics import DTYPES, tol
+from numerics import (
+    DTYPES, assert_within, batchnorm_backward_bounds, batchnorm_train_bounds, gamma_random,
+    unit_roundoff,
+)
 from fastnet.gradient import numerical_gradient
 from fastnet.layers import BatchNormalization
 
@@ -29,11 +32,6 @@ def _train_forward(ops, x, gamma, beta, rm, rv, momentum=0.9, corr=1.0, eps=1e-6
     return out, mean, inv_std, rm, rv
 
 
-def _close(dtype, scale=1.0):
-    t = tol(dtype)
-    return dict(rtol=t["rtol"] * 5, atol=t["atol"] * 5 * scale)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", TRAIN_SHAPES)
 def test_train_forward_matches_reference(rng, dtype, shape):
@@ -41,9 +39,11 @@ def test_train_forward_matches_reference(rng, dtype, shape):
     rm, rv = rng.standard_normal(shape[1]).astype(dtype), rng.uniform(0.5, 2, shape[1]).astype(dtype)
     got = _train_forward(fk, x, gamma, beta, rm, rv, 0.8, 1.25)
     want = _train_forward(ref, x, gamma, beta, rm, rv, 0.8, 1.25)
-    for g, w in zip(got, want):
+    # bounds from the sums' rounding errors, growing like sqrt(N) on random data
+    bounds = batchnorm_train_bounds(x, gamma, want, 1e-6, 0.8, 1.25, rm, rv, growth=gamma_random)
+    for g, w, name in zip(got, want, ["out", "mean", "inv_std", "running_mean", "running_var"]):
         assert g.dtype == dtype
-        np.testing.assert_allclose(g, w, **_close(dtype))
+        assert_within(g, w, bounds[name], name)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -54,7 +54,10 @@ def test_infer_forward_matches_reference(rng, dtype, shape):
     got, want = np.empty_like(x), np.empty_like(x)
     fk.batchnorm_forward_infer(x, gamma, beta, rm, rv, 1e-5, got)
     ref.batchnorm_forward_infer(x, gamma, beta, rm, rv, 1e-5, want)
-    np.testing.assert_allclose(got, want, **_close(dtype))
+    # element-wise: a subtraction, a product, a sum and the scale's sqrt and quotient
+    u = unit_roundoff(dtype)
+    s = np.abs(gamma.astype(np.float64)) / np.sqrt(rv.astype(np.float64) + 1e-5)
+    assert_within(got, want, 12 * u * (s * (np.abs(x.astype(np.float64)) + np.abs(rm)) + np.abs(beta)))
     fk.batchnorm_forward_infer(x, gamma, beta, rm, rv, 1e-5, x)  # in place
     np.testing.assert_array_equal(x, got)
 
@@ -71,9 +74,11 @@ def test_backward_matches_reference(rng, dtype, shape):
         dx, dgamma, dbeta = np.empty_like(x), np.empty(d, dtype), np.empty(d, dtype)
         ops.batchnorm_backward(g, x, gamma, mean, inv_std, dx, dgamma, dbeta)
         results.append((dx, dgamma, dbeta))
-    # The sums over N rows carry N times the rounding of one term.
-    for got, want in zip(*results):
-        np.testing.assert_allclose(got, want, **_close(dtype, np.sqrt(shape[0])))
+    # The sums over N rows; errors grow like sqrt(N) on random data. The old blanket
+    # tolerance allowed 2.3e-3 in float32 dx at N=512, where 1e-6 was measured.
+    bounds = batchnorm_backward_bounds(g, x, gamma, mean, inv_std, results[1], random=True)
+    for got, want, name in zip(*results, ["dx", "dgamma", "dbeta"]):
+        assert_within(got, want, bounds[name], name)
     inplace = g.copy()
     fk.batchnorm_backward(inplace, x, gamma, mean, inv_std, inplace, np.empty(d, dtype),
                           np.empty(d, dtype))

@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 import fastnet.kernels as fk
 import fastnet.reference as ref
 from fuzzing import assert_unchanged, dtypes, frozen, fuzz, positive_sizes, real_arrays, sizes
-from numerics import assert_within, gamma, unit_roundoff
-
-
-def _tiny(dtype):
-    return float(np.finfo(dtype).smallest_subnormal)
+from numerics import (
+    assert_within, batchnorm_backward_bounds, batchnorm_train_bounds, gamma, gemm_bound,
+    softmax_ce_bounds, tiny, unit_roundoff,
+)
 
 
 # -- GEMM -------------------------------------------------------------------------
@@ -38,10 +37,7 @@ def test_gemm(data, dtype, m, n, k, trans_a, trans_b):
     fk.gemm(a, b, got, trans_a, trans_b)
     ref.gemm(a, b, want, trans_a, trans_b)
     assert_unchanged(before, [a, b])
-    opa = np.abs(a.astype(np.float64)).T if trans_a else np.abs(a.astype(np.float64))
-    opb = np.abs(b.astype(np.float64)).T if trans_b else np.abs(b.astype(np.float64))
-    # |fl(AB) - AB| <= gamma_k |A||B| (+ k tiny for underflowed products), per backend
-    bound = 2 * (gamma(k + 1, dtype) * (opa @ opb) + (k + 1) * _tiny(dtype))
+    bound = gemm_bound(a.T if trans_a else a, b.T if trans_b else b, dtype)
     assert_within(got, want, bound, "gemm")
 
 
@@ -70,25 +66,6 @@ def _logits_and_targets(draw, dtype):
     return z, labels.astype(np.int64), t.astype(dtype)
 
 
-def _softmax_bounds(z, t, dz_ref, dtype):
-    """Worst-case |kernel - reference| for the loss and each dlogits entry.
-
-    Per row, p_j = exp(z_j - m) has relative error <= (|z_j - m| + 2) u; since
-    p_j |z_j - m| <= 1/e, the row total's relative error is <= (2 + C/e) u and so
-    is log(total)'s absolute error. dz_j = p_j / (N total) - t_j / N adds 4 roundings.
-    """
-    n, c = z.shape
-    u = unit_roundoff(dtype)
-    t64 = t.astype(np.float64)
-    row = (2 + c / math.e) * u
-    loss_bound = 2 * (row + 8 * u) * np.abs(t64).sum(1).mean() + 1e-13 * (
-        np.abs(np.where(t64 != 0, z, 0.0)).sum(1).mean() + 1)
-    p = dz_ref.astype(np.float64) * n + t64
-    dz_bound = 2 * (u / n * (1 / math.e + np.abs(p) * (6 + c / math.e)) + u * np.abs(t64) / n
-                    + u * np.abs(dz_ref))
-    return loss_bound, dz_bound
-
-
 @fuzz
 @given(data=st.data(), dtype=dtypes)
 def test_softmax_cross_entropy(data, dtype):
@@ -100,7 +77,7 @@ def test_softmax_cross_entropy(data, dtype):
         got = getattr(fk, kernel)(z, target, got_dz)
         want = getattr(ref, kernel)(z, target, want_dz)
         tt = np.eye(z.shape[1], dtype=dtype)[labels] if target is labels else t
-        loss_bound, dz_bound = _softmax_bounds(z, tt, want_dz, dtype)
+        loss_bound, dz_bound = softmax_ce_bounds(z, tt, want_dz, dtype)
         assert np.isfinite(want), "finite logits where the weight is not 0 give a finite loss"
         assert_within(got, want, loss_bound, kernel + " loss")
         assert_within(got_dz, want_dz, dz_bound, kernel + " dlogits")
@@ -150,32 +127,14 @@ def _bn_train(ops, x, gamma_, beta, rm, rv, eps, momentum, corr):
 def test_batchnorm_train_forward_and_backward(data, dtype):
     x, gamma_, beta, rm, rv, eps, momentum, corr = data.draw(_batch(dtype))
     n, d = x.shape
-    u = unit_roundoff(dtype)
     before = frozen(x, gamma_, beta)
     got = _bn_train(fk, x, gamma_, beta, rm, rv, eps, momentum, corr)
     want = _bn_train(ref, x, gamma_, beta, rm, rv, eps, momentum, corr)
     assert_unchanged(before, [x, gamma_, beta])
-    out_r, mean_r, istd_r, rm_r, rv_r = (a.astype(np.float64) for a in want)
-    x64 = x.astype(np.float64)
-    top = np.abs(x64).max(axis=0) if n else np.zeros(d)
-    # The mean is a sum of n terms of size <= max|x|; in units of the std (1/inv_std)
-    # its error and the error of each x - mean move xhat; the variance's relative
-    # error (n + 8 roundings, plus the mean's error squared) moves inv_std.
-    g_n = gamma(n + 8, dtype)
-    d_mean = 2 * g_n * top
-    rel_istd = 2 * g_n + (d_mean * istd_r) ** 2
-    xhat = (x64 - mean_r) * istd_r
-    d_xhat = d_mean * istd_r + 4 * u * np.abs(xhat) + np.abs(xhat) * rel_istd
-    out_bound = np.abs(gamma_) * (d_xhat + 4 * u * np.abs(xhat)) + 4 * u * np.abs(out_r)
-    assert_within(got[0], want[0], out_bound, "out")
-    assert_within(got[1], want[1], d_mean + 2 * u * np.abs(mean_r), "mean")
-    assert_within(got[2], want[2], rel_istd * np.abs(istd_r) + 4 * u * np.abs(istd_r), "inv_std")
-    keep, new = momentum, 1 - momentum
-    assert_within(got[3], want[3], new * d_mean + 4 * u * (np.abs(rm) + np.abs(mean_r)),
-                  "running_mean")
-    var_r = 1 / istd_r.astype(np.float64) ** 2 - eps
-    assert_within(got[4], want[4], new * corr * (2 * rel_istd * (np.abs(var_r) + eps))
-                  + 6 * u * (np.abs(rv) + np.abs(rv_r) + corr * np.abs(var_r)), "running_var")
+    b = batchnorm_train_bounds(x, gamma_, want, eps, momentum, corr, rm, rv)
+    for got_a, want_a, name in zip(got, want, ["out", "mean", "inv_std", "running_mean",
+                                                "running_var"]):
+        assert_within(got_a, want_a, b[name], name)
 
     # backward from the reference's statistics, so both see the same inputs
     g = data.draw(real_arrays(dtype, (n, d), 3))
@@ -185,20 +144,9 @@ def test_batchnorm_train_forward_and_backward(data, dtype):
         dx, dgamma, dbeta = np.full_like(x, np.nan), np.full(d, np.nan, dtype), np.full(d, np.nan, dtype)
         ops.batchnorm_backward(g, x, gamma_, mean, inv_std, dx, dgamma, dbeta)
         res.append((dx, dgamma, dbeta))
-    g64 = g.astype(np.float64)
-    xhat = (x64 - mean.astype(np.float64)) * inv_std
-    gn = gamma(n + 4, dtype)
-    d_dbeta = 2 * gn * np.abs(g64).sum(0)
-    d_dgamma = 2 * gn * (np.abs(g64) * np.abs(xhat)).sum(0)  # in units of xhat, as dgamma
-    dx_r, dgamma_r, dbeta_r = (a.astype(np.float64) for a in res[1])
-    scale = np.abs(gamma_.astype(np.float64) * inv_std) / max(n, 1)
-    dx_bound = (scale * (8 * u * (n * np.abs(g64) + np.abs(dbeta_r) + np.abs(xhat * dgamma_r)
-                                   + np.abs(xhat)) + d_dbeta + np.abs(xhat) * d_dgamma)
-                + 4 * u * np.abs(dx_r) + 4 * _tiny(dtype))
-    assert_within(res[0][2], res[1][2], d_dbeta, "dbeta")
-    assert_within(res[0][1], res[1][1], d_dgamma + 2 * u * np.abs(dgamma_r) + 4 * _tiny(dtype),
-                  "dgamma")
-    assert_within(res[0][0], res[1][0], dx_bound, "dx")
+    b = batchnorm_backward_bounds(g, x, gamma_, mean, inv_std, res[1])
+    for got_a, want_a, name in zip(res[0], res[1], ["dx", "dgamma", "dbeta"]):
+        assert_within(got_a, want_a, b[name], name)
 
 
 @fuzz
@@ -212,7 +160,7 @@ def test_batchnorm_infer(data, dtype):
     ref.batchnorm_forward_infer(x, gamma_, beta, rm, rv, eps, want)
     assert_unchanged(before, [x, gamma_, beta, rm, rv])
     s = np.abs(gamma_.astype(np.float64)) / np.sqrt(rv.astype(np.float64) + eps)
-    bound = 12 * u * (s * (np.abs(x.astype(np.float64)) + np.abs(rm)) + np.abs(beta)) + 4 * _tiny(dtype)
+    bound = 12 * u * (s * (np.abs(x.astype(np.float64)) + np.abs(rm)) + np.abs(beta)) + 4 * tiny(dtype)
     assert_within(got, want, bound, "infer out")
 
 
@@ -287,8 +235,8 @@ def test_sgd_and_momentum_updates(data, dtype, size, lr, wd, kind, textbook, mu)
     a = lambda arr: np.abs(arr.astype(np.float64))  # noqa: E731
     # at most 8 roundings per element, each of a term no larger than these
     terms = (a(p) + a(res[1][0]) + (1 + lr) * (2 + mu) * (a(v) + a(res[1][1]) + a(g) + wd * a(p)))
-    assert_within(res[0][0], res[1][0], 16 * u * terms + 4 * _tiny(dtype), "param")
-    assert_within(res[0][1], res[1][1], 16 * u * terms + 4 * _tiny(dtype), "velocity")
+    assert_within(res[0][0], res[1][0], 16 * u * terms + 4 * tiny(dtype), "param")
+    assert_within(res[0][1], res[1][1], 16 * u * terms + 4 * tiny(dtype), "velocity")
 
 
 @fuzz
@@ -314,8 +262,8 @@ def test_rmsprop_and_adagrad_update(data, dtype, size, lr, wd, decay, eps):
     step = lr * geff / denom
     # |sqrt(a) - sqrt(b)| <= sqrt(|a - b|); the quotient adds a few roundings
     d_step = lr * geff * np.sqrt(d_h) / denom ** 2 + 8 * u * (step + lr * geff * u / denom)
-    assert_within(res[0][1], res[1][1], d_h + 4 * _tiny(dtype), "h")
-    assert_within(res[0][0], res[1][0], 2 * d_step + 4 * u * (a(p) + a(res[1][0])) + 4 * _tiny(dtype),
+    assert_within(res[0][1], res[1][1], d_h + 4 * tiny(dtype), "h")
+    assert_within(res[0][0], res[1][0], 2 * d_step + 4 * u * (a(p) + a(res[1][0])) + 4 * tiny(dtype),
                   "param")
 
 
@@ -350,10 +298,10 @@ def test_adam_update(data, dtype, size, lr, wd, beta1, beta2, eps, t, torch, dec
     step = step_size * m_new / denom
     d_step = (step_size * d_m / denom + step_size * m_new * inv_root * np.sqrt(d_v) / denom ** 2
               + 8 * u * step)
-    assert_within(res[0][1], res[1][1], d_m + 4 * _tiny(dtype), "m")
-    assert_within(res[0][2], res[1][2], d_v + 4 * _tiny(dtype), "v")
+    assert_within(res[0][1], res[1][1], d_m + 4 * tiny(dtype), "m")
+    assert_within(res[0][2], res[1][2], d_v + 4 * tiny(dtype), "v")
     assert_within(res[0][0], res[1][0],
-                  2 * d_step + 6 * u * (a(p) + a(res[1][0])) + 4 * _tiny(dtype), "param")
+                  2 * d_step + 6 * u * (a(p) + a(res[1][0])) + 4 * tiny(dtype), "param")
 
 
 # -- running statistics ----------------------------------------------------------------------
