@@ -16,7 +16,7 @@ from fastnet.optim import (
     RMSprop,
     make_optimizer,
 )
-from numerics import DTYPES, tol
+from numerics import DTYPES, assert_within, gamma_random, tol
 
 ALL = [SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW]
 CONVENTIONS = ["textbook", "torch"]
@@ -218,9 +218,15 @@ def _compare_backends(cls, kwargs, shape, dtype, steps, rng):
     for i in range(steps):
         a.update(pa, {"w": grads[i % 3]})
         b.update(pb, {"w": grads[i % 3]})
-    np.testing.assert_allclose(pa["w"], pb["w"], **tol(dtype))
+    # The reference repeats the kernels' operations in order: bit-identical today
+    # (measured over every config). A reordering (FMA contraction, threads) may change
+    # about one rounding per step, which accumulates over the steps as a random walk.
+    # (The old blanket rtol = atol = 2e-5 allowed 170 float32 ulps.)
+    slack = gamma_random(steps, dtype)
+    assert_within(pa["w"], pb["w"], slack * (np.abs(p0) + np.abs(pb["w"]) + 1), "param")
     for name in cls._state_names:
-        np.testing.assert_allclose(a.state["w"][name], b.state["w"][name], **tol(dtype))
+        want = b.state["w"][name]
+        assert_within(a.state["w"][name], want, slack * (np.abs(want) + 1), name)
     assert pa["w"].dtype == dtype and a.state["w"]["step"] == steps
 
 
