@@ -4,7 +4,11 @@ For logits ``z (N, C)`` and targets ``t``, with ``m_i = max_j z_ij`` and
 ``lse_i = m_i + log sum_j exp(z_ij - m_i)`` (no overflow, no log(0)):
 
     loss = (1/N) sum_i sum_j t_ij (lse_i - z_ij)
-    dz   = (softmax(z) - t) / N
+    dz   = (softmax(z) sum_j t_ij - t) / N
+
+``dz`` is the derivative of ``loss`` for any real target rows (as torch's
+autograd gives); for rows that sum to 1 (one-hot, a distribution) it is the
+familiar ``(softmax(z) - t) / N``.
 
 Targets are class indices ``(N,)`` int64 or rows ``(N, C)`` of the logits'
 dtype (one-hot or any distribution). The loss is accumulated in double.
@@ -74,14 +78,18 @@ def softmax_cross_entropy_onehot(const floating[:, ::1] logits,
                                  const floating[:, ::1] t, floating[:, ::1] dlogits):
     """Mean cross-entropy of ``logits (N, C)`` against target rows ``t (N, C)``.
 
-    Writes ``(softmax(logits) - t) / N`` into ``dlogits`` and returns the loss.
+    Writes ``(softmax(logits) * t.sum(1) - t) / N`` (the loss's derivative; the
+    row sums are 1 for distributions) into ``dlogits`` and returns the loss.
     """
     cdef Py_ssize_t i, j, n = logits.shape[0], c = logits.shape[1]
-    cdef double loss = 0, lse, inv_n = 1.0 / n
+    cdef double loss = 0, lse, mass, inv_n = 1.0 / n
     _check_logits(n, c)
     with nogil:
         for i in range(n):
-            lse = _scaled_softmax_row(&logits[i, 0], &dlogits[i, 0], c, inv_n)
+            mass = 0
+            for j in range(c):
+                mass += t[i, j]
+            lse = _scaled_softmax_row(&logits[i, 0], &dlogits[i, 0], c, inv_n * mass)
             for j in range(c):
                 if t[i, j] != 0:
                     loss += t[i, j] * (lse - logits[i, j])

@@ -119,24 +119,25 @@ def softmax_ce_bounds(z, t, dz_ref, dtype):
     ``p |z - m| <= 1/e``), and so is the absolute error of ``log(total)``. The loss
     is accumulated in double: ``|error| <= mean_i r_i sum_j |t_ij|`` per backend, plus
     the double sum's own ``gamma(NC) mean_i sum_j |t_ij (lse_i - z_ij)|``.
-    ``dz_j = p_j / (N total) - t_j / N`` adds four roundings. Doubled for two backends.
+    ``dz_j = (softmax_j s - t_j) / N``, ``s = sum_j t_j`` (``gamma(C) sum |t|``
+    off), adds four roundings. Doubled for two backends.
     """
     n, c = z.shape
     u = unit_roundoff(dtype)
     z64, t64 = z.astype(np.float64), t.astype(np.float64)
-    p = dz_ref.astype(np.float64) * n + t64  # the reference's softmax
-    with np.errstate(invalid="ignore"):
-        spread = np.where(p > 0, np.abs(z64 - z64.max(axis=1, keepdims=True)), 0.0)
-    r = u * ((p * (spread + 2)).sum(1) / np.maximum(p.sum(1), 1e-300))
-    # the double accumulation of the N C terms t (lse - z)
     with np.errstate(invalid="ignore", divide="ignore"):
         top = z64.max(axis=1, keepdims=True)
-        lse = top + np.log(np.exp(z64 - top).sum(1, keepdims=True))
+        e = np.exp(z64 - top)
+        p = e / e.sum(1, keepdims=True)
+        lse = top + np.log(e.sum(1, keepdims=True))
+        spread = np.where(p > 0, np.abs(z64 - top), 0.0)
         terms = np.where(t64 != 0, np.abs(t64 * (lse - z64)), 0.0)
+    r = u * (p * (spread + 2)).sum(1)
+    mass = np.abs(t64).sum(1, keepdims=True)
     accumulate = gamma(n * c + 2, np.float64) * terms.sum(1).mean()
-    loss = 2 * ((r * np.abs(t64).sum(1)).mean() + accumulate)
-    dz = 2 * (p * (u * (spread + 6) + r[:, None]) / n + u * np.abs(t64) / n
-              + u * np.abs(dz_ref) + tiny(dtype))
+    loss = 2 * ((r * mass[:, 0]).mean() + accumulate)
+    dz = 2 * (p * (mass * (u * (spread + 6) + r[:, None]) + gamma(c + 1, dtype) * mass) / n
+              + u * np.abs(t64) / n + u * np.abs(dz_ref) + tiny(dtype))
     return loss, dz
 
 

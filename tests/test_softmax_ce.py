@@ -144,3 +144,19 @@ def test_as_labels_rejects_zero_classes():
     from fastnet._checks import as_labels
     with pytest.raises(ValueError, match="t: a softmax needs at least one class"):
         as_labels("t", np.zeros((2, 0)), 2, 0, np.float64)
+
+
+@pytest.mark.parametrize("ops", [fk, ref], ids=["compiled", "reference"])
+def test_gradient_is_the_loss_derivative_for_rows_not_summing_to_one(ops, rng):
+    # (softmax - t) / N is the derivative only when each row sums to 1; the kernels
+    # return softmax * t.sum(1) - t, which is it for any real rows (torch's autograd agrees).
+    z = rng.standard_normal((4, 5))
+    t = rng.standard_normal((4, 5)) * np.array([[0.0], [0.5], [2.0], [-1.0]]) + 0.1
+    dz = np.empty_like(z)
+    ops.softmax_cross_entropy_onehot(z, t, dz)
+
+    def loss(_):
+        return ops.softmax_cross_entropy_onehot(z, t, np.empty_like(z))
+
+    numeric = numerical_gradient(loss, z, h=1e-6)
+    np.testing.assert_allclose(dz, numeric, rtol=1e-6, atol=1e-9)

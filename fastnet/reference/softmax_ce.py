@@ -40,11 +40,13 @@ def softmax_cross_entropy(logits, labels, dlogits):
 def softmax_cross_entropy_onehot(logits, t, dlogits):
     """Mean cross-entropy of ``logits (N, C)`` against target rows ``t (N, C)``.
 
-    Writes ``(softmax(logits) - t) / N`` into ``dlogits``; returns the loss.
+    Writes ``(softmax(logits) * t.sum(1) - t) / N``, the loss's derivative for
+    any real rows, into ``dlogits``; returns the loss.
     """
     _check_logits(logits)
     n = logits.shape[0]
     lse = _softmax_lse(logits, dlogits)
+    dlogits *= t.sum(axis=1, keepdims=True, dtype=np.float64).astype(dlogits.dtype)
     # Zero weights are skipped, not multiplied: 0 * (lse - (-inf)) is NaN.
     terms = np.multiply(t, lse[:, None] - logits, where=t != 0, out=np.zeros(t.shape, np.float64))
     loss = np.sum(terms, dtype=np.float64) / n
