@@ -492,3 +492,14 @@ def test_load_state_dict_malformed_containers(state_dict, exc, match):
     with pytest.raises(exc, match=match):
         opt.load_state_dict(state_dict)
     assert opt.lr == 0.5 and opt.state == {}
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_empty_parameters_are_left_alone_and_counted(cls):
+    # nothing to update: the kernel is not called (a bounds-checked build rejects
+    # a pointer to element 0 of an empty array), the step still counts
+    opt = cls()
+    params = {"W": np.zeros((0, 3)), "b": np.ones(2)}
+    opt.update(params, {"W": np.zeros((0, 3)), "b": np.ones(2)})
+    assert params["W"].shape == (0, 3) and opt.state["W"]["step"] == 1
+    assert not np.array_equal(params["b"], np.ones(2))

@@ -140,8 +140,9 @@ class Optimizer:
                 for name in self._state_names:
                     st[name] = np.zeros_like(arr)
             st["step"] += 1
-            self._apply(p, g, st["step"], [st[name].reshape(-1) for name in self._state_names],
-                        coeffs)
+            if p.size:  # an empty array has nothing to update (and no element to point at)
+                self._apply(p, g, st["step"], [st[name].reshape(-1) for name in self._state_names],
+                            coeffs)
             if is_scalar:
                 params[key] = arr[()]
 
