@@ -177,12 +177,13 @@ def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
     """
     cdef Py_ssize_t j, j0, k, w, n = x.shape[0], d = x.shape[1]
     cdef floating keep = <floating>momentum, new = <floating>(1 - momentum)
-    cdef floating inv_n = <floating>(1.0 / n), var, shift, istd
+    cdef floating inv_n, var, shift, istd
     cdef floating s1[BLOCK]
     cdef floating s2[BLOCK]
     if n < 1:  # batch statistics of nothing: 0 * inf = NaN everywhere, so refuse
         raise ValueError(f"x must hold at least one sample for batch statistics; got shape "
                          f"({n}, {d})")
+    inv_n = <floating>(1.0 / n)
     with nogil:
         # Column block by column block, so the block's rows are still in cache
         # for the second and third pass.

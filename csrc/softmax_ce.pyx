@@ -63,9 +63,10 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
     as a Python float. Labels must lie in ``[0, C)``.
     """
     cdef Py_ssize_t i, n = logits.shape[0], c = logits.shape[1]
-    cdef double loss = 0, inv_n = 1.0 / n
+    cdef double loss = 0, inv_n
     cdef long long k
-    _check_logits(n, c)
+    _check_logits(n, c)  # before 1 / n: a debug build checks the division
+    inv_n = 1.0 / n
     with nogil:
         for i in range(n):
             k = labels[i]
@@ -82,8 +83,9 @@ def softmax_cross_entropy_onehot(const floating[:, ::1] logits,
     row sums are 1 for distributions) into ``dlogits`` and returns the loss.
     """
     cdef Py_ssize_t i, j, n = logits.shape[0], c = logits.shape[1]
-    cdef double loss = 0, lse, mass, inv_n = 1.0 / n
-    _check_logits(n, c)
+    cdef double loss = 0, lse, mass, inv_n
+    _check_logits(n, c)  # before 1 / n: a debug build checks the division
+    inv_n = 1.0 / n
     with nogil:
         for i in range(n):
             mass = 0
