@@ -1,8 +1,12 @@
 """Time every benchmark case, interleaved, and write bench/RESULTS.md.
 
-    python bench/report.py                 # all cases
-    python bench/report.py -k sgd_step     # cases whose id contains the text
-    python bench/report.py --rounds 11 --out bench/RESULTS.md
+    python bench/report.py                 # all cases -> bench/RESULTS.md
+    python bench/report.py -k sgd_step     # cases whose id contains the text -> bench/RESULTS.partial.md
+    python bench/report.py -k sgd_step --write   # ... replacing bench/RESULTS.md after all
+    python bench/report.py --rounds 11 --out other.md
+
+A filtered run (``-k``) never replaces bench/RESULTS.md with its partial
+table unless ``--write`` (or ``--out``) says so.
 
 For each case every implementation is timed round by round in rotating
 order with a pause before each block (see harness.py); the table gives the
@@ -40,16 +44,39 @@ def _row(case, medians):
     return cells, ratios
 
 
+RESULTS = HERE / "RESULTS.md"
+PARTIAL = HERE / "RESULTS.partial.md"
+
+
+def output_path(k, out=None, write=False):
+    """Where the table goes: ``out`` if given; RESULTS.md for a full run or with ``write``;
+    RESULTS.partial.md for a filtered (``-k``) run."""
+    if out:
+        return Path(out)
+    return PARTIAL if k and not write else RESULTS
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-k", default="", help="only cases whose id contains this text")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds per implementation (default 7)")
-    parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="markdown file to write")
+    parser.add_argument("--out", default=None,
+                        help="markdown file to write (default bench/RESULTS.md, or "
+                             "bench/RESULTS.partial.md for a -k run)")
+    parser.add_argument("--write", action="store_true",
+                        help="let a -k run replace bench/RESULTS.md")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be a positive integer; got {args.rounds}")
 
     for path in sorted(HERE.glob("cases_*.py")):
         importlib.import_module(path.stem)
     cases = [c for c in harness.CASES if args.k in c.id]
+    if not cases:
+        parser.error(f"-k {args.k!r} matches no case id; see pytest bench/ --collect-only -q")
+    out = output_path(args.k, args.out, args.write)
+    if out == PARTIAL:
+        print(f"-k run: writing {out} (add --write to replace {RESULTS.name})", flush=True)
     command = "python bench/report.py" + (f" -k {args.k}" if args.k else "") + f" --rounds {args.rounds}"
 
     lines = ["# Benchmark results", "",
@@ -70,7 +97,6 @@ def main(argv=None):
         cells, ratios = _row(case, medians)
         lines.append(f"| {cells[0]} | {'<br>'.join(cells[1:])} | {'<br>'.join(ratios)} |")
         print(case.id, "; ".join(cells[1:]), "|", "; ".join(ratios), flush=True)
-    out = Path(args.out)
     # Keep hand-written analysis below the marker when regenerating.
     marker = "<!-- analysis -->"
     tail = ""

@@ -155,6 +155,17 @@ def integer(name, value, low=None):
     return v
 
 
+def flag(name, value):
+    """Return ``value`` as a bool after checking it is one (``bool`` or ``numpy.bool_``).
+
+    ``0``, ``1``, ``'yes'`` and ``None`` are TypeErrors: a flag given a
+    number or a string is usually an argument in the wrong place.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def positive_int(name, value):
     """Return ``value`` as an int after checking it is an integer >= 1."""
     return integer(name, value, low=1)

@@ -1,6 +1,8 @@
 """Atomic file output: write a temporary file beside the target, then rename it.
 
 A crash mid-write leaves either the old file or the new one, never a torn one.
+The file gets the permissions an ordinary ``open(path, 'w')`` would give it
+(``0o666`` less the umask), or keeps those of the file it replaces.
 """
 import contextlib
 import csv
@@ -9,9 +11,28 @@ import tempfile
 from pathlib import Path
 
 
+def _umask():
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path):
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="w", **kwargs):
-    """Open a temporary file next to ``path``; on success rename it to ``path``."""
+    """Open a temporary file next to ``path``; on success rename it to ``path``.
+
+    The temporary file (``mkstemp`` makes it 0600) is given the target's
+    permissions before the rename; on any exception it is removed and
+    ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -19,6 +40,7 @@ def atomic_open(path, mode="w", **kwargs):
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), _target_mode(path))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -1,29 +1,303 @@
-"""The ``fastnet`` command: ``fastnet train`` and ``fastnet experiment NAME``."""
+"""The fastnet command: fastnet train, fastnet experiment NAME, fastnet data.
+
+Every user error is one line on stderr naming the option and the fix, with
+exit status 2 and no traceback; Ctrl-C prints one line and exits with 130.
+Output files are written atomically, so an interrupted run leaves none half
+written. Options are checked (and output locations probed) before any work.
+"""
 import argparse
+import inspect
+import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+PROG = "fastnet"
+DESCRIPTION = ("A compiled, from-scratch neural-network engine that follows the textbook "
+               "Deep Learning from Scratch. Commands: train (a net on MNIST), predict (classify "
+               "digits with a saved net), experiment (the textbook's chapter-6 experiments), "
+               "data (download the full MNIST set).")
+
+
+class UsageError(Exception):
+    """A user error: printed as one line ``fastnet: error: ...``, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (argparse prints the whole usage first)."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+# -- option types: each message says what was expected; argparse adds the flag --------
+
+def _int_at_least(low, word):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected {word}; got {text!r}")
+        return value
+    return parse
+
+
+def _real(low, high=None, *, low_open=False, high_open=False):
+    lo = f"{'>' if low_open else '>='} {low:g}"
+    hi = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        ok = (value > low if low_open else value >= low) and (
+            high is None or (value < high if high_open else value <= high))
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected a number {lo}{hi}; got {text!r}")
+        return value
+    return parse
+
+
+def _hidden_sizes(text):
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive layer sizes such as 100,100,100; got {text!r}")
+    return sizes
+
+
+def _weight_init(text):
+    from fastnet.init import get_initializer
+
+    try:
+        spec = float(text)
+    except ValueError:
+        spec = text
+    try:
+        get_initializer(spec)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"expected an initializer name (he, xavier, glorot, lecun, orthogonal, ...) or a "
+            f"std >= 0; got {text!r}") from None
+    return spec
+
+
+_POSITIVE_INT = _int_at_least(1, "a positive integer")
+_NON_NEGATIVE_INT = _int_at_least(0, "a non-negative integer")
+
+
+def _default_lrs():
+    """{optimizer name: the default lr of its class} (the textbook's defaults)."""
+    from fastnet.optim import OPTIMIZERS
+
+    return {name: inspect.signature(cls).parameters["lr"].default
+            for name, cls in OPTIMIZERS.items()}
+
+
+# -- output locations, probed before any work ------------------------------------
+
+def _writable_dir(path, flag):
+    """Create directory ``path`` if needed; raise UsageError unless it is a writable directory."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: is a file, not a directory; give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create it ({exc.strerror}); "
+                         "give a directory you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: directory is not writable; "
+                         "give a directory you can write to")
+    return path
+
+
+def _writable_file(path, flag, suffixes):
+    """Check that ``path`` has one of ``suffixes`` and could be written (its directory made)."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {path}: expected a file name ending in "
+                         f"{' or '.join(suffixes)}")
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    _writable_dir(path.parent, flag)
+    return path
+
+
+def _need_matplotlib(flag):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(f"{flag} needs matplotlib, which is not installed: "
+                         "pip install 'fastnet[plot]' (or drop the option)") from None
+
+
+# -- commands ------------------------------------------------------------------------
+
+def _load_data(quiet):
+    """The full MNIST set if on disk, else the sample; says why the sample is used."""
+    from fastnet import datasets
+
+    try:
+        train, test = datasets.load_mnist(normalize=True, download=False)
+        source = f"MNIST ({len(train[0]):,} train / {len(test[0]):,} test)"
+    except datasets.MNISTNotFoundError:
+        train, test = datasets.load_mnist(normalize=True, sample=True)
+        source = (f"offline sample ({len(train[0]):,} train / {len(test[0]):,} test from the "
+                  "MNIST test set)")
+        if not quiet:
+            print("note: using the offline sample because the full MNIST set is not on disk:",
+                  file=sys.stderr)
+            for directory, label in datasets._search_dirs(None):
+                missing = [n for n, _ in datasets.MNIST_FILES if not datasets._find(directory, n)]
+                print(f"  {directory} ({label}): missing {', '.join(missing)}", file=sys.stderr)
+            print("  run 'fastnet data' to download it (md5-checked) into "
+                  f"{datasets.default_cache_dir()}", file=sys.stderr)
+    return train, test, source
+
+
+def _load_checkpoint(path, flag):
+    """``fastnet.load_checkpoint(path)`` with its errors as one-line usage errors naming ``flag``."""
+    from fastnet.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except (OSError, ValueError) as exc:  # missing, truncated, corrupted, newer format
+        raise UsageError(f"{flag}: {' '.join(str(exc).split())}") from None
+
 
 def _train(args):
-    from fastnet import MultiLayerNet
-    from fastnet.datasets import load_mnist_or_sample
-    from fastnet.trainer import Trainer
+    from fastnet import MultiLayerNetExtend
+    from fastnet.trainer import EarlyStopping, SaveCheckpoint, Trainer
 
-    (x_train, t_train), (x_test, t_test), source = load_mnist_or_sample(normalize=True)
-    print(f"data: {source}")
-    net = MultiLayerNet(784, [100, 100, 100, 100], 10, activation="relu",
-                        weight_init_std="relu", dtype=np.dtype(args.dtype), seed=args.seed)
-    trainer = Trainer(net, x_train.astype(args.dtype, copy=False), t_train,
-                      x_test.astype(args.dtype, copy=False), t_test, epochs=args.epochs,
-                      mini_batch_size=args.batch_size, optimizer=args.optimizer,
-                      optimizer_param={"lr": args.lr}, seed=args.seed,
+    if args.early_stopping is not None and not args.validation_split:
+        raise UsageError("--early-stopping needs validation data: add --validation-split 0.1 "
+                         "(the test set is never used for choices)")
+    if args.save:
+        _writable_file(args.save, "--save", (".npz",))
+    resumed = _load_checkpoint(args.resume, "--resume") if args.resume else None
+    if resumed is not None and resumed.state is None:
+        raise UsageError(f"--resume {args.resume}: holds a net but no training state; resume "
+                         "from a file written by 'fastnet train --save'")
+    if args.history:
+        _writable_file(args.history, "--history", (".csv", ".json"))
+    if args.plot:
+        _writable_file(args.plot, "--plot", (".png",))
+        _need_matplotlib("--plot")
+    lr = args.lr if args.lr is not None else _default_lrs()[args.optimizer]
+
+    (x_train, t_train), (x_test, t_test), source = _load_data(args.quiet)
+    if resumed is None:
+        net = MultiLayerNetExtend(784, args.hidden, 10, activation=args.activation,
+                                  weight_init_std=args.init, weight_decay_lambda=args.weight_decay,
+                                  use_dropout=args.dropout > 0, dropout_ration=args.dropout,
+                                  use_batchnorm=args.batchnorm, dtype=args.dtype, seed=args.seed)
+        optimizer, optimizer_param = args.optimizer, {"lr": lr}
+    else:  # the net and the optimizer (kind, lr, state) come from the checkpoint
+        net, optimizer, optimizer_param = resumed.net, resumed.optimizer, None
+    dtype = net.dtype
+    callbacks = []
+    if args.early_stopping is not None:
+        callbacks.append(EarlyStopping("val_loss", patience=args.early_stopping))
+    if args.save or args.resume:  # every epoch, so that an interrupted run can resume
+        callbacks.append(SaveCheckpoint(args.save or args.resume))
+    trainer = Trainer(net, x_train.astype(dtype, copy=False), t_train,
+                      x_test.astype(dtype, copy=False), t_test, epochs=args.epochs,
+                      mini_batch_size=args.batch_size, optimizer=optimizer,
+                      optimizer_param=optimizer_param, seed=args.seed, callbacks=callbacks,
+                      validation_split=args.validation_split,
                       progress=sys.stderr.isatty() and not args.quiet, verbose=not args.quiet)
+    if not args.quiet:
+        print(f"data: {source}")
+    if resumed is not None:
+        try:
+            trainer.load_state_dict(resumed.state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"--resume {args.resume}: cannot continue that run with these "
+                             f"options ({exc}); give the options it was started with") from None
+        if not args.quiet:
+            print(f"resuming {args.resume} after epoch {trainer.current_epoch} of {args.epochs} "
+                  f"(net and optimizer from the file)")
+    elif not args.quiet:
+        layers = "-".join(map(str, [784, *args.hidden, 10]))
+        print(f"net {layers} ({args.activation}, init {args.init}"
+              f"{', batch norm' if args.batchnorm else ''}"
+              f"{f', dropout {args.dropout:g}' if args.dropout else ''}"
+              f"{f', weight decay {args.weight_decay:g}' if args.weight_decay else ''}); "
+              f"{args.optimizer} lr {lr:g}; batch {args.batch_size}; {args.epochs} epochs"
+              f"{f'; validation split {args.validation_split:g}' if args.validation_split else ''}")
     started = time.perf_counter()
-    acc = trainer.train()
-    print(f"final test accuracy: {acc:.4f}  ({time.perf_counter() - started:.1f} s, "
-          f"{trainer.current_iter} steps)")
+    acc = trainer.train()  # prints the final accuracy unless quiet
+    if args.quiet:
+        print(f"final test accuracy: {acc:.4f}")
+    else:
+        print(f"{trainer.current_iter} steps in {time.perf_counter() - started:.1f} s")
+    if args.history:
+        trainer.save_history(args.history)
+    if args.plot:
+        trainer.plot_history(args.plot)
+    for path in filter(None, (args.history, args.plot, args.save or args.resume)):
+        if not args.quiet:
+            print(f"wrote {path}")
+    return 0
+
+
+def _read_images(path):
+    """Images from ``.npy``, an MNIST IDX file or a PNG/JPEG, as float32 ``(N, 784)`` in [0, 1]."""
+    from fastnet.datasets import IMAGES_MAGIC, read_idx
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"FILE {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".jpg", ".jpeg"):
+        try:
+            from PIL import Image
+        except ImportError:
+            raise UsageError(f"FILE {path}: reading {suffix} images needs Pillow, which is not "
+                             "installed: pip install pillow (or give a .npy array)") from None
+        try:
+            with Image.open(path) as image:
+                x = np.asarray(image.convert("L").resize((28, 28)), dtype=np.float32) / 255
+        except OSError as exc:
+            raise UsageError(f"FILE {path}: not a readable image ({exc})") from None
+        if x.mean() > 0.5:  # dark digit on a light background: MNIST digits are light on dark
+            x = 1 - x
+        return x.reshape(1, -1)
+    try:
+        x = np.load(path, allow_pickle=False) if suffix == ".npy" else read_idx(path, IMAGES_MAGIC)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"FILE {path}: expected a .npy array, an MNIST IDX images file or a "
+                         f"PNG/JPEG image ({' '.join(str(exc).split())})") from None
+    if x.dtype.kind not in "uif" or x.size == 0 or x.size % 784:
+        raise UsageError(f"FILE {path}: expected 28x28 images (N x 784 or N x 28 x 28 numbers); "
+                         f"got shape {x.shape} of {x.dtype}")
+    x = x.reshape(-1, 784)
+    return (x / 255 if x.dtype.kind in "ui" else x).astype(np.float32)
+
+
+def _predict(args):
+    from fastnet.ensemble import softmax
+
+    net = _load_checkpoint(args.model, "MODEL").net
+    x = _read_images(args.file).astype(net.dtype, copy=False)
+    try:
+        probs = softmax(np.asarray(net.predict(x), dtype=np.float64))
+    except ValueError as exc:
+        raise UsageError(f"FILE {args.file}: {exc}") from None
+    classes = np.argmax(probs, axis=1)
+    print("sample  class  probability")
+    for i, (c, p) in enumerate(zip(classes, probs[np.arange(len(classes)), classes])):
+        print(f"{i:6d}  {c:5d}  {p:11.4f}")
     return 0
 
 
@@ -33,52 +307,150 @@ def _experiment(args):
     if args.list or not args.name:
         for name in sorted(EXPERIMENTS):
             doc = (get_experiment(name).__doc__ or "").strip().splitlines()
-            print(f"{name:20s} {doc[0] if doc else ''}")
+            print(f"{name:20s} {doc[0].replace('``', '') if doc else ''}")
         return 0
-    get_experiment(args.name).run(out_dir=args.out, seed=args.seed, quick=args.quick)
-    if args.out:
-        print(f"results written to {args.out}")
+    out = _writable_dir(args.out, "--out") if args.out else None
+    get_experiment(args.name).run(out_dir=out, seed=args.seed, quick=args.quick)
+    if out is not None:
+        print(f"results written to {out}")
+    return 0
+
+
+def _data(args):
+    from fastnet import datasets
+
+    directory = _writable_dir(args.dir or datasets.default_cache_dir(), "--dir")
+    missing = [(n, md5) for n, md5 in datasets.MNIST_FILES if not datasets._find(directory, n)]
+    if missing:
+        url = args.url or os.environ.get("FASTNET_MNIST_URL") or datasets.DEFAULT_URL
+        print(f"downloading {len(missing)} file(s) from {url} into {directory} ...", flush=True)
+        try:
+            datasets.download_files(missing, directory, url)
+        except (datasets.DownloadError, datasets.ChecksumError) as exc:
+            print(f"{PROG} data: error: {exc} (check the network or give --url)",
+                  file=sys.stderr)
+            return 1
+        print(f"downloaded and md5-checked: {', '.join(n for n, _ in missing)}")
+    print(f"MNIST (all four files) is in {directory}")
+    searched = [d.resolve() for d, _ in datasets._search_dirs(None)]
+    if directory.resolve() not in searched:
+        print(f"fastnet looks in {', '.join(map(str, searched))}: "
+              f"set FASTNET_DATA={directory} so that it finds this copy")
     return 0
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="fastnet", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from fastnet.experiments import EXPERIMENTS
+    from fastnet.optim import OPTIMIZERS
 
+    parser = _Parser(prog=PROG, description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lrs = _default_lrs()
     train = sub.add_parser(
-        "train", help="train the textbook net 784-100-100-100-100-10 on MNIST",
-        description="Train MultiLayerNet 784-100x4-10 (ReLU, He init) on MNIST: the full "
-                    "set if found (see fastnet.datasets.load_mnist), otherwise the offline "
-                    "sample shipped with fastnet; prints per-epoch accuracy and the final "
-                    "test accuracy.")
-    train.add_argument("--epochs", type=int, default=10, help="passes over the training set (default 10)")
-    train.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
-    train.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    train.add_argument("--optimizer", default="sgd", help="optimizer name (default sgd)")
-    train.add_argument("--seed", type=int, default=0, help="seed for weights and batch order (default 0)")
+        "train", help="train a fully connected net on MNIST",
+        description="Train a fully connected net (default 784-100-100-100-100-10, ReLU, He "
+                    "init, Adam) on MNIST: the full set when it is on disk (see 'fastnet "
+                    "data'), otherwise the offline sample shipped with fastnet. Prints a "
+                    "line per epoch and the final test accuracy.")
+    train.add_argument("--epochs", type=_POSITIVE_INT, default=10,
+                       help="passes over the training set (default 10)")
+    train.add_argument("--batch-size", type=_POSITIVE_INT, default=100,
+                       help="mini-batch size (default 100)")
+    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam",
+                       help="update rule (default adam): "
+                            + ", ".join(f"{n} (lr {lrs[n]:g})" for n in sorted(OPTIMIZERS)))
+    train.add_argument("--lr", type=_real(0, low_open=True), default=None,
+                       help="learning rate (default: the optimizer's, listed under --optimizer)")
+    train.add_argument("--hidden", type=_hidden_sizes, default=[100, 100, 100, 100],
+                       help="hidden layer sizes, comma-separated (default 100,100,100,100)")
+    train.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu",
+                       help="hidden activation (default relu)")
+    train.add_argument("--init", type=_weight_init, default="he",
+                       help="weight init: he, xavier, glorot, lecun, orthogonal, ... or a std "
+                            "such as 0.01 (default he)")
+    train.add_argument("--batchnorm", action="store_true",
+                       help="batch normalization before each hidden activation")
+    train.add_argument("--dropout", type=_real(0, 1, high_open=True), default=0.0,
+                       metavar="RATIO", help="dropout ratio after each hidden layer (default 0: off)")
+    train.add_argument("--weight-decay", type=_real(0), default=0.0, metavar="LAMBDA",
+                       help="L2 weight decay lambda (default 0)")
+    train.add_argument("--validation-split", type=_real(0, 1, high_open=True), default=0.0,
+                       metavar="FRACTION",
+                       help="hold out this fraction of each class for validation (default 0)")
+    train.add_argument("--early-stopping", type=_NON_NEGATIVE_INT, default=None,
+                       metavar="PATIENCE",
+                       help="stop after PATIENCE epochs without a lower validation loss and "
+                            "restore the best weights (needs --validation-split)")
+    train.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0,
+                       help="seed for weights, validation split and batch order (default 0)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                        help="parameter dtype (default float32)")
+    train.add_argument("--history", default=None, metavar="PATH",
+                       help="write the per-epoch history to PATH (.csv or .json)")
+    train.add_argument("--plot", default=None, metavar="PATH",
+                       help="plot loss and accuracy curves to PATH (.png; needs matplotlib)")
+    train.add_argument("--save", default=None, metavar="PATH",
+                       help="save the net, optimizer and training state to PATH (.npz) after "
+                            "every epoch (see --resume)")
+    train.add_argument("--resume", default=None, metavar="PATH",
+                       help="continue the run saved in PATH by --save, up to --epochs; give the "
+                            "same data options and --seed (the net and optimizer come from PATH)")
     train.add_argument("--quiet", action="store_true", help="print only the final accuracy")
     train.set_defaults(func=_train)
 
+    predict = sub.add_parser("predict", help="classify digits with a saved net",
+                             description="Print the most probable class and its probability "
+                                         "for each image in FILE: a .npy array (N x 784 or N x "
+                                         "28 x 28; integers are divided by 255, floats used as "
+                                         "they are), an MNIST IDX images file, or a PNG/JPEG "
+                                         "digit (needs Pillow; made grey, 28 x 28, scaled to "
+                                         "[0, 1] and inverted if its background is light).")
+    predict.add_argument("model", metavar="MODEL", help="a net saved by 'fastnet train --save'")
+    predict.add_argument("file", metavar="FILE", help="the images to classify")
+    predict.set_defaults(func=_predict)
+
     exp = sub.add_parser("experiment", help="run one of the textbook's experiments",
                          description="Run an experiment; without a name, list them.")
-    exp.add_argument("name", nargs="?", help="experiment name (see --list)")
+    exp.add_argument("name", nargs="?", choices=sorted(EXPERIMENTS), metavar="NAME",
+                     help="experiment: " + ", ".join(sorted(EXPERIMENTS)))
     exp.add_argument("--list", action="store_true", help="list the experiments")
-    exp.add_argument("--out", default=None, help="directory for CSV files and plots")
-    exp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    exp.add_argument("--quick", action="store_true", help="a small, fast version")
+    exp.add_argument("--out", default=None, metavar="DIR",
+                     help="directory for CSV files and PNG plots (created if needed)")
+    exp.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0, help="random seed (default 0)")
+    exp.add_argument("--quick", action="store_true",
+                     help="a small version that takes seconds and still shows the effect")
     exp.set_defaults(func=_experiment)
+
+    data = sub.add_parser("data", help="download the full MNIST set (md5-checked)",
+                          description="Download the four MNIST files into the cache "
+                                      "(~/.cache/fastnet/mnist) or --dir, check their md5 "
+                                      "sums, and say where they are. Files already there "
+                                      "are kept.")
+    data.add_argument("--dir", default=None, metavar="DIR",
+                      help="directory to download into (default ~/.cache/fastnet/mnist)")
+    data.add_argument("--url", default=None,
+                      help="base URL of the files (default $FASTNET_MNIST_URL or the public "
+                           "mirror)")
+    data.set_defaults(func=_data)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"fastnet: error: {exc}", file=sys.stderr)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as exc:
+        # The environment, not the options: an unreadable data file, a full disk ...
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ import warnings
 import numpy as np
 from scipy.special import log_ndtr, ndtri_exp
 
-from fastnet._checks import float_dtype, make_rng, real_scalar
+from fastnet._activation import REGISTRY as ACTIVATION_REGISTRY
+from fastnet._checks import float_dtype, make_rng, one_of, real_scalar
 
 __all__ = [
     "Initializer", "calculate_gain", "compute_fans", "get_initializer",
@@ -77,13 +78,16 @@ __all__ = [
 
 # -- gains and fans ----------------------------------------------------------------
 
+# PyTorch's names (``torch.nn.init.calculate_gain``); the activation registry
+# adds its own (elu, gelu, gelu_tanh, silu) and supplies the shared ones' gains.
 _UNIT_GAIN = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
               "conv_transpose2d", "conv_transpose3d", "sigmoid")
 NONLINEARITIES = _UNIT_GAIN + ("tanh", "relu", "leaky_relu", "selu")
+GAIN_NAMES = NONLINEARITIES + tuple(n for n in ACTIVATION_REGISTRY if n not in NONLINEARITIES)
 
 
 def calculate_gain(nonlinearity, param=None):
-    """Return the recommended gain for ``nonlinearity`` (PyTorch's table).
+    """Return the recommended gain for ``nonlinearity`` (PyTorch's table, extended).
 
     ================================ ==================================
     nonlinearity                     gain
@@ -95,28 +99,35 @@ def calculate_gain(nonlinearity, param=None):
     'leaky_relu'                     sqrt(2 / (1 + param^2)), param =
                                      negative slope (default 0.01)
     'selu'                           3/4
+    'elu', 'gelu', 'gelu_tanh',      1 / sqrt(E[f(z)^2]), z ~ N(0, 1);
+    'silu'                           param = ELU's alpha (default 1):
+                                     elu 1.2452, gelu 1.5335,
+                                     gelu_tanh 1.5336, silu 1.6765
     ================================ ==================================
 
     The gain multiplies the std of the fan-based initializers so a layer
     keeps its input's variance through the nonlinearity (He et al. 2015,
-    "Delving Deep into Rectifiers", for the ReLU family). ``param`` is only
-    accepted for 'leaky_relu'.
+    "Delving Deep into Rectifiers", for the ReLU family, whose table is the
+    rule of the last row). PyTorch has no gain for elu, gelu, gelu_tanh and
+    silu; fastnet applies the ReLU family's rule to them at unit
+    pre-activation variance (``fastnet._activation.ActivationSpec.gain``).
+    ``param`` is only accepted for 'leaky_relu' and 'elu'.
 
     Example: ``calculate_gain('leaky_relu', 0.2)`` -> 1.3868...
     """
-    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}; got {nonlinearity!r}")
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else real_scalar("param (negative slope)", param)
-        return math.sqrt(2.0 / (1.0 + slope * slope))
-    if param is not None:
+    one_of("nonlinearity", nonlinearity, GAIN_NAMES)
+    spec = ACTIVATION_REGISTRY.get(nonlinearity)
+    if param is not None and (spec is None or spec.param_name is None):
         raise ValueError(
-            f"param (a negative slope) is only accepted for nonlinearity='leaky_relu'; "
-            f"got param={param!r} with nonlinearity={nonlinearity!r}"
+            f"param is only accepted for nonlinearity='leaky_relu' (negative slope) and "
+            f"'elu' (alpha); got param={param!r} with nonlinearity={nonlinearity!r}"
         )
-    if nonlinearity in _UNIT_GAIN:
-        return 1.0
-    return {"tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75}[nonlinearity]
+    if spec is not None:
+        if param is not None:
+            # any real, as PyTorch (the kernels' range check is not the gain's)
+            param = real_scalar(f"param ({spec.param_name})", param)
+        return spec.gain(param)
+    return 0.75 if nonlinearity == "selu" else 1.0
 
 
 def _check_shape(shape):
@@ -132,7 +143,7 @@ def _check_shape(shape):
     return tuple(int(d) for d in dims)
 
 
-def compute_fans(shape):
+def compute_fans(shape, layout="fastnet"):
     """Return ``(fan_in, fan_out)`` of a weight of ``shape`` in fastnet's layout.
 
     * 2-D ``W (fan_in, fan_out)``: ``fan_in = shape[0]``, ``fan_out = shape[1]``.
@@ -144,18 +155,32 @@ def compute_fans(shape):
 
     Fewer than 2 dimensions (a bias) have no fans: ValueError.
 
-    Example: ``compute_fans((784, 100))`` -> ``(784, 100)``.
+    ``layout='torch'`` reads a 2-D shape as PyTorch's ``(out, in)`` instead:
+    ``fan_in = shape[1]``, ``fan_out = shape[0]``, as
+    ``torch.nn.init._calculate_fan_in_and_fan_out`` (for porting code that
+    applies PyTorch initializers to ``x @ W`` weights).
+
+    Example: ``compute_fans((784, 100))`` -> ``(784, 100)``;
+    ``compute_fans((784, 100), layout='torch')`` -> ``(100, 784)``.
     """
     shape = _check_shape(shape)
+    _check_layout(layout)
     if len(shape) < 2:
         raise ValueError(
             f"fan-based initializers need a weight of at least 2 dimensions "
             f"(W is (fan_in, fan_out)); got shape {shape}"
         )
     if len(shape) == 2:
-        return shape[0], shape[1]
+        return (shape[1], shape[0]) if layout == "torch" else (shape[0], shape[1])
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
+
+
+def _check_layout(layout):
+    if layout not in ("fastnet", "torch"):
+        raise ValueError(f"layout must be 'fastnet' (W is (fan_in, fan_out)) or 'torch' "
+                         f"(W is (out, in)); got {layout!r}")
+    return layout
 
 
 def _check_mode(mode):
@@ -315,8 +340,9 @@ def xavier_uniform(gain=1.0):
     return _fan_uniform("xavier_uniform", {"gain": gain}, std_of)
 
 
-def _kaiming_std(a, mode, nonlinearity):
+def _kaiming_std(a, mode, nonlinearity, layout):
     mode = _check_mode(mode)
+    layout = _check_layout(layout)
     if nonlinearity == "leaky_relu":
         a = real_scalar("a", a)
         gain = calculate_gain("leaky_relu", a)
@@ -329,13 +355,16 @@ def _kaiming_std(a, mode, nonlinearity):
         gain = calculate_gain(nonlinearity)
 
     def std_of(shape):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, layout)
         return gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
-    return {"a": a, "mode": mode, "nonlinearity": nonlinearity}, std_of
+    params = {"a": a, "mode": mode, "nonlinearity": nonlinearity}
+    if layout != "fastnet":
+        params["layout"] = layout
+    return params, std_of
 
 
-def he_normal(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def he_normal(a=0.0, mode="fan_in", nonlinearity="leaky_relu", layout="fastnet"):
     """He (Kaiming) normal: ``W ~ N(0, std^2)``, ``std = gain / sqrt(fan_mode)``.
 
     He et al. 2015, "Delving Deep into Rectifiers". ``gain`` is
@@ -344,20 +373,26 @@ def he_normal(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     ``mode='fan_in'`` keeps the forward activations' variance,
     ``'fan_out'`` the backward gradients'. ``fan_in`` is ``W.shape[0]`` here
     (``W (fan_in, fan_out)``), ``weight.shape[1]`` in PyTorch: same meaning,
-    transposed axis. Example: ``he_normal(mode='fan_out')((784, 100), rng)``.
+    transposed axis. ``layout='torch'`` reads the fans of a 2-D weight as
+    PyTorch does (``fan_in = shape[1]``, see :func:`compute_fans`): the LSTM
+    helper code's ``kaiming_normal_(w, mode='fan_in')`` on its
+    ``w (D + H, 4H)`` draws ``std = sqrt(2 / (4H))``, which is
+    ``create_weight((D + H, 4 * H), layout='torch')``.
+    Example: ``he_normal(mode='fan_out')((784, 100), rng)``.
     """
-    params, std_of = _kaiming_std(a, mode, nonlinearity)
+    params, std_of = _kaiming_std(a, mode, nonlinearity, layout)
     return _fan_normal("he_normal", params, std_of)
 
 
-def he_uniform(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def he_uniform(a=0.0, mode="fan_in", nonlinearity="leaky_relu", layout="fastnet"):
     """He (Kaiming) uniform: ``W ~ U[-b, b]``, ``b = gain * sqrt(3 / fan_mode)``.
 
     He et al. 2015; same variance as :func:`he_normal`. ``fan_in`` is
-    ``W.shape[0]`` (``W (fan_in, fan_out)``, PyTorch's transpose).
+    ``W.shape[0]`` (``W (fan_in, fan_out)``, PyTorch's transpose;
+    ``layout='torch'``: ``W.shape[1]``, as :func:`he_normal`).
     Example: ``he_uniform(nonlinearity='relu')((784, 100), rng)``.
     """
-    params, std_of = _kaiming_std(a, mode, nonlinearity)
+    params, std_of = _kaiming_std(a, mode, nonlinearity, layout)
     return _fan_uniform("he_uniform", params, std_of)
 
 
@@ -613,7 +648,11 @@ def create_weight(shape, initializer=None, *, rng=None, dtype=np.float32, **kwar
     function called as ``initializer(W, rng=rng, **kwargs)`` (``xavier_uniform_``,
     your own), a factory or its name (``'orthogonal'``; configured by
     ``kwargs``), or a configured :class:`Initializer`. ``W`` is
-    ``(fan_in, fan_out)``, the transpose of PyTorch's layout.
+    ``(fan_in, fan_out)``, the transpose of PyTorch's layout. The helper
+    code itself draws with PyTorch's ``kaiming_normal_(w, mode='fan_in')``,
+    which reads fan_in from ``w.shape[1]``; ``layout='torch'`` reproduces
+    that: ``create_weight((D + H, 4 * H), layout='torch')`` has
+    ``std = sqrt(2 / (4H))`` where the default has ``sqrt(2 / (D + H))``.
 
     Example: ``create_weight((784, 100), rng=0)``;
     ``create_weight((100, 400), xavier_uniform_, gain=1.0, rng=rng)``.

@@ -1,12 +1,22 @@
-"""Trainer: learns a separable problem, is reproducible, and stops on NaN only when asked."""
+"""Trainer: argument checks, sampling modes, validation split, callbacks, history files."""
+import csv
+import json
 import math
 
 import numpy as np
 import pytest
 
-from fastnet import MultiLayerNet
-from fastnet.optim import SGD
-from fastnet.trainer import StopOnNaN, Trainer
+from fastnet import MultiLayerNet, MultiLayerNetExtend
+from fastnet.optim import SGD, Schedule, StepDecay
+from fastnet.trainer import (
+    HISTORY_COLUMNS,
+    Callback,
+    EarlyStopping,
+    LRSchedule,
+    StopOnNaN,
+    Trainer,
+    stratified_split,
+)
 
 
 def _blobs(seed, n=600, d=10, classes=3):
@@ -17,9 +27,9 @@ def _blobs(seed, n=600, d=10, classes=3):
     return x[:500], t[:500], x[500:], t[500:]
 
 
-def _trainer(seed=0, **kwargs):
-    x, t, xt, tt = _blobs(seed)
-    net = MultiLayerNet(10, [16], 3, seed=seed)
+def _trainer(seed=0, data=None, net=None, **kwargs):
+    x, t, xt, tt = data or _blobs(seed)
+    net = net or MultiLayerNet(10, [16], 3, seed=seed)
     args = dict(epochs=3, mini_batch_size=50, optimizer="sgd", optimizer_param={"lr": 0.1},
                 verbose=False, seed=seed) | kwargs
     return Trainer(net, x, t, xt, tt, **args)
@@ -31,7 +41,11 @@ def test_learns_and_records_history():
     assert acc > 0.95
     assert len(trainer.train_loss_list) == trainer.max_iter == 30
     assert len(trainer.train_acc_list) == len(trainer.test_acc_list) == 3
+    assert [row["epoch"] for row in trainer.history] == [1, 2, 3]
+    assert [row["iteration"] for row in trainer.history] == [10, 20, 30]
+    assert trainer.history[0]["train_loss"] == pytest.approx(np.mean(trainer.train_loss_list[:10]))
     assert np.mean(trainer.train_loss_list[-5:]) < np.mean(trainer.train_loss_list[:5])
+    assert trainer.val_loss_list == [] and trainer.history[0]["val_loss"] is None
 
 
 def test_reproducible_with_seed():
@@ -51,10 +65,208 @@ def test_recorded_loss_is_the_full_loss_before_the_update():
 
 
 def test_optimizer_object_and_print(capsys):
-    trainer = _trainer(optimizer=SGD(lr=0.05), verbose=True, epochs=1)
+    trainer = _trainer(optimizer=SGD(lr=0.05), optimizer_param=None, verbose=True, epochs=1)
     trainer.train()
-    out = capsys.readouterr().out
-    assert "epoch   1" in out and "test accuracy" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("epoch 1/1  train loss ")
+    assert "train acc" in lines[0] and "test acc" in lines[0] and "lr 0.05" in lines[0]
+    assert lines[-1].startswith("final test accuracy: ")
+    assert sum("final test accuracy" in line for line in lines) == 1
+
+
+class _Recorder(Trainer):
+    """Records each batch's indices."""
+
+    def train_step(self, batch):
+        self.batches = getattr(self, "batches", []) + [np.array(batch)]
+        return super().train_step(batch)
+
+
+def test_epoch_sampling_visits_every_sample_once_per_epoch():
+    x, t, xt, tt = _blobs(0)
+    trainer = _Recorder(MultiLayerNet(10, [8], 3, seed=0), x[:230], t[:230], xt, tt, epochs=2,
+                        mini_batch_size=100, verbose=False, seed=0)
+    trainer.train()
+    sizes = [len(b) for b in trainer.batches]
+    assert sizes == [100, 100, 30] * 2
+    for e in range(2):
+        seen = np.concatenate(trainer.batches[3 * e:3 * e + 3])
+        np.testing.assert_array_equal(np.sort(seen), np.arange(230))
+    assert len(trainer.history) == 2
+
+
+def test_textbook_sampling_matches_the_textbook_loop():
+    """250 samples, batch 100: an epoch is 2.5 steps; 3 epochs = int(7.5) = 7 steps drawn
+    with replacement; metrics after steps 0 and 5 (i % 2.5 == 0), as common/trainer.py."""
+    x, t, xt, tt = _blobs(2)
+    x, t = x[:250], t[:250]
+    trainer = Trainer(MultiLayerNet(10, [8], 3, seed=2), x, t, xt, tt, epochs=3,
+                      mini_batch_size=100, optimizer_param={"lr": 0.1}, verbose=False,
+                      seed=5, sampling="textbook")
+    trainer.train()
+    assert trainer.iter_per_epoch == 2.5 and trainer.max_iter == 7
+    assert [row["iteration"] for row in trainer.history] == [1, 6]
+
+    net, opt, rng = MultiLayerNet(10, [8], 3, seed=2), SGD(lr=0.1), np.random.default_rng(5)
+    losses, repeats = [], 0
+    for _ in range(7):
+        batch = rng.choice(250, 100)  # with replacement
+        repeats += len(batch) - len(np.unique(batch))
+        opt.update(net.params, net.gradient(x[batch], t[batch]))
+        losses.append(float(net.last_loss))
+    assert repeats > 0
+    assert trainer.train_loss_list == losses
+
+
+def test_stratified_split():
+    t = np.repeat([0, 1, 2], [50, 30, 20])
+    train, val = stratified_split(t, 0.2, np.random.default_rng(0))
+    assert np.bincount(t[val]).tolist() == [10, 6, 4]
+    assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 100
+    assert np.all(np.diff(val) > 0)
+    train2, val2 = stratified_split(np.eye(3)[t], 0.2, np.random.default_rng(0))  # one-hot rows
+    np.testing.assert_array_equal(val, val2)
+    _, val3 = stratified_split(t, 0.2, np.random.default_rng(1))
+    assert not np.array_equal(val, val3)
+
+
+def test_validation_split_holds_out_data_and_reports_it():
+    x, t, xt, tt = _blobs(0)
+    trainer = _trainer(validation_split=0.2)
+    assert trainer.train_size == len(trainer.x_train) == 400 and len(trainer.x_val) == 100
+    # the held-out rows are rows of x, not in the training part
+    rows = {r.tobytes() for r in trainer.x_train}
+    assert all(r.tobytes() not in rows for r in trainer.x_val)
+    trainer.train()
+    assert len(trainer.val_loss_list) == len(trainer.val_acc_list) == 3
+    assert trainer.history[-1]["val_acc"] == trainer.val_acc_list[-1] > 0.9
+
+
+class _Explode(Schedule):
+    """lr factor 1 for two epochs, then huge: the validation loss blows up."""
+
+    def __call__(self, t):
+        return 1.0 if t < 2 else 1e4
+
+
+class _Snapshots(Callback):
+    def __init__(self):
+        self.params = []
+
+    def on_epoch_end(self, trainer, logs):
+        self.params.append({k: v.copy() for k, v in trainer.network.params.items()})
+        return False
+
+
+def test_early_stopping_stops_and_restores_best_in_place():
+    snaps = _Snapshots()
+    stopper = EarlyStopping(monitor="val_loss", patience=2)
+    trainer = _trainer(epochs=20, validation_split=0.2,
+                       callbacks=[snaps, LRSchedule(_Explode()), stopper])
+    params_before = {k: id(v) for k, v in trainer.network.params.items()}
+    trainer.train()
+    assert stopper.best_epoch == 2 and stopper.stopped_epoch == 4
+    assert len(trainer.history) == 4
+    assert "early stopping: val_loss" in trainer.stop_reason and "restored" in trainer.stop_reason
+    for key, value in trainer.network.params.items():
+        assert id(value) == params_before[key]  # the same arrays, refilled
+        np.testing.assert_array_equal(value, snaps.params[1][key])
+    # the net itself computes with the restored arrays
+    assert trainer.network.loss(trainer.x_val, trainer.t_val) == pytest.approx(
+        trainer.history[1]["val_loss"], rel=1e-6)
+
+
+def test_early_stopping_restores_batchnorm_running_statistics():
+    class _Buffers(Callback):
+        def __init__(self):
+            self.buffers = []
+
+        def on_epoch_end(self, trainer, logs):
+            self.buffers.append({k: v.copy() for k, v in trainer.network.buffers.items()})
+            return False
+
+    snaps = _Buffers()
+    stopper = EarlyStopping(monitor="val_loss", patience=2)
+    net = MultiLayerNetExtend(10, [16], 3, use_batchnorm=True, seed=0)
+    trainer = _trainer(net=net, epochs=20, validation_split=0.2,
+                       callbacks=[snaps, LRSchedule(_Explode()), stopper])
+    trainer.train()
+    assert stopper.best_epoch == 2 and len(snaps.buffers) > 2
+    assert not np.array_equal(snaps.buffers[-1]["running_mean1"],
+                              snaps.buffers[1]["running_mean1"])
+    for key, value in net.buffers.items():
+        np.testing.assert_array_equal(value, snaps.buffers[1][key])
+
+
+def _fake_epochs(stopper, values, monitor):
+    class _T:
+        has_validation = True
+        stop_reason = None
+        current_iter = 0
+
+        class network:  # noqa: N801
+            params = {"w": np.zeros(1)}
+
+    trainer = _T()
+    stopper.on_train_begin(trainer)
+    for epoch, v in enumerate(values, 1):
+        trainer.network.params["w"][0] = epoch
+        if stopper.on_epoch_end(trainer, {"epoch": epoch, monitor: v}):
+            break
+    stopper.on_train_end(trainer)
+    return trainer
+
+
+@pytest.mark.parametrize("monitor, values, patience, min_delta, best, stopped", [
+    ("val_loss", [1.0, 0.9, 0.95, 0.93, 0.91, 0.5], 3, 0.0, 2, 5),
+    ("val_loss", [1.0, 0.95, 0.92, 0.85], 2, 0.1, 1, 3),       # improvements < min_delta
+    ("val_acc", [0.5, 0.7, 0.7, 0.6], 2, 0.0, 2, 4),           # equal is not better
+    ("val_acc", [0.5, 0.6, 0.7], 0, 0.0, 3, None),             # never stopped
+    ("val_loss", [1.0, float("nan"), 0.9], 0, 0.0, 1, 2),      # NaN never improves; patience 0
+])
+def test_early_stopping_rule(monitor, values, patience, min_delta, best, stopped):
+    stopper = EarlyStopping(monitor, patience=patience, min_delta=min_delta)
+    trainer = _fake_epochs(stopper, values, monitor)
+    assert stopper.best_epoch == best and stopper.stopped_epoch == stopped
+    assert trainer.network.params["w"][0] == best  # restored
+
+
+def test_early_stopping_without_restore_keeps_last():
+    stopper = EarlyStopping("val_loss", patience=1, restore_best=False)
+    trainer = _fake_epochs(stopper, [1.0, 2.0], "val_loss")
+    assert trainer.network.params["w"][0] == 2 and not stopper.restored
+
+
+def test_early_stopping_needs_validation_data():
+    trainer = _trainer(callbacks=[EarlyStopping()])
+    with pytest.raises(ValueError, match="needs validation data: give the Trainer validation_split"):
+        trainer.train()
+
+
+def test_test_set_never_steers_training():
+    x, t, xt, tt = _blobs(3)
+    runs = []
+    for test_labels in (tt, np.random.default_rng(9).permutation(tt)):
+        trainer = _trainer(data=(x, t, xt, test_labels), epochs=8, validation_split=0.2,
+                           callbacks=[EarlyStopping("val_acc", patience=1)])
+        trainer.train()
+        runs.append(trainer)
+    assert runs[0].train_loss_list == runs[1].train_loss_list
+    assert runs[0].val_acc_list == runs[1].val_acc_list
+    assert runs[0].test_acc_list != runs[1].test_acc_list
+
+
+def test_lr_schedule_per_epoch_and_per_step():
+    trainer = _trainer(callbacks=[LRSchedule(StepDecay(1, gamma=0.5))])
+    trainer.train()
+    assert [row["lr"] for row in trainer.history] == [0.1, 0.05, 0.025]
+    trainer = _trainer(epochs=1, callbacks=[LRSchedule(StepDecay(2, gamma=0.5), per="step")])
+    trainer.train()  # 10 steps -> factor 0.5 ** (10 // 2)
+    assert trainer.optimizer.lr == pytest.approx(0.1 * 0.5 ** 5)
+    with pytest.raises(TypeError, match="schedule must be a fastnet.optim.Schedule"):
+        LRSchedule(0.5)
+    with pytest.raises(ValueError, match="per must be one of"):
+        LRSchedule(StepDecay(1), per="batch")
 
 
 def test_divergence_carries_on_without_callback():
@@ -70,10 +282,152 @@ def test_stop_on_nan_callback():
     assert trainer.current_iter < trainer.max_iter
     assert "loss became" in trainer.stop_reason
     assert not math.isfinite(trainer.train_loss_list[-1])
+    assert len(trainer.history) == 1  # the partial epoch is still evaluated
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="mini_batch_size"):
-        _trainer(mini_batch_size=0)
-    with pytest.raises(ValueError, match="optimizer must be one of"):
-        _trainer(optimizer="lbfgs")
+def test_plain_callable_callback_stops():
+    trainer = _trainer(callbacks=[lambda tr, loss: tr.current_iter == 4])
+    trainer.train()
+    assert trainer.current_iter == 4
+
+
+def test_history_csv_and_json(tmp_path):
+    trainer = _trainer(validation_split=0.2, optimizer_param={"lr": 1e30}, epochs=2)
+    trainer.train()
+    csv_path = trainer.save_history(tmp_path / "h.csv")
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(HISTORY_COLUMNS) and len(rows) == 2
+    assert float(rows[1]["test_acc"]) == trainer.test_acc_list[1]
+    doc = json.loads(trainer.save_history(tmp_path / "h.json").read_text())
+    assert len(doc["train_loss_list"]) == trainer.max_iter
+    assert None in doc["train_loss_list"]  # NaN/inf as null, strict JSON
+    assert doc["final_test_acc"] == trainer.final_test_acc
+    assert doc["epochs"][0]["val_acc"] == trainer.val_acc_list[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv", "h.json"]  # no temp files
+    with pytest.raises(ValueError, match="history file suffix must be one of"):
+        trainer.save_history(tmp_path / "h.txt")
+
+
+def test_plot_history(tmp_path):
+    pytest.importorskip("matplotlib")
+    trainer = _trainer(validation_split=0.2)
+    trainer.train()
+    png = trainer.plot_history(tmp_path / "h.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"epochs": None}, TypeError, "epochs must be an integer; got None"),
+    ({"epochs": 2.5}, TypeError, "epochs must be an integer; got 2.5"),
+    ({"epochs": -1}, ValueError, "epochs must be a non-negative integer"),
+    ({"mini_batch_size": 0}, ValueError, "mini_batch_size must be a positive integer"),
+    ({"optimizer": None}, TypeError, "optimizer must be a name"),
+    ({"optimizer": "lbfgs"}, ValueError, "optimizer must be one of"),
+    ({"optimizer_param": [0.1]}, TypeError, "optimizer_param must be a dict"),
+    ({"optimizer": SGD(), "optimizer_param": {"lr": 0.1}}, ValueError,
+     "optimizer_param applies to an optimizer given by name"),
+    ({"evaluate_sample_num_per_epoch": 0}, ValueError,
+     "evaluate_sample_num_per_epoch must be a positive integer"),
+    ({"callbacks": [5]}, TypeError, r"callbacks\[0\] must be a fastnet.trainer.Callback"),
+    ({"callbacks": 5}, TypeError, "callbacks must be a list"),
+    ({"verbose": "yes"}, TypeError, "verbose must be True or False"),
+    ({"sampling": "random"}, ValueError, "sampling must be one of"),
+    ({"validation_split": 1.0}, ValueError, "validation_split must be < 1"),
+    ({"validation_split": "0.2"}, TypeError, "validation_split must be a real number"),
+    ({"validation_split": 0.2, "validation_data": ([1], [1])}, ValueError, "not both"),
+    ({"validation_data": ([1, 2], [1])}, ValueError,
+     r"validation_data\[0\] and validation_data\[1\] must hold the same number"),
+    ({"validation_split": 0.001}, ValueError, "leaves 500 for training and 0 for validation"),
+])
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        _trainer(**kwargs)
+
+
+def test_bad_data_and_network():
+    x, t, xt, tt = _blobs(0)
+    net = MultiLayerNet(10, [8], 3)
+    with pytest.raises(ValueError, match="x_train and t_train must hold the same number of "
+                                         "samples; got 500 and 499"):
+        Trainer(net, x, t[:-1], xt, tt)
+    with pytest.raises(ValueError, match="x_test and t_test must hold the same number"):
+        Trainer(net, x, t, xt, tt[:3])
+    with pytest.raises(ValueError, match="x_train must hold at least one sample"):
+        Trainer(net, x[:0], t[:0], xt, tt)
+    with pytest.raises(TypeError, match="seed must be None, an int or a numpy.random.Generator"):
+        Trainer(net, x, t, xt, tt, seed="x")
+    with pytest.raises(TypeError, match="network must have params, gradient"):
+        Trainer(object(), x, t, xt, tt)
+
+
+def test_callbacks_none_means_none():
+    trainer = _trainer(callbacks=None, epochs=1)
+    assert trainer.callbacks == []
+    trainer.train()
+    assert trainer.current_iter == 10
+
+
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt after the given iteration (None: never), like Ctrl-C."""
+
+    def __init__(self, iteration=None):
+        self.iteration = iteration
+
+    def on_step_end(self, trainer, loss):
+        if trainer.current_iter == self.iteration:
+            raise KeyboardInterrupt
+        return False
+
+
+@pytest.mark.parametrize("sampling", ["epoch", "textbook"])
+def test_resume_from_checkpoint_is_bit_identical(tmp_path, sampling):
+    from fastnet import load_checkpoint
+    from fastnet.optim import Adam
+    from fastnet.trainer import SaveCheckpoint
+
+    data = _blobs(4)
+
+    def run(path, interrupt=None, net=None, optimizer=None, state=None):
+        callbacks = [SaveCheckpoint(path), LRSchedule(StepDecay(1, gamma=0.7)),
+                     EarlyStopping("val_loss", patience=10), _InterruptAt(interrupt)]
+        trainer = _trainer(data=data, net=net, epochs=4, validation_split=0.2,
+                           optimizer=optimizer or Adam(lr=0.01), optimizer_param=None,
+                           sampling=sampling, callbacks=callbacks, seed=3)
+        if state is not None:
+            trainer.load_state_dict(state)
+        trainer.train()
+        return trainer
+
+    whole = run(tmp_path / "a.npz")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b.npz", interrupt=2 * 8 + 3)  # killed in the third epoch
+    ckpt = load_checkpoint(tmp_path / "b.npz")
+    # epoch mode: 8 steps an epoch, 2 done; textbook mode: metrics after steps 1, 9, 17
+    epochs_done = {"epoch": 2, "textbook": 3}[sampling]
+    assert ckpt.state["epoch"] == len(ckpt.state["history"]) == epochs_done
+    assert ckpt.state["callbacks"][0] == {"base_lr": 0.01, "t": epochs_done}  # SaveCheckpoint last
+    resumed = run(tmp_path / "b.npz", net=ckpt.net, optimizer=ckpt.optimizer, state=ckpt.state)
+    assert resumed.train_loss_list == whole.train_loss_list
+    assert resumed.history[-1]["val_loss"] == whole.history[-1]["val_loss"]
+    for key, value in whole.network.params.items():
+        np.testing.assert_array_equal(resumed.network.params[key], value)
+    final = load_checkpoint(tmp_path / "b.npz")  # the last save, at the end of training
+    assert final.state["epoch"] == 4
+    for key, value in whole.network.params.items():
+        np.testing.assert_array_equal(final.net.params[key], value)
+
+
+def test_resume_checks_the_trainer_matches(tmp_path):
+    from fastnet import load_checkpoint, save
+
+    trainer = _trainer(validation_split=0.2, epochs=1)
+    trainer.train()
+    save(tmp_path / "c.npz", trainer.network, trainer.optimizer, trainer=trainer)
+    state = load_checkpoint(tmp_path / "c.npz").state
+    with pytest.raises(ValueError, match="different validation split"):
+        _trainer(validation_split=0.2, seed=1, data=_blobs(0)).load_state_dict(state)
+    with pytest.raises(ValueError, match="saved run had 0 callbacks"):
+        _trainer(validation_split=0.2, callbacks=[StopOnNaN()]).load_state_dict(state)
+    with pytest.raises(ValueError, match="sampling"):
+        _trainer(validation_split=0.2, sampling="textbook").load_state_dict(state)

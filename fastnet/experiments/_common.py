@@ -1,25 +1,7 @@
-"""Helpers shared by the experiments: smoothing, tables, optional plots."""
+"""Helpers shared by the experiments: tables, optional plots."""
 import io
 
-import numpy as np
-
 from fastnet._io import atomic_open
-
-
-def smooth_curve(x, window_len=11, beta=2):
-    """Smooth a loss curve with a normalised Kaiser window (the textbook's ``smooth_curve``).
-
-    The ends are mirrored so the result has ``len(x)`` points (for
-    ``len(x) >= window_len``; shorter curves are returned unchanged).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < window_len:
-        return x.copy()
-    s = np.r_[x[window_len - 1:0:-1], x, x[-1:-window_len:-1]]
-    w = np.kaiser(window_len, beta)
-    y = np.convolve(w / w.sum(), s, mode="valid")
-    half = window_len // 2
-    return y[half:len(y) - half]
 
 
 def format_table(header, rows):
@@ -34,14 +16,34 @@ def format_table(header, rows):
 
 
 def pyplot():
-    """Return ``matplotlib.pyplot`` on a non-interactive backend, or None if not installed."""
+    """Return ``matplotlib.pyplot`` on a non-interactive backend, or None if not installed.
+
+    Called when an experiment is about to draw its PNGs; without matplotlib
+    it says on stdout that they are skipped and how to get them.
+    """
     try:
         import matplotlib
     except ImportError:
+        print("note: matplotlib is not installed, so the PNG plots were skipped "
+              "(pip install 'fastnet[plot]' to get them); the CSV files have the data")
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+#: One (marker, linestyle) per curve, so curves stay distinguishable in grey or when they overlap.
+STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("x", "--"), ("*", "-."),
+          ("P", ":")]
+
+
+def curve_style(k, n_points):
+    """Keyword arguments for the ``k``-th curve of ``n_points`` points: marker, linestyle, spacing."""
+    marker, linestyle = STYLES[k % len(STYLES)]
+    # markers staggered per curve so that overlapping curves still show each one's markers
+    every = max(n_points // 10, 1)
+    return {"marker": marker, "linestyle": linestyle, "markersize": 5,
+            "markevery": (k * every // len(STYLES), every)}
 
 
 def save_figure(fig, path):

@@ -14,10 +14,11 @@ import numpy as np
 
 from fastnet._checks import make_rng
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure, smooth_curve
+from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
 from fastnet.init import lsuv
-from fastnet.net import MultiLayerNet
+from fastnet.multi_layer_net import MultiLayerNet
 from fastnet.optim import SGD
+from fastnet.util import smooth_curve
 
 # label -> weight_init_std; LSUV starts from any init (it re-initializes orthogonally).
 INITS = {"std=0.01": 0.01, "Xavier": "sigmoid", "He": "relu", "LSUV": "relu"}
@@ -84,8 +85,9 @@ def run(out_dir=None, *, seed=0, quick=False, iterations=None, batch_size=128, l
         plt = pyplot()
         if plt is not None:
             fig, ax = plt.subplots(figsize=(7, 4.5))
-            for label in nets:
-                ax.plot(np.arange(1, iterations + 1), smoothed[label], label=label)
+            for k, label in enumerate(nets):
+                ax.plot(np.arange(1, iterations + 1), smoothed[label], label=label,
+                        **curve_style(k, iterations))
             ax.set_xlabel("iterations")
             ax.set_ylabel("loss")
             ax.set_ylim(0, 2.5)

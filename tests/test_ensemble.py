@@ -1,0 +1,82 @@
+"""fastnet.Ensemble and the ensemble experiment."""
+import csv
+
+import numpy as np
+import pytest
+
+import fastnet
+from fastnet import Ensemble, MultiLayerNet
+from fastnet.experiments import get_experiment
+
+
+class _Fixed:
+    """A 'net' whose logits are given."""
+
+    def __init__(self, logits):
+        self.logits = np.asarray(logits, dtype=np.float64)
+
+    def predict(self, x):
+        return self.logits[: len(x)]
+
+
+def _softmax_by_hand(z):
+    e = np.exp(np.asarray(z, dtype=np.float64))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_predict_averages_softmax_outputs():
+    a = [[2.0, 0.0, -1.0], [0.0, 1000.0, 0.0]]  # a huge logit: no overflow
+    b = [[0.0, 3.0, 0.0], [1.0, 1.0, 1.0]]
+    p = Ensemble([_Fixed(a), _Fixed(b)]).predict(np.zeros((2, 4)))
+    expected = (_softmax_by_hand([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]) * [[1], [0]]
+                + np.array([[0, 0, 0], [0, 1.0, 0]]) + _softmax_by_hand(b)) / 2
+    np.testing.assert_allclose(p, expected, rtol=1e-12)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_ensemble_corrects_members_that_err_on_different_samples():
+    # three samples of class 0; each member is confidently right on two, mildly wrong on one
+    right, wrong = [4.0, 0.0], [0.0, 1.0]
+    members = [_Fixed([wrong if i == m else right for i in range(3)]) for m in range(3)]
+    ens = Ensemble(members)
+    x, t = np.zeros((3, 1)), np.zeros(3, dtype=int)
+    accs, acc = ens.member_accuracies(x, t)
+    assert accs == pytest.approx([2 / 3] * 3) and acc == 1.0
+    assert ens.accuracy(x, np.eye(2)[t]) == 1.0  # one-hot targets
+    assert len(ens) == 3
+
+
+def test_single_member_is_the_net():
+    net = MultiLayerNet(6, [5], 4, seed=0)
+    x = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
+    t = np.random.default_rng(1).integers(0, 4, 20)
+    assert Ensemble([net]).accuracy(x, t) == net.accuracy(x, t)
+    assert Ensemble([net]).predict(x).dtype == np.float32
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="at least one net"):
+        Ensemble([])
+    with pytest.raises(TypeError, match="nets must be a sequence"):
+        Ensemble(5)
+    with pytest.raises(TypeError, match=r"nets\[1\] must have predict"):
+        Ensemble([_Fixed([[0.0]]), object()])
+    with pytest.raises(ValueError, match="outputs differ in shape"):
+        Ensemble([_Fixed([[0.0, 1.0]]), _Fixed([[0.0, 1.0, 2.0]])]).predict(np.zeros((1, 1)))
+    with pytest.raises(ValueError, match=r"t must have shape \(1,\)"):
+        Ensemble([_Fixed([[0.0, 1.0]])]).accuracy(np.zeros((1, 1)), [0, 1])
+
+
+def test_exported():
+    assert fastnet.Ensemble is Ensemble
+
+
+def test_experiment_ensemble_at_least_mean_member(tmp_path):
+    result = get_experiment("ensemble").run(tmp_path, seed=0, quick=True)
+    accs = result["member_acc"]
+    assert len(accs) == 3 and len(set(accs)) > 1  # members differ: different seeds
+    assert min(accs) > 0.85
+    assert result["ensemble_acc"] >= result["mean_member_acc"]
+    with open(tmp_path / "ensemble.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["model", "test accuracy"] and rows[-1][0] == "ensemble of 3"
