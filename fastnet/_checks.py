@@ -182,4 +182,4 @@ def make_rng(seed, name="seed"):
         return np.random.default_rng()
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         return np.random.default_rng(integer(name, seed, low=0))
-    raise TypeError(f"{name} must be None, an int >= 0 or a numpy.random.Generator; got {seed!r}")
+    raise TypeError(f"{name} must be None, an int or a numpy.random.Generator; got {seed!r}")
