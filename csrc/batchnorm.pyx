@@ -11,12 +11,19 @@ Chan, Golub & LeVeque 1983: no ``E[x^2] - E[x]^2`` cancellation when
 ``|mu| >> std``, and the first sum removes the rounding error of the mean),
 then the output. The passes go column block by column block, so a block's
 rows are still in cache for the second and third. The running
-statistics are updated in the same call.
+statistics are updated in the same call. A column whose sum of squares
+overflows (float32 values near 1e19 apart, float64 near 1e154) is redone in
+double at the scale ``2^-e <= 1 / max|x|``, where no square exceeds 1: its
+``inv_std`` and output stay right while the variance itself becomes inf only
+if the true variance is beyond the dtype's range.
 
 Backward, with ``g = dL/d out`` and the sums ``Sg = sum_i g`` and
 ``Sgx = sum_i g * xhat`` (which are also ``dbeta`` and ``dgamma``)::
 
     dx = gamma * inv_std / N * (N * g - Sg - xhat * Sgx)
+
+evaluated as ``a (g + b (x - mu)) + c``: ``b = -inv_std^2 Sgx / N`` is a
+number near ``1/std`` and never the underflowing ``inv_std^3``.
 
 Two passes: the sums, then ``dx``. Nothing is cached but ``mu`` and
 ``inv_std``; ``xhat`` is recomputed from ``x`` (one subtraction and one
@@ -30,7 +37,7 @@ pass), and ``out`` may be ``x`` for the inference forward.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt
+from libc.math cimport fabs, frexp, isfinite, ldexp, sqrt
 
 from _parallel cimport chunks, load_parallel
 
@@ -123,6 +130,41 @@ cdef void _normalize_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
             orow[j] = (row[j] - center[j0 + j]) * scale[j] + beta[j0 + j]
 
 
+cdef void _scaled_column_stats(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssize_t j,
+                               double eps, floating* mean, floating* var,
+                               floating* inv_std) noexcept nogil:
+    # The corrected two-pass statistics of column j, in double, of x * 2^-e with
+    # 2^e > max |x|: nothing squared exceeds 1. The exponent goes back on at the
+    # end, where var = v 2^(2e) overflows only if the true variance does and
+    # inv_std = 2^-e / sqrt(v + eps 2^(-2e)) does not. Strided and slow: it runs
+    # only for columns whose plain sums overflowed. Non-finite x is left alone
+    # (the math carries on with the plain sums' NaN/inf).
+    cdef Py_ssize_t i
+    cdef double top = 0, scale, m = 0, s1 = 0, s2 = 0, y, shift, v
+    cdef int e
+    for i in range(n):
+        top = max(top, fabs(x[i * d + j]))
+    if not isfinite(top):
+        return
+    frexp(top, &e)
+    e = max(e, 0)  # scale down only: scaling tiny values up could overflow eps 2^(-2e)
+    scale = ldexp(1.0, -e)  # a power of two: x * scale is exact
+    for i in range(n):
+        m += x[i * d + j] * scale
+    m /= n
+    for i in range(n):
+        y = x[i * d + j] * scale - m
+        s1 += y
+        s2 += y * y
+    shift = s1 / n
+    v = s2 / n - shift * shift
+    if v < 0:
+        v = 0
+    mean[0] = <floating>ldexp(m + shift, e)
+    var[0] = <floating>ldexp(v, 2 * e)
+    inv_std[0] = <floating>ldexp(1 / sqrt(v + ldexp(eps, -2 * e)), -e)
+
+
 cdef void _forward_train_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
                                Py_ssize_t j0, Py_ssize_t w, const floating* gamma,
                                const floating* beta, double eps, floating* out,
@@ -132,7 +174,7 @@ cdef void _forward_train_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
     # batchnorm_forward_train for the columns [j0, j0 + w).
     cdef Py_ssize_t j
     cdef floating keep = <floating>momentum, new = <floating>(1 - momentum)
-    cdef floating inv_n = <floating>(1.0 / n), var, shift
+    cdef floating inv_n = <floating>(1.0 / n), var, shift, istd
     cdef floating s1[BLOCK]
     cdef floating s2[BLOCK]
     _column_sums(x, n, d, j0, w, s1)
@@ -147,10 +189,13 @@ cdef void _forward_train_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
         var = s2[j] * inv_n - shift * shift
         if var < 0:
             var = 0
+        istd = <floating>(1 / sqrt(var + eps))
+        if not (isfinite(var) and isfinite(mean[j0 + j])):
+            _scaled_column_stats(x, n, d, j0 + j, eps, &mean[j0 + j], &var, &istd)
         running_mean[j0 + j] = keep * running_mean[j0 + j] + new * mean[j0 + j]
         running_var[j0 + j] = (keep * running_var[j0 + j]
                                + new * <floating>(var * var_correction))
-        inv_std[j0 + j] = <floating>(1 / sqrt(var + eps))
+        inv_std[j0 + j] = istd
     _normalize_block(x, n, d, j0, w, mean, &inv_std[j0], gamma, beta, out)
 
 
@@ -164,7 +209,7 @@ def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
 
     Parameters
     ----------
-    x : (N, D) float32 or float64, C-contiguous
+    x : (N, D) float32 or float64, C-contiguous, N >= 1 (else ValueError)
     gamma, beta : (D,) scale and shift
     eps : float, added to the variance
     out : (N, D), overwritten with ``gamma * xhat + beta``
@@ -177,6 +222,9 @@ def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
         of the old value (the textbook's convention).
     """
     cdef Py_ssize_t k, n = x.shape[0], d = x.shape[1], nb = _nblocks(d), nt = _threads(n, d)
+    if n < 1:  # batch statistics of nothing: 0 * inf = NaN everywhere, so refuse
+        raise ValueError(f"x must hold at least one sample for batch statistics; got shape "
+                         f"({n}, {d})")
     # Column block by column block, so the block's rows are still in cache
     # for the second and third pass.
     for k in prange(nb, nogil=True, num_threads=nt, schedule="static", use_threads_if=nt > 1):
@@ -260,14 +308,15 @@ cdef void _backward_block(const floating* dout, const floating* x, Py_ssize_t n,
     cdef const floating* mu = mean + j0
     # Pass 1: sum_i g and sum_i g (x - mu); the latter times inv_std is dgamma.
     _gradient_sums(dout, x, n, d, j0, w, mean, sg, sgx)
-    # dx = a g + b (x - mu) + c with a = gamma inv_std,
-    # b = -a inv_std dgamma / N, c = -a dbeta / N.
+    # dx = a (g + b (x - mu)) + c with a = gamma inv_std,
+    # b = -inv_std dgamma / N, c = -a dbeta / N. (a b would underflow
+    # for a std beyond 1e19 in float32.)
     for j in range(w):
         dbeta[j0 + j] = sg[j]
         dgamma[j0 + j] = sgx[j] * inv_std[j0 + j]
         s = gamma[j0 + j] * inv_std[j0 + j]
         a[j] = s
-        b[j] = -s * inv_std[j0 + j] * dgamma[j0 + j] * inv_n
+        b[j] = -inv_std[j0 + j] * (dgamma[j0 + j] * inv_n)
         c[j] = -s * sg[j] * inv_n
     # Pass 2.
     for i in range(n):
@@ -275,7 +324,7 @@ cdef void _backward_block(const floating* dout, const floating* x, Py_ssize_t n,
         xr = x + i * d + j0
         dr = dx + i * d + j0
         for j in range(w):
-            dr[j] = a[j] * g[j] + b[j] * (xr[j] - mu[j]) + c[j]
+            dr[j] = a[j] * (g[j] + b[j] * (xr[j] - mu[j])) + c[j]
 
 
 def batchnorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,

@@ -15,6 +15,12 @@ def gemm(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] ou
     """
     cdef int m = out.shape[0], n = out.shape[1]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
+    # Empty operands have no element 0 to point at (a bounds-checked build says so).
+    if m == 0 or n == 0:
+        return
+    if k == 0:  # an empty sum
+        out[:, :] = 0
+        return
     with nogil:
         _gemm(trans_a, trans_b, m, n, k, <floating>1, &a[0, 0], a.shape[1],
               &b[0, 0], b.shape[1], <floating>0, &out[0, 0], n)

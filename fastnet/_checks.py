@@ -16,12 +16,20 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def float_dtype(dtype, name="dtype"):
-    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError.
+
+    ``dtype`` may be anything ``np.dtype`` reads as float32/float64
+    (``np.float32``, ``'float64'``, ``'f4'``, a dtype object). ``None`` is
+    rejected although ``np.dtype(None)`` is float64: a missing dtype is a
+    mistake here, not a request for the default.
+    """
     try:
-        dt = np.dtype(dtype)
-    except TypeError:
+        dt = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):  # 'bogus' is a TypeError, some specs a ValueError
         dt = None
-    if dt not in FLOAT_DTYPES:
+    # None is excluded first: ``np.dtype('f8') == None`` is True, so ``None in
+    # FLOAT_DTYPES`` would accept it.
+    if dt is None or not any(dt == f for f in FLOAT_DTYPES):
         raise TypeError(f"{name} must be float32 or float64; got {dtype!r}")
     return dt
 
@@ -43,7 +51,8 @@ def as_input(name, x, dtype):
                 f"{name} has dtype {x.dtype}; expected {dtype} (or an integer array, "
                 f"which is cast to {dtype})"
             )
-    return np.ascontiguousarray(x)
+    # Not np.ascontiguousarray: it turns a 0-d array into 1-d, hiding it from shape checks.
+    return np.asarray(x, order="C")
 
 
 def check_shape(name, x, shape):
@@ -66,8 +75,12 @@ def as_labels(name, t, n, num_classes, dtype):
     Class indices (an integer array of shape ``(n,)`` with values in
     ``[0, num_classes)``) come back as C-contiguous int64; target rows (shape
     ``(n, num_classes)``, one-hot or any distribution, any real dtype) come
-    back as C-contiguous ``dtype``.
+    back as C-contiguous ``dtype``. ``num_classes`` must be >= 1: a softmax
+    over zero classes has no value (ValueError).
     """
+    if num_classes < 1:
+        raise ValueError(f"{name}: a softmax needs at least one class; the scores have "
+                         f"{num_classes} columns")
     t = np.asarray(t)
     if t.ndim == 1:
         if t.dtype.kind not in "iu":
@@ -97,7 +110,13 @@ def real_scalar(name, value, low=None, high=None, low_open=False, high_open=Fals
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int (or Fraction) beyond the float range, e.g. 10**400
+        text = repr(value)
+        if len(text) > 40:
+            text = f"{text[:12]}... ({len(text)} digits)"
+        raise ValueError(f"{name} must be finite; got {text}, beyond the float range") from None
     if math.isnan(v) or math.isinf(v):
         raise ValueError(f"{name} must be finite; got {value!r}")
     if low is not None and (v < low or (low_open and v == low)):
@@ -114,7 +133,11 @@ def one_of(name, value, choices):
     except TypeError:  # unhashable value against a dict or set
         ok = False
     if not ok:
-        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+        try:
+            listed = sorted(choices)
+        except TypeError:  # choices of mixed types (names and numbers) do not order
+            listed = sorted(choices, key=repr)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
     return value
 
 
@@ -148,10 +171,15 @@ def positive_int(name, value):
     return integer(name, value, low=1)
 
 
-def make_rng(seed):
-    """Return a ``numpy.random.Generator``: ``seed`` may be one, an int, or None."""
+def make_rng(seed, name="seed"):
+    """Return a ``numpy.random.Generator``: ``seed`` may be one, an int >= 0, or None.
+
+    ``name`` is the argument's name in error messages (``seed``, ``rng``).
+    """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed must be None, an int or a numpy.random.Generator; got {seed!r}")
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.default_rng(integer(name, seed, low=0))
+    raise TypeError(f"{name} must be None, an int or a numpy.random.Generator; got {seed!r}")

@@ -20,6 +20,7 @@ Creative Commons Attribution-Share Alike 3.0 license (see
 import functools
 import gzip
 import hashlib
+import math
 import os
 import urllib.parse
 import urllib.request
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnet._checks import integer
 from fastnet._io import atomic_open
 
 __all__ = [
@@ -84,6 +86,14 @@ class ChecksumError(ValueError):
 
 # --------------------------------------------------------------------------- IDX files
 
+def _as_path(name, value):
+    """``Path(value)`` for a str or os.PathLike, else a TypeError naming ``name``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike; got {type(value).__name__} "
+                        f"{value!r}")
+    return Path(value)
+
+
 def read_idx(path, magic):
     """Read one IDX file of unsigned bytes, gzip-compressed or raw.
 
@@ -94,7 +104,8 @@ def read_idx(path, magic):
     magic : int
         The expected magic number: ``IMAGES_MAGIC`` (2051, 3 dimensions) or
         ``LABELS_MAGIC`` (2049, 1 dimension). Its low byte is the number of
-        dimensions.
+        dimensions, its third byte the element type, which must be 0x08
+        (unsigned byte).
 
     Returns
     -------
@@ -104,14 +115,22 @@ def read_idx(path, magic):
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or os.PathLike, or ``magic`` not an int.
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        Naming ``path``, if the gzip stream is corrupt or truncated, the file is
-        shorter than its header, the magic number differs from ``magic``, or
-        the byte count differs from what the header declares.
+        If ``magic`` is not an unsigned-byte IDX magic number; naming ``path``,
+        if the gzip stream is corrupt or truncated, the file is shorter than
+        its header, the magic number differs from ``magic``, a dimension is 0,
+        or the byte count differs from what the header declares.
     """
-    path = Path(path)
+    path = _as_path("path", path)
+    magic = integer("magic", magic, low=0)
+    if magic >> 8 != 0x08:
+        raise ValueError(f"magic must be an unsigned-byte IDX magic number 0x000008NN (NN the "
+                         f"number of dimensions), e.g. {IMAGES_MAGIC} or {LABELS_MAGIC}; "
+                         f"got {magic}")
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":  # gzip magic; a raw IDX file starts with two zero bytes
         try:
@@ -129,7 +148,11 @@ def read_idx(path, magic):
     if len(data) < header:
         raise ValueError(f"{path}: truncated IDX header: {len(data)} bytes, expected {header}")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    if 0 in dims:
+        raise ValueError(f"{path}: header declares shape {dims}, an empty data set; every "
+                         f"dimension must be at least 1")
+    # Python ints: three 32-bit dimensions can overflow int64 (and match by accident).
+    expected = header + math.prod(dims)
     if len(data) != expected:
         raise ValueError(f"{path}: header declares shape {dims}, i.e. {expected} bytes, but the "
                          f"file holds {len(data)} bytes (truncated or corrupted)")
@@ -205,10 +228,12 @@ def download_files(files, dest_dir, url=DEFAULT_URL, timeout=DOWNLOAD_TIMEOUT):
     ValueError
         If ``url`` has an unsupported scheme.
     """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str; got {type(url).__name__} {url!r}")
     base = url if url.endswith("/") else url + "/"
     if urllib.parse.urlsplit(base).scheme not in ("http", "https", "file"):
         raise ValueError(f"url must be an http, https or file URL, got {url!r}")
-    dest_dir = Path(dest_dir)
+    dest_dir = _as_path("dest_dir", dest_dir)
     done = []
     for name, md5 in files:
         source = base + name
@@ -241,7 +266,7 @@ def _search_dirs(path):
     """The directories searched for the full set, in order, each with a label for messages."""
     dirs = []
     if path is not None:
-        dirs.append((Path(path), "path argument"))
+        dirs.append((_as_path("path", path), "path argument"))
     if os.environ.get("FASTNET_DATA"):
         dirs.append((Path(os.environ["FASTNET_DATA"]), "$FASTNET_DATA"))
     dirs.append((default_cache_dir(), "cache"))

@@ -206,11 +206,22 @@ class Initializer:
         self._sample = sample  # (shape, rng) -> float64 ndarray
 
     def __call__(self, shape, rng=None, dtype=np.float32):
-        """Return a new array of ``shape`` and ``dtype`` (float32 or float64)."""
+        """Return a new C-contiguous array of ``shape`` and ``dtype`` (float32 or float64).
+
+        Raises ValueError if a value does not fit ``dtype`` (e.g. ``normal(1e30)``
+        in float32): an initializer never hands out inf or NaN.
+        """
         shape = _check_shape(shape)
         dtype = float_dtype(dtype)
-        values = self._sample(shape, make_rng(rng))
-        return values.astype(dtype, copy=False)
+        values = self._sample(shape, make_rng(rng, "rng"))
+        # order='C': a sampler may build a transposed view (orthogonal), and layers
+        # take C-contiguous weights.
+        with np.errstate(over="ignore"):  # reported below, with the initializer named
+            values = values.astype(dtype, order="C", copy=False)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{self!r} drew values beyond the {dtype} range for shape "
+                             f"{shape}; reduce its scale")
+        return values
 
     def fill_(self, array, rng=None):
         """Overwrite ``array`` (float32/float64, writeable) with fresh values; return it."""
@@ -229,6 +240,12 @@ class Initializer:
 
 def _nonneg(name, value):
     return real_scalar(name, value, low=0)
+
+
+def _uniform(rng, half_low, half_high, shape):
+    """``U[2 half_low, 2 half_high)``. Drawn at half scale so the width never
+    overflows (``uniform(-1e308, 1e308)``); doubling is exact."""
+    return 2.0 * rng.uniform(half_low, half_high, shape)
 
 
 # -- factories -----------------------------------------------------------------------
@@ -270,7 +287,7 @@ def uniform(low=0.0, high=1.0):
     if not low < high:
         raise ValueError(f"uniform needs low < high; got low={low!r}, high={high!r}")
     return Initializer("uniform", {"low": low, "high": high},
-                       lambda shape, rng: rng.uniform(low, high, shape))
+                       lambda shape, rng: _uniform(rng, low / 2, high / 2, shape))
 
 
 def _fan_normal(name, params, std_of):
@@ -281,8 +298,8 @@ def _fan_normal(name, params, std_of):
 def _fan_uniform(name, params, std_of):
     # U[-b, b] has variance b^2/3, so b = sqrt(3) * std.
     def sample(shape, rng):
-        bound = math.sqrt(3.0) * std_of(shape)
-        return rng.uniform(-bound, bound, shape)
+        half = math.sqrt(3.0) / 2 * std_of(shape)
+        return _uniform(rng, -half, half, shape)
 
     return Initializer(name, params, sample)
 
@@ -436,7 +453,10 @@ def trunc_normal(std=1.0, mean=0.0, a=-2.0, b=2.0):
     (not multiples of std: with ``std=0.02`` the default bounds +-2 cut
     nothing). Drawn by the inverse CDF: ``u ~ U[Phi(alpha), Phi(beta)]``,
     ``W = mean + std * Phi^-1(u)`` with ``alpha = (a - mean)/std``,
-    ``beta = (b - mean)/std``, clipped to ``[a, b]`` against rounding.
+    ``beta = (b - mean)/std``, clipped to ``[a, b]`` against rounding. The
+    CDF is taken in log space and an interval lying mostly above the mean is
+    drawn as the mirror image of its reflection below it, so far tails are
+    exact too (``Phi(9)`` rounds to 1, ``log Phi(-9)`` does not).
     Used by ViT/BERT-style inits. Example: ``trunc_normal(0.02, a=-0.04, b=0.04)((768, 768), rng)``.
     """
     std = real_scalar("std", std, low=0, low_open=True)
@@ -444,12 +464,25 @@ def trunc_normal(std=1.0, mean=0.0, a=-2.0, b=2.0):
     if not a < b:
         raise ValueError(f"trunc_normal needs a < b; got a={a!r}, b={b!r}")
     # SciPy costs ~100 ms to import; only this initializer needs it.
-    from scipy.special import ndtr, ndtri
-    lo, hi = ndtr((a - mean) / std), ndtr((b - mean) / std)
+    from scipy.special import log_ndtr, ndtri_exp
+
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    if not (math.isfinite(alpha) and math.isfinite(beta)):
+        raise ValueError(f"trunc_normal needs (a - mean) / std and (b - mean) / std within the "
+                         f"float range; got a={a!r}, b={b!r}, mean={mean!r}, std={std!r}")
+    # Sample z in [lo, hi] with lo + hi <= 0, mirrored if needed: the lower tail's
+    # CDF values are tiny but exact, the upper tail's round to 1.
+    sign = -1.0 if alpha + beta > 0 else 1.0
+    lo, hi = (-beta, -alpha) if sign < 0 else (alpha, beta)
+    log_hi = log_ndtr(hi)
+    ratio = math.exp(log_ndtr(lo) - log_hi)  # Phi(lo) / Phi(hi), in [0, 1)
 
     def sample(shape, rng):
-        u = rng.uniform(lo, hi, shape)
-        return np.clip(mean + std * ndtri(u), a, b)
+        u = rng.uniform(0.0, 1.0, shape)
+        # Phi(z) = Phi(lo) + u (Phi(hi) - Phi(lo)) = Phi(hi) (u + (1 - u) ratio)
+        with np.errstate(divide="ignore"):  # u = 0 with ratio = 0: z = -inf, clipped
+            z = ndtri_exp(log_hi + np.log(u + (1.0 - u) * ratio))
+        return np.clip(mean + std * (sign * z), a, b)
 
     return Initializer("trunc_normal", {"std": std, "mean": mean, "a": a, "b": b}, sample)
 
@@ -570,26 +603,40 @@ def get_initializer(spec, name="weight_init_std"):
 # -- create_weight / create_bias ------------------------------------------------------
 
 def _create(what, shape, initializer, rng, dtype, kwargs, default, default_kwargs):
-    array = np.empty(_check_shape(shape), float_dtype(dtype))
+    # NaN, not np.empty: an in-place function that skips entries must not hand
+    # out whatever the memory held; the check below catches it.
+    array = np.full(_check_shape(shape), np.nan, float_dtype(dtype))
     if initializer is None:
-        return default(array, rng=rng, **{**default_kwargs, **kwargs})
-    if isinstance(initializer, str):
+        default(array, rng=rng, **{**default_kwargs, **kwargs})
+    elif isinstance(initializer, str):
         if initializer not in INITIALIZERS:
             raise ValueError(f"{what} initializer must be one of {sorted(INITIALIZERS)}, "
                              f"an Initializer or an in-place function; got {initializer!r}")
-        return INITIALIZERS[initializer](**kwargs).fill_(array, rng)
-    if isinstance(initializer, Initializer):
+        INITIALIZERS[initializer](**kwargs).fill_(array, rng)
+    elif isinstance(initializer, Initializer):
         if kwargs:
             raise TypeError(f"an Initializer is already configured; got extra keyword "
                             f"arguments {sorted(kwargs)}")
-        return initializer.fill_(array, rng)
-    if callable(initializer):
+        initializer.fill_(array, rng)
+    elif callable(initializer):
         if initializer in INITIALIZERS.values():
-            return initializer(**kwargs).fill_(array, rng)
-        initializer(array, rng=rng, **kwargs)
-        return array
-    raise TypeError(f"{what} initializer must be None, a name, an Initializer or an in-place "
-                    f"function f(array, **kwargs, rng=...); got {initializer!r}")
+            initializer(**kwargs).fill_(array, rng)
+        else:
+            returned = initializer(array, rng=rng, **kwargs)
+            if returned is not None and returned is not array:
+                raise TypeError(
+                    f"{what} initializer {initializer!r} returned a new "
+                    f"{type(returned).__name__}; an in-place function must fill the array it "
+                    f"is given and return it (or None). For a function of the shape, wrap it "
+                    f"in an Initializer or pass a factory such as he_normal()")
+    else:
+        raise TypeError(f"{what} initializer must be None, a name, an Initializer or an in-place "
+                        f"function f(array, **kwargs, rng=...); got {initializer!r}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} initializer {initializer!r} left non-finite entries in the "
+                         f"{array.dtype} {what} of shape {array.shape} (entries not filled, "
+                         f"or values beyond the dtype's range)")
+    return array
 
 
 def create_weight(shape, initializer=None, *, rng=None, dtype=np.float32, **kwargs):

@@ -193,6 +193,11 @@ def _bad_files():
         "trailing bytes": (good + b"\0", "header declares"),
         "truncated gzip": (gzip.compress(good)[:-20], "gzip"),
         "corrupt gzip": (b"\x1f\x8b" + b"\xff" * 40, "gzip"),
+        # (2^32 - 1)^3 bytes: an int64 product would wrap around
+        "overflowing dimensions": (good[:4] + b"\xff" * 12 + good[16:], "header declares shape"),
+        # a header declaring no images and nothing after it: an empty set
+        "count 0": (good[:4] + bytes(4) + good[8:16], "empty data set"),
+        "rows 0": (good[:8] + bytes(4) + good[12:16], "empty data set"),
     }
 
 
@@ -204,6 +209,33 @@ def test_read_idx_rejects_bad_files_naming_them(tmp_path, case):
     with pytest.raises(ValueError, match=words) as info:
         read_idx(path, 2051)
     assert str(path) in str(info.value)
+
+
+def test_read_idx_dimensions_are_not_wrapped_in_int64(tmp_path):
+    # 2^21 * 2^21 * 2^22 = 2^64 bytes wraps to 0 in int64: the file is 16 bytes of header.
+    path = tmp_path / "wrap"
+    path.write_bytes((2051).to_bytes(4, "big") + (1 << 21).to_bytes(4, "big") * 2
+                     + (1 << 22).to_bytes(4, "big"))
+    with pytest.raises(ValueError, match="header declares shape") as info:
+        read_idx(path, 2051)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda p: read_idx(p, "2049"), TypeError, "magic must be an integer"),
+    (lambda p: read_idx(p, 2049.0), TypeError, "magic must be an integer"),
+    (lambda p: read_idx(p, 0x0D01), ValueError, "magic must be an unsigned-byte"),
+    (lambda p: read_idx(p, -1), ValueError, "magic must be"),
+    (lambda p: read_idx(123, 2049), TypeError, "path must be a str or os.PathLike; got int"),
+    (lambda p: load_mnist(path=123, download=False), TypeError, "path must be a str"),
+    (lambda p: download_files([], p, url=123), TypeError, "url must be a str"),
+    (lambda p: download_files([], 1.5), TypeError, "dest_dir must be a str"),
+])
+def test_bad_arguments_name_themselves(tmp_path, call, exc, match):
+    path = tmp_path / "labels"
+    path.write_bytes(idx_bytes(2049, np.zeros(3, np.uint8)))
+    with pytest.raises(exc, match=match):
+        call(path)
 
 
 def test_read_idx_missing_file_is_file_not_found(tmp_path):

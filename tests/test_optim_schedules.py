@@ -1,6 +1,8 @@
 """Learning-rate schedules: factors by hand, composition, the scheduler setting opt.lr."""
 import math
+import sys
 
+import numpy as np
 import pytest
 
 from fastnet.optim import (
@@ -69,6 +71,7 @@ def test_warmup_from_zero_gives_lr_zero_first():
     (lambda: CosineDecay(5, delay=-1), "delay"),
     (lambda: LinearWarmup(3, start_factor=2), "start_factor"),
     (lambda: LinearWarmup(2.5), "steps"),
+    (lambda: ExponentialDecay(10**400), "gamma"),
 ])
 def test_bad_schedule_arguments(make, name):
     with pytest.raises(ValueError, match=name):
@@ -78,3 +81,44 @@ def test_bad_schedule_arguments(make, name):
 def test_scheduler_needs_a_schedule():
     with pytest.raises(TypeError, match="schedule"):
         LRScheduler(SGD(), lambda t: 1.0)
+
+
+def test_growing_schedule_clamps_to_the_largest_float_and_the_math_carries_on():
+    # 2.0 ** 1100 is an OverflowError in Python; the lr stops at the largest float instead.
+    opt = SGD(lr=0.5)
+    sched = LRScheduler(opt, ExponentialDecay(2.0))
+    for _ in range(1100):
+        sched.step()
+    assert opt.lr == 0.5 * sys.float_info.max  # base_lr * the clamped factor
+    assert StepDecay(1, gamma=3.0)(1000) == sys.float_info.max
+    # then the parameters overflow on the next update, as the math says
+    opt.lr = sys.float_info.max
+    p, g = {"W": np.ones(3)}, {"W": np.full(3, 2.0)}
+    opt.update(p, g)
+    assert np.all(np.isneginf(p["W"]))
+    # a zero factor times a clamped one is 0, never 0 * inf = NaN
+    assert (StepDecay(1, gamma=0.0) * ExponentialDecay(2.0))(2000) == 0.0
+    assert (ExponentialDecay(2.0) * ExponentialDecay(2.0))(600) == sys.float_info.max
+    # below the clamp nothing changes
+    assert ExponentialDecay(2.0)(1000) == 2.0 ** 1000
+
+
+def test_huge_step_counts_do_not_overflow():
+    # float / 10**400 is an OverflowError; int / int is not
+    assert CosineDecay(10**400)(5) == 1.0
+    assert LinearWarmup(10**400)(5) == 0.0
+    assert StepDecay(10**400, gamma=0.5)(10**6) == 1.0
+
+
+@pytest.mark.parametrize("state,exc,match", [
+    (None, TypeError, "state must be a dict with 'base_lr' and 't'"),
+    ({"base_lr": 0.1}, TypeError, "state must be a dict"),
+    ({"base_lr": -1.0, "t": 3}, ValueError, "base_lr"),
+    ({"base_lr": 0.5, "t": -3}, ValueError, "t must be"),
+])
+def test_scheduler_load_state_dict_rejects_malformed_input_unchanged(state, exc, match):
+    opt = SGD(lr=0.1)
+    sched = LRScheduler(opt, ExponentialDecay(0.5))
+    with pytest.raises(exc, match=match):
+        sched.load_state_dict(state)
+    assert (sched.base_lr, sched.t, opt.lr) == (0.1, 0, 0.1)

@@ -6,7 +6,7 @@ import fastnet.kernels as fk
 import fastnet.reference as ref
 from fastnet.gradient import numerical_gradient
 from fastnet.layers import SoftmaxWithLoss
-from numerics import DTYPES, tol
+from numerics import DTYPES, assert_within, softmax_ce_bounds, tol
 
 SHAPES = [(1, 1), (1, 10), (7, 3), (100, 10), (512, 10), (3, 1001)]
 
@@ -23,8 +23,10 @@ def test_matches_reference(rng, dtype, shape):
         loss = getattr(fk, kernel)(z, arg, dz)
         loss_ref = getattr(ref, kernel)(z, arg, dz_ref)
         assert isinstance(loss, float)
-        np.testing.assert_allclose(loss, loss_ref, **tol(dtype))
-        np.testing.assert_allclose(dz, dz_ref, **tol(dtype))
+        # the bound from the rounding of each exp and the row totals (numerics.py)
+        loss_bound, dz_bound = softmax_ce_bounds(z, onehot, dz_ref, dtype)
+        assert_within(loss, loss_ref, loss_bound, "loss")
+        assert_within(dz, dz_ref, dz_bound, "dlogits")
 
 
 def test_hand_worked_example():
@@ -103,3 +105,58 @@ def test_non_contiguous_logits_are_copied(rng, layout):
     a, b = SoftmaxWithLoss(), SoftmaxWithLoss()
     assert a.forward(z, t) == b.forward(np.ascontiguousarray(z), t)
     np.testing.assert_array_equal(a.backward(), b.backward())
+
+
+# -- backends agree on the edge cases (issue 14) --------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ops", [fk, ref], ids=["compiled", "reference"])
+def test_minus_inf_logit_with_zero_target_weight(ops, dtype):
+    # 0 * (lse - (-inf)) is NaN; a class with zero weight contributes nothing.
+    z = np.array([[-np.inf, 0.0, np.log(3.0)], [1.0, -np.inf, 1.0]], dtype)
+    t = np.array([[0.0, 0.25, 0.75], [0.5, 0.0, 0.5]], dtype)
+    dz = np.empty_like(z)
+    loss = ops.softmax_cross_entropy_onehot(z, t, dz)
+    # row 0: p = [0, 1/4, 3/4]; row 1: p = [1/2, 0, 1/2]
+    want = (-(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) + np.log(2.0)) / 2
+    np.testing.assert_allclose(loss, want, **tol(dtype))
+    np.testing.assert_allclose(dz, np.zeros_like(z), **tol(dtype))
+    # as class indices: a -inf logit elsewhere in the row is fine, on the label it is inf
+    dz = np.empty_like(z)
+    np.testing.assert_allclose(ops.softmax_cross_entropy(z, np.array([2, 0]), dz),
+                               (-np.log(0.75) + np.log(2.0)) / 2, **tol(dtype))
+    assert ops.softmax_cross_entropy(z, np.array([0, 0]), dz) == np.inf
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 3), (0, 0)])
+@pytest.mark.parametrize("ops", [fk, ref], ids=["compiled", "reference"])
+def test_no_classes_or_no_samples_rejected_by_both_backends(ops, shape):
+    # With C = 0 the kernel read past the row and returned 0.0; the reference raised
+    # an unrelated error. Both now raise the same ValueError at the kernel entry.
+    z, dz = np.zeros(shape), np.zeros(shape)
+    with pytest.raises(ValueError, match=r"logits must have shape \(N, C\) with N >= 1 and C >= 1"):
+        ops.softmax_cross_entropy_onehot(z, np.zeros(shape), dz)
+    with pytest.raises(ValueError, match=r"logits must have shape \(N, C\) with N >= 1 and C >= 1"):
+        ops.softmax_cross_entropy(z, np.zeros(shape[0], np.int64), dz)
+
+
+def test_as_labels_rejects_zero_classes():
+    from fastnet._checks import as_labels
+    with pytest.raises(ValueError, match="t: a softmax needs at least one class"):
+        as_labels("t", np.zeros((2, 0)), 2, 0, np.float64)
+
+
+@pytest.mark.parametrize("ops", [fk, ref], ids=["compiled", "reference"])
+def test_gradient_is_the_loss_derivative_for_rows_not_summing_to_one(ops, rng):
+    # (softmax - t) / N is the derivative only when each row sums to 1; the kernels
+    # return softmax * t.sum(1) - t, which is it for any real rows (torch's autograd agrees).
+    z = rng.standard_normal((4, 5))
+    t = rng.standard_normal((4, 5)) * np.array([[0.0], [0.5], [2.0], [-1.0]]) + 0.1
+    dz = np.empty_like(z)
+    ops.softmax_cross_entropy_onehot(z, t, dz)
+
+    def loss(_):
+        return ops.softmax_cross_entropy_onehot(z, t, np.empty_like(z))
+
+    numeric = numerical_gradient(loss, z, h=1e-6)
+    np.testing.assert_allclose(dz, numeric, rtol=1e-6, atol=1e-9)

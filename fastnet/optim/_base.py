@@ -140,8 +140,9 @@ class Optimizer:
                 for name in self._state_names:
                     st[name] = np.zeros_like(arr)
             st["step"] += 1
-            self._apply(p, g, st["step"], [st[name].reshape(-1) for name in self._state_names],
-                        coeffs)
+            if p.size:  # an empty array has nothing to update (and no element to point at)
+                self._apply(p, g, st["step"], [st[name].reshape(-1) for name in self._state_names],
+                            coeffs)
             if is_scalar:
                 params[key] = arr[()]
 
@@ -168,13 +169,22 @@ class Optimizer:
         name = state_dict.get("optimizer")
         if name != type(self).__name__:
             raise ValueError(f"state_dict is for optimizer {name!r}; this is {type(self).__name__}")
-        hyper = dict(state_dict.get("hyperparameters", {}))
+        hyper = state_dict.get("hyperparameters", {})
+        if not isinstance(hyper, Mapping):
+            raise TypeError(f"state_dict['hyperparameters'] must be a dict; got "
+                            f"{type(hyper).__name__}")
+        if not isinstance(state_dict["state"], Mapping):
+            raise TypeError(f"state_dict['state'] must be a dict of per-parameter dicts; got "
+                            f"{type(state_dict['state']).__name__}")
+        hyper = dict(hyper)
         convention = check_convention(hyper.pop("convention", self.convention))
         unknown = set(hyper) - set(self._hyperparameters)
         if unknown:
             raise ValueError(f"state_dict has unknown hyperparameters {sorted(unknown)}")
         state = {}
         for key, st in state_dict["state"].items():
+            if not isinstance(st, Mapping):
+                raise TypeError(f"state[{key!r}] must be a dict; got {type(st).__name__}")
             step = st.get("step")
             if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
                 raise ValueError(f"state[{key!r}]['step'] must be an int >= 0; got {step!r}")

@@ -9,9 +9,18 @@ once per iteration or once per epoch, as you choose). Schedules multiply::
     for epoch in range(105):
         train_one_epoch(opt)
         sched.step()
+
+Factors are finite: a schedule that grows (``ExponentialDecay(2.0)``) stops
+at the largest float, ``sys.float_info.max``, instead of raising
+OverflowError after ~1,000 steps, and :class:`LRScheduler` clamps
+``base_lr * factor`` the same way (an optimizer's ``lr`` must be finite).
+The parameters then overflow on the next update, as the math says they
+should: divergence is the caller's to see, not an exception.
 """
 import math
 import numbers
+import sys
+from collections.abc import Mapping
 
 from fastnet._checks import real_scalar
 
@@ -20,6 +29,17 @@ def _count(name, value, low=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     return int(value)
+
+
+_MAX = sys.float_info.max
+
+
+def _clamped_power(base, exponent):
+    """``base ** exponent`` for ``base >= 0``, the largest float instead of an OverflowError."""
+    try:
+        return min(base ** exponent, _MAX)
+    except OverflowError:
+        return _MAX
 
 
 class Schedule:
@@ -43,7 +63,7 @@ class Product(Schedule):
     def __call__(self, t):
         f = 1.0
         for s in self.schedules:
-            f *= s(t)
+            f = min(f * s(t), _MAX)  # 0 * a clamped factor stays 0, never 0 * inf
         return f
 
     def __repr__(self):
@@ -58,7 +78,7 @@ class StepDecay(Schedule):
         self.gamma = real_scalar("gamma", gamma, low=0)
 
     def __call__(self, t):
-        return self.gamma ** (t // self.step_size)
+        return _clamped_power(self.gamma, t // self.step_size)
 
     def __repr__(self):
         return f"StepDecay({self.step_size}, gamma={self.gamma})"
@@ -71,7 +91,7 @@ class ExponentialDecay(Schedule):
         self.gamma = real_scalar("gamma", gamma, low=0)
 
     def __call__(self, t):
-        return self.gamma ** t
+        return _clamped_power(self.gamma, t)
 
     def __repr__(self):
         return f"ExponentialDecay({self.gamma})"
@@ -91,7 +111,8 @@ class CosineDecay(Schedule):
 
     def __call__(self, t):
         s = min(max(t - self.delay, 0), self.total)
-        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * s / self.total))
+        # s / total first: int / int is exact for any size, float / 10**400 an OverflowError
+        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * (s / self.total)))
 
     def __repr__(self):
         return f"CosineDecay({self.total}, min_factor={self.min_factor}, delay={self.delay})"
@@ -108,7 +129,7 @@ class LinearWarmup(Schedule):
     def __call__(self, t):
         if t >= self.steps:
             return 1.0
-        return self.start_factor + (1 - self.start_factor) * t / self.steps
+        return self.start_factor + (1 - self.start_factor) * (t / self.steps)  # int / int first
 
     def __repr__(self):
         return f"LinearWarmup({self.steps}, start_factor={self.start_factor})"
@@ -131,7 +152,7 @@ class LRScheduler:
         self._apply()
 
     def _apply(self):
-        self.optimizer.lr = self.base_lr * self.schedule(self.t)
+        self.optimizer.lr = min(self.base_lr * self.schedule(self.t), _MAX)
 
     def step(self):
         """Advance one step (or epoch) and set the optimizer's ``lr``; returns it."""
@@ -143,6 +164,11 @@ class LRScheduler:
         return {"base_lr": self.base_lr, "t": self.t}
 
     def load_state_dict(self, state):
-        self.base_lr = real_scalar("base_lr", state["base_lr"], low=0)
+        """Restore ``base_lr`` and ``t`` from :meth:`state_dict` output; set the lr."""
+        if not isinstance(state, Mapping) or not {"base_lr", "t"} <= state.keys():
+            raise TypeError(f"state must be a dict with 'base_lr' and 't' (from "
+                            f"LRScheduler.state_dict()); got {state!r}")
+        base_lr = real_scalar("base_lr", state["base_lr"], low=0)
         self.t = _count("t", state["t"], low=0)
+        self.base_lr = base_lr
         self._apply()

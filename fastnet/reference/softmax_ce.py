@@ -1,5 +1,15 @@
-"""Softmax + mean cross-entropy in NumPy (reference for csrc/softmax_ce.pyx)."""
+"""Softmax + mean cross-entropy in NumPy (reference for csrc/softmax_ce.pyx).
+
+As the kernel: a zero target weight contributes nothing even against a
+logit of -inf, and an empty batch or zero classes is a ValueError.
+"""
 import numpy as np
+
+
+def _check_logits(logits):
+    n, c = logits.shape
+    if n < 1 or c < 1:
+        raise ValueError(f"logits must have shape (N, C) with N >= 1 and C >= 1; got ({n}, {c})")
 
 
 def _softmax_lse(logits, p):
@@ -17,6 +27,7 @@ def softmax_cross_entropy(logits, labels, dlogits):
 
     Writes ``(softmax(logits) - onehot(labels)) / N`` into ``dlogits``; returns the loss.
     """
+    _check_logits(logits)
     n = logits.shape[0]
     lse = _softmax_lse(logits, dlogits)
     rows = np.arange(n)
@@ -29,11 +40,16 @@ def softmax_cross_entropy(logits, labels, dlogits):
 def softmax_cross_entropy_onehot(logits, t, dlogits):
     """Mean cross-entropy of ``logits (N, C)`` against target rows ``t (N, C)``.
 
-    Writes ``(softmax(logits) - t) / N`` into ``dlogits``; returns the loss.
+    Writes ``(softmax(logits) * t.sum(1) - t) / N``, the loss's derivative for
+    any real rows, into ``dlogits``; returns the loss.
     """
+    _check_logits(logits)
     n = logits.shape[0]
     lse = _softmax_lse(logits, dlogits)
-    loss = np.sum(t * (lse[:, None] - logits), dtype=np.float64) / n
+    dlogits *= t.sum(axis=1, keepdims=True, dtype=np.float64).astype(dlogits.dtype)
+    # Zero weights are skipped, not multiplied: 0 * (lse - (-inf)) is NaN.
+    terms = np.multiply(t, lse[:, None] - logits, where=t != 0, out=np.zeros(t.shape, np.float64))
+    loss = np.sum(terms, dtype=np.float64) / n
     dlogits -= t
     dlogits /= n
     return float(loss)
