@@ -11,6 +11,7 @@ import numpy as np
 
 import fastnet.kernels as fk
 import fastnet.reference as ref
+from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.layers import Dropout
 from harness import add_case, import_torch, with_torch
 from steps import NETS, fastnet_step, torch_step
@@ -61,11 +62,11 @@ def _dropout(backend, n, d, dtype):
         x = rng.standard_normal((n, d)).astype(dtype)
         g = rng.standard_normal((n, d)).astype(dtype)
         layer = Dropout(0.5, mode="inverted", rng=1, backend=backend)
-        out, dx = np.empty_like(x), np.empty_like(x)
+        ws = LayerWorkspace(Workspace(), "dropout")  # reused buffers, as inside a net
 
         def step():
-            layer._forward(x, out, True)
-            layer._backward(g, dx)
+            layer._forward(x, ws, True)
+            layer._backward(g, ws, True)
         return step
     return factory
 

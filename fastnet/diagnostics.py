@@ -61,3 +61,38 @@ class RunningStats:
             "hist_counts": self.counts.copy(),
             "bin_edges": self.edges.copy(),
         }
+
+
+class StatsRecorder:
+    """The statistics a net records: for each recorded layer, its outputs and
+    the gradients of the loss with respect to them.
+
+    ``recorded`` lists ``(layer index, activation name)``; the name picks the
+    default histogram range and what counts as saturated. The net calls
+    :meth:`forward` after each layer's forward and :meth:`backward` with the
+    gradient arriving at each layer.
+    """
+
+    def __init__(self, recorded, *, bins=30, activation_range=None,
+                 gradient_range=(-0.01, 0.01), backend="compiled"):
+        self._stats = {}
+        for index, activation in recorded:
+            act_range = activation_range or ACTIVATION_RANGES[activation]
+            saturation = SATURATION.get(activation, NO_SATURATION)
+            self._stats[index] = (RunningStats(bins, act_range, saturation, backend=backend),
+                                  RunningStats(bins, gradient_range, backend=backend))
+
+    def forward(self, index, y):
+        stats = self._stats.get(index)
+        if stats is not None:
+            stats[0].add(y)
+
+    def backward(self, index, dout):
+        stats = self._stats.get(index)
+        if stats is not None:
+            stats[1].add(dout)
+
+    def as_dict(self):
+        """``{k: {"activations": {...}, "gradients": {...}}}``, k = 1, 2 ... in net order."""
+        return {k: {"activations": a.as_dict(), "gradients": g.as_dict()}
+                for k, (a, g) in enumerate((self._stats[i] for i in sorted(self._stats)), 1)}

@@ -1,271 +1,243 @@
-"""The textbook's fully connected networks, on compiled kernels.
+"""``Sequential``: a network as a sequence of layers driven by one loop.
 
-One class does the work (:class:`MultiLayerNetExtend`: affine layers with
-optional batch normalization, dropout and weight decay);
-:class:`MultiLayerNet` is the same net with the extensions off and the
-textbook's shorter signature. Each hidden block is::
-
-    Affine+activation (fused) [-> Dropout]                  without batch norm
-    Affine -> BatchNorm -> activation [-> Dropout]          with batch norm
-
-The public methods validate their inputs once; the passes then run the
-layers' unchecked ``_forward``/``_backward`` on reusable workspace buffers.
+Every layer follows the protocol of :mod:`fastnet.layers._base`; the net
+checks its inputs once per call, then runs ``_forward`` over the layers and
+``_backward`` back, with each layer's buffers in one reusable workspace.
+Nothing here knows any particular kind of layer. The textbook's nets
+(:class:`~fastnet.multi_layer_net.MultiLayerNet`, ``MultiLayerNetExtend``)
+are builders of a Sequential.
 """
-import numbers
-from collections import OrderedDict
-
 import numpy as np
 
-from fastnet._activation import activation_code
-from fastnet._checks import (
-    as_input,
-    as_labels,
-    check_batch,
-    check_shape,
-    float_dtype,
-    make_rng,
-    real_scalar,
-)
-from fastnet._workspace import Workspace
-from fastnet.diagnostics import ACTIVATION_RANGES, NO_SATURATION, SATURATION, RunningStats
+from fastnet._checks import as_input, as_labels, check_batch, float_dtype
+from fastnet._workspace import LayerWorkspace, Workspace
+from fastnet.diagnostics import StatsRecorder
 from fastnet.gradient import numerical_gradient
-from fastnet.init import get_initializer
-from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
-from fastnet.layers.activations import Relu, Sigmoid, Tanh
+from fastnet.layers._base import (
+    Layer,
+    LossLayer,
+    check_arrays,
+    layer_from_config,
+    shape_text,
+)
+from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
-_ACTIVATION_LAYERS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-# -- one step of the forward/backward passes per layer --------------------------
-# Each step writes its output into a workspace buffer named after its layer.
-# Activation and dropout backward run in place on the incoming gradient;
-# affine and batch norm write a new gradient buffer. ``hidden`` is i on the
-# step whose output is hidden layer i's activation (what diagnostics record).
-
-class _Step:
-    hidden = None
+#: Sequential and its builder subclasses by class name (for ``from_config``).
+NETS = {}
 
 
-class _AffineStep(_Step):
-    def __init__(self, name, layer, index):
-        self.name, self.layer = name, layer
-        self.keys = (f"W{index}", f"b{index}")
-
-    def forward(self, h, ws, train_flg):
-        out = ws.get(self.name, (h.shape[0], self.layer.W.shape[1]), h.dtype)
-        return self.layer._forward(h, out)
-
-    def backward(self, dout, ws, grads, need_dx):
-        layer = self.layer
-        dx = ws.get("d" + self.name, layer.x.shape, dout.dtype) if need_dx else None
-        dW = grads[self.keys[0]] = np.empty_like(layer.W)
-        db = grads[self.keys[1]] = np.empty_like(layer.b)
-        layer._backward(dout, dx, dW, db)
-        return dx
+def _net_from_state(state):
+    return Sequential.from_state(state)
 
 
-class _BatchNormStep(_Step):
-    def __init__(self, name, layer, index):
-        self.name, self.layer = name, layer
-        self.keys = (f"gamma{index}", f"beta{index}")
-
-    def forward(self, h, ws, train_flg):
-        return self.layer._forward(h, ws.get(self.name, h.shape, h.dtype), train_flg)
-
-    def backward(self, dout, ws, grads, need_dx):
-        dgamma = grads[self.keys[0]] = np.empty_like(self.layer.gamma)
-        dbeta = grads[self.keys[1]] = np.empty_like(self.layer.beta)
-        # A separate dx: the kernel's last pass vectorizes only when dx and dout differ.
-        dx = ws.get("d" + self.name, dout.shape, dout.dtype)
-        return self.layer._backward(dout, dx, dgamma, dbeta)
+def _numbered(layers, attribute):
+    """``{global name: (layer, local name)}``: each local name numbered by its
+    occurrences among the layers (``W1, b1, W2 ...``, ``gamma1 ...``)."""
+    counts, slots = {}, {}
+    for layer in layers:
+        for local in getattr(layer, attribute):
+            counts[local] = counts.get(local, 0) + 1
+            slots[f"{local}{counts[local]}"] = (layer, local)
+    return slots
 
 
-class _ActivationStep(_Step):
-    # In place on the batch-norm output: batch norm's backward needs its input, not its output.
-    def __init__(self, name, layer):
-        self.name, self.layer = name, layer
-
-    def forward(self, h, ws, train_flg):
-        return self.layer._forward(h, h)
-
-    def backward(self, dout, ws, grads, need_dx):
-        return self.layer._backward(dout, dout)
-
-
-class _DropoutStep(_Step):
-    def __init__(self, name, layer):
-        self.name, self.layer = name, layer
-
-    def forward(self, h, ws, train_flg):
-        # A new buffer: the activation before it keeps its output for backward.
-        return self.layer._forward(h, ws.get(self.name, h.shape, h.dtype), train_flg)
-
-    def backward(self, dout, ws, grads, need_dx):
-        return self.layer._backward(dout, dout)
-
-
-class MultiLayerNetExtend:
-    """Fully connected net with optional weight decay, dropout and batch normalization.
-
-    Textbook-compatible (``common/multi_layer_net_extend.py``): ``params``
-    holds ``W1, b1, ..., W{L}, b{L}`` (``W`` stored ``(fan_in, fan_out)``)
-    and, with batch norm, ``gamma1, beta1, ..., gamma{L-1}, beta{L-1}``;
-    ``predict(x, train_flg=False)``, ``loss(x, t, train_flg=False)``,
-    ``accuracy``, ``gradient`` (a training-mode pass) and
-    ``numerical_gradient`` behave like the textbook's.
+class Sequential:
+    """A net of layers run in order, ending in a loss layer.
 
     Parameters
     ----------
-    input_size, output_size : int
-    hidden_size_list : list of int
-    activation : {'relu', 'sigmoid', 'tanh', 'identity'}
-    weight_init_std : 'relu'/'he', 'sigmoid'/'xavier', float or callable
-        See :func:`fastnet.init.get_initializer`.
-    weight_decay_lambda : float
-        L2 coefficient: the loss gains ``lambda/2 * sum ||W||^2`` and each
-        ``dW`` gains ``lambda * W`` (fused into the affine backward).
-    use_dropout : bool
-        A :class:`~fastnet.layers.Dropout` after each hidden activation.
-    dropout_ration : float in [0, 1)
-        The dropout ratio (the textbook's spelling of the argument).
-    use_batchnorm : bool
-        A :class:`~fastnet.layers.BatchNormalization` (textbook convention)
-        between each hidden affine layer and its activation.
-    dtype : float32 (default) or float64
-        The parameters' dtype; inputs must match it (integer inputs are cast).
-    seed : int, numpy.random.Generator or None
-        Source of the initial weights, then of the dropout masks.
-    backend : {'compiled', 'reference'}
-        'reference' runs the same net on :mod:`fastnet.reference` (NumPy).
-    dropout_mode : {'textbook', 'inverted'}
-        See :class:`~fastnet.layers.Dropout`.
-    bias_init : initializer spec, default 'zeros'
-        How the biases start: any value :func:`fastnet.init.get_initializer`
-        takes (a name, a float std, a callable ``(shape, rng, dtype)``).
+    layers : list of Layer, or dict ``{name: Layer}``
+        The layers, in order. A list names them ``<class><n>`` (``Affine1``,
+        ``Relu1`` ...). Every layer object may appear once.
+    loss : LossLayer, default ``SoftmaxWithLoss()``
+        Ends the net: ``loss``/``gradient`` use it, ``predict`` stops before it.
+    input_shape : tuple of int or None
+        The per-sample input shape; None takes the first layer's own
+        (``Affine`` of ``D`` inputs: ``(D,)``, flattening larger inputs).
+    dtype : float32 or float64 or None
+        Needed only when no layer fixes it (a net of activations alone).
+    record : list of layer names or None
+        The layers whose outputs :meth:`record_stats` records; None: every
+        layer applying a non-identity activation.
+
+    The consecutive layers' shapes are checked at construction; a mismatch is
+    a ValueError naming both layers and the shapes.
+
+    Attributes
+    ----------
+    layers : dict ``{name: layer}`` (ordered)
+    params : dict of the layers' live parameter arrays, named ``<param><n>``
+        where n counts the layers holding a parameter of that name
+        (``W1, b1, W2, b2 ...``, ``gamma1, beta1 ...``). Optimizers update
+        them in place, as the textbook's do.
+    buffers : dict of the layers' non-trainable arrays, named the same way
+        (``running_mean1`` ...).
+    input_shape, output_shape : the per-sample shapes of the net's input and output.
+    last_loss : the loss of the latest ``loss``/``gradient`` pass.
     """
 
-    def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
-                 weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
-                 dropout_ration=0.5, use_batchnorm=False, *, dtype=np.float32, seed=None,
-                 backend="compiled", dropout_mode="textbook", bias_init="zeros"):
-        sizes = [_positive_int("input_size", input_size)]
-        sizes += [_positive_int("hidden_size_list[%d]" % i, s)
-                  for i, s in enumerate(hidden_size_list)]
-        sizes.append(_positive_int("output_size", output_size))
-        activation_code(activation)
-        self.input_size, self.output_size = sizes[0], sizes[-1]
-        self.hidden_size_list = list(sizes[1:-1])
-        self.hidden_layer_num = len(self.hidden_size_list)
-        self.activation = activation
-        self.weight_decay_lambda = real_scalar("weight_decay_lambda", weight_decay_lambda, low=0)
-        self.use_dropout = bool(use_dropout)
-        self.use_batchnorm = bool(use_batchnorm)
-        self.dropout_ration = real_scalar("dropout_ration", dropout_ration, low=0, high=1,
-                                          high_open=True)
-        self.dtype = float_dtype(dtype)
-        self.backend = backend
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        NETS[cls.__name__] = cls
 
-        inits = {"W": ("weight_init_std", get_initializer(weight_init_std)),
-                 "b": ("bias_init", get_initializer(bias_init, name="bias_init"))}
-        rng = make_rng(seed)
-        self.params = {}
-        n_affine = len(sizes) - 1
-        for i in range(1, n_affine + 1):
-            for key, shape in (("W", (sizes[i - 1], sizes[i])), ("b", (sizes[i],))):
-                arg, init = inits[key]
-                value = np.ascontiguousarray(init(shape, rng, self.dtype))
-                if value.shape != shape or value.dtype != self.dtype:
-                    raise ValueError(f"{arg} returned {value.shape} {value.dtype} for "
-                                     f"{key}{i}; expected {shape} {self.dtype}")
-                self.params[f"{key}{i}"] = value
+    def __init__(self, layers, loss=None, *, input_shape=None, dtype=None, record=None):
+        named = self._name_layers(layers)
+        self.layers = named
+        first = next(iter(named.values()))
+        if loss is None:
+            loss = SoftmaxWithLoss(backend=first.backend)
+        if not isinstance(loss, LossLayer):
+            raise TypeError(f"loss must be a fastnet loss layer (e.g. SoftmaxWithLoss()); got "
+                            f"{type(loss).__name__}")
+        self.loss_layer = loss
+        self.dtype = self._common_dtype(named, dtype)
+        self.input_shape, self.output_shape = self._check_shapes(named, loss, input_shape)
 
-        # As the textbook, params holds every W, b first, then every gamma, beta.
-        self.layers = OrderedDict()
-        self._steps = []
+        self._param_slots = _numbered(named.values(), "params")
+        self._buffer_slots = _numbered(named.values(), "buffers")
+        self.params = {g: layer.params[k] for g, (layer, k) in self._param_slots.items()}
+        self.buffers = {g: layer.buffers[k] for g, (layer, k) in self._buffer_slots.items()}
 
-        def add(name, layer, step):
-            self.layers[name] = layer
-            self._steps.append(step)
+        store = Workspace(max_entries=4 * (3 * len(named) + 2))
+        self._slots = [(layer, LayerWorkspace(store, name)) for name, layer in named.items()]
+        for _, ws in self._slots:
+            ws.may_overwrite_dout = True  # every gradient a net passes back is its own scratch
+        self._loss_ws = LayerWorkspace(store, "loss")
+        self._checked_shapes = set()
+        self.record = self._record_names(named, record)
+        self._recorder = None  # the active StatsRecorder while recording
+        self._recorded = None  # the latest one, kept after recording stops
+        self.last_loss = None
 
-        for i in range(1, n_affine + 1):
-            hidden = i < n_affine
-            fused = activation if hidden and not self.use_batchnorm else "identity"
-            name = f"Affine{i}"
-            layer = Affine(self.params[f"W{i}"], self.params[f"b{i}"], activation=fused,
-                           weight_decay=self.weight_decay_lambda, backend=backend)
-            add(name, layer, _AffineStep(name, layer, i))
-            if not hidden:
-                break
-            if self.use_batchnorm:
-                gamma = self.params[f"gamma{i}"] = np.ones(sizes[i], self.dtype)
-                beta = self.params[f"beta{i}"] = np.zeros(sizes[i], self.dtype)
-                name = f"BatchNorm{i}"
-                layer = BatchNormalization(gamma, beta, backend=backend)
-                add(name, layer, _BatchNormStep(name, layer, i))
-                if activation != "identity":
-                    name = f"Activation_function{i}"
-                    layer = _ACTIVATION_LAYERS[activation](backend=backend)
-                    add(name, layer, _ActivationStep(name, layer))
-            self._steps[-1].hidden = i
-            if self.use_dropout:
-                name = f"Dropout{i}"
-                layer = Dropout(self.dropout_ration, mode=dropout_mode, rng=rng, backend=backend)
-                add(name, layer, _DropoutStep(name, layer))
-        self.last_layer = SoftmaxWithLoss(backend=backend)
-        # Room for every buffer of the net at a few batch sizes (train, eval, last batch).
-        self._workspace = Workspace(max_entries=4 * (2 * len(self._steps) + 2))
-        self.last_loss = None  # the loss of the latest loss/gradient pass
-        self._stats = None  # {hidden layer: (activation RunningStats, gradient RunningStats)}
-        self._recorded = None  # the latest records, kept after recording stops
+    # -- construction checks -------------------------------------------------------
+    @staticmethod
+    def _name_layers(layers):
+        if isinstance(layers, dict):
+            items = list(layers.items())
+            for name, _ in items:
+                if not isinstance(name, str) or not name:
+                    raise TypeError(f"layer names must be non-empty strings; got {name!r}")
+        elif isinstance(layers, (list, tuple)):
+            counts, items = {}, []
+            for layer in layers:
+                kind = type(layer).__name__
+                counts[kind] = counts.get(kind, 0) + 1
+                items.append((f"{kind}{counts[kind]}", layer))
+        else:
+            raise TypeError(f"layers must be a list or a dict of layers; got {type(layers).__name__}")
+        if not items:
+            raise ValueError("layers must hold at least one layer")
+        seen = set()
+        for name, layer in items:
+            if not isinstance(layer, Layer) or isinstance(layer, LossLayer):
+                raise TypeError(f"layer {name!r} must be a fastnet layer (not a loss); got "
+                                f"{type(layer).__name__}")
+            if id(layer) in seen:
+                raise ValueError(f"layer {name!r} appears twice; give each position its own layer")
+            seen.add(id(layer))
+        return dict(items)
 
-    # -- checks ----------------------------------------------------------------
+    @staticmethod
+    def _common_dtype(named, dtype):
+        dtypes = {layer.dtype for layer in named.values() if layer.dtype is not None}
+        if dtype is not None:
+            dtypes.add(float_dtype(dtype))
+        if len(dtypes) > 1:
+            found = {name: layer.dtype.name for name, layer in named.items() if layer.dtype}
+            raise TypeError(f"all layers must share one dtype; got {found}")
+        return dtypes.pop() if dtypes else np.dtype(np.float32)
+
+    @staticmethod
+    def _check_shapes(named, loss, input_shape):
+        shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        first = next(iter(named.values()))
+        net_input = shape if shape is not None else first.input_shape()
+        source = "the net's input"
+        for name, layer in list(named.items()) + [("loss", loss)]:
+            if name == "loss":
+                output = shape
+            try:
+                shape = layer.output_shape(shape)
+            except ValueError as err:
+                raise ValueError(f"layer {name!r} ({layer.describe()}) cannot take {source} "
+                                 f"of shape {shape_text(shape)}: its input {err}") from None
+            source = f"the output of layer {name!r} ({layer.describe()})"
+        if output is None:
+            raise ValueError("the net's output shape is unknown: give input_shape=")
+        return net_input, output
+
+    @staticmethod
+    def _record_names(named, record):
+        if record is None:
+            return [name for name, layer in named.items()
+                    if getattr(layer, "activation", "identity") != "identity"]
+        record = list(record)
+        for name in record:
+            if name not in named:
+                raise ValueError(f"record names layer {name!r}, which is not in the net "
+                                 f"(layers: {list(named)})")
+        return record
+
+    # -- input checks --------------------------------------------------------------
     def _check_x(self, x):
         x = as_input("x", x, self.dtype)
         check_batch("x", x)
-        x = x.reshape(x.shape[0], -1)
-        check_shape("x (flattened)", x, (None, self.input_size))
+        sample = x.shape[1:]
+        if sample not in self._checked_shapes:
+            shape = sample
+            for k, (name, layer) in enumerate(self.layers.items()):
+                try:
+                    shape = layer.output_shape(shape)
+                except ValueError as err:
+                    if k == 0:
+                        raise ValueError(f"x {err}") from None
+                    raise ValueError(f"x of shape {x.shape} does not fit layer {name!r} "
+                                     f"({layer.describe()}): its input {err}") from None
+            self._checked_shapes.add(sample)
         return x
 
     def _check_t(self, t, n):
-        return as_labels("t", t, n, self.output_size, self.dtype)
+        return as_labels("t", t, n, self.output_shape[-1], self.dtype)
 
-    # -- passes (unchecked) ----------------------------------------------------
-    def _forward(self, x, train_flg):
+    # -- passes (unchecked) --------------------------------------------------------
+    def _forward(self, x, train):
         h = x
-        ws = self._workspace
-        stats = self._stats
-        for step in self._steps:
-            h = step.forward(h, ws, train_flg)
-            if stats is not None and step.hidden is not None:
-                stats[step.hidden][0].add(h)
+        protected = True  # h must survive: the caller's array, or kept for a backward
+        recorder = self._recorder
+        for i, (layer, ws) in enumerate(self._slots):
+            keeps_input = train and layer.keeps_input
+            ws.may_overwrite_x = not (protected or keeps_input)
+            y = layer._forward(h, ws, train)
+            if recorder is not None:
+                recorder.forward(i, y)
+            protected = (train and layer.keeps_output) or (y is h and (protected or keeps_input))
+            h = y
         return h
 
-    def _loss(self, x, t, train_flg):
-        logits = self._forward(x, train_flg)
-        dlogits = self._workspace.get("dlogits", logits.shape, self.dtype)
-        loss = self.last_layer._forward(logits, t, dlogits)
-        if self.weight_decay_lambda:
-            loss += 0.5 * self.weight_decay_lambda * self._sum_squared_weights()
+    def _loss(self, x, t, train):
+        logits = self._forward(x, train)
+        loss = self.loss_layer._loss(logits, t, self._loss_ws)
+        for layer in self.layers.values():
+            loss += layer.penalty()
         self.last_loss = loss
         return loss
 
-    def _sum_squared_weights(self):
-        total = 0.0
-        for step in self._steps:
-            if isinstance(step, _AffineStep):
-                w = step.layer.W.reshape(-1)
-                total += float(np.dot(w, w))
-        return total
+    def _backward(self):
+        for layer, local in self._param_slots.values():
+            # New arrays per call: gradient() hands them to the caller.
+            layer.grads[local] = np.empty_like(layer.params[local])
+        dout = self.loss_layer._loss_backward(self._loss_ws)
+        recorder = self._recorder
+        for i in range(len(self._slots) - 1, -1, -1):
+            layer, ws = self._slots[i]
+            if recorder is not None:
+                recorder.backward(i, dout)
+            dout = layer._backward(dout, ws, i > 0)
+        return {g: layer.grads[local] for g, (layer, local) in self._param_slots.items()}
 
-    # -- textbook API ----------------------------------------------------------
+    # -- textbook API ----------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """Return the logits ``(N, output_size)`` for inputs ``x (N, input_size)``.
+        """Return the last layer's output (the logits) for inputs ``x`` as a new array.
 
         ``train_flg=True`` runs batch norm on batch statistics (updating the
         running ones) and draws dropout masks, as in training.
@@ -273,12 +245,15 @@ class MultiLayerNetExtend:
         return self._forward(self._check_x(x), bool(train_flg)).copy()
 
     def loss(self, x, t, train_flg=False):
-        """Mean cross-entropy (plus the L2 term) on ``x`` against ``t`` (indices or rows)."""
+        """The loss (plus every layer's penalty, e.g. weight decay) on ``x`` against ``t``.
+
+        ``t`` holds class indices ``(N,)`` or target rows ``(N, C)``.
+        """
         x = self._check_x(x)
         return self._loss(x, self._check_t(t, x.shape[0]), bool(train_flg))
 
     def accuracy(self, x, t):
-        """Fraction of samples whose arg-max logit (inference mode) is the target class."""
+        """Fraction of samples whose arg-max output (inference mode) is the target class."""
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
         y = np.argmax(self._forward(x, False), axis=1)
@@ -294,30 +269,56 @@ class MultiLayerNetExtend:
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
         self._loss(x, t, True)
-        dout = self.last_layer.dx
-        grads = {}
-        ws = self._workspace
-        stats = self._stats
-        last = len(self._steps) - 1
-        for k in range(last, -1, -1):
-            step = self._steps[k]
-            if stats is not None and step.hidden is not None:
-                stats[step.hidden][1].add(dout)
-            dout = step.backward(dout, ws, grads, k > 0)
+        grads = self._backward()
         return {key: grads[key] for key in self.params}
 
-    # -- diagnostics -----------------------------------------------------------
+    def numerical_gradient(self, x, t):
+        """Central-difference gradients of the training-mode :meth:`loss` (slow; for checking).
+
+        The loss is evaluated in float64 whatever the net's dtype, on a
+        float64 copy of the net, so a float32 net's check is as accurate as
+        a float64 one's; the result has the net's dtype. The net itself is
+        not touched (its running statistics and dropout generators included).
+        """
+        x = self._check_x(x)
+        t = self._check_t(t, x.shape[0])
+        shadow = self._as_float64()
+        x64 = x.astype(np.float64)
+        t64 = t if t.ndim == 1 else t.astype(np.float64)
+        return {key: numerical_gradient(lambda _: shadow._loss(x64, t64, True), p).astype(
+                    self.dtype, copy=False)
+                for key, p in shadow.params.items()}
+
+    def _as_float64(self):
+        state = self.state_dict()
+        config = state["config"]
+        layers = []
+        for entry in config["layers"]:
+            cfg = dict(entry["config"]["config"])
+            if "dtype" in cfg:
+                cfg["dtype"] = "float64"
+            layers.append((entry["name"], layer_from_config(
+                {"type": entry["config"]["type"], "config": cfg})))
+        loss = layer_from_config(config["loss"])
+        shadow = Sequential(dict(layers), loss, input_shape=config["input_shape"],
+                            dtype=np.float64, record=[])
+        for group in ("params", "buffers"):
+            state[group] = {k: v.astype(np.float64) for k, v in state[group].items()}
+        shadow.load_state_dict(state)
+        return shadow
+
+    # -- diagnostics -----------------------------------------------------------------
     def record_stats(self, on=True, *, bins=30, activation_range=None,
                      gradient_range=(-0.01, 0.01)):
         """Start (or, with ``on=False``, stop) recording per-layer statistics.
 
-        While recording, every forward pass adds each hidden layer's
-        activations (its output after the nonlinearity) and every
-        :meth:`gradient` pass adds the gradient of the loss with respect to
-        them, as counts and moments only (see :class:`fastnet.diagnostics.RunningStats`):
-        mean, std, fraction of exact zeros (dead ReLUs), fraction of
-        saturated units (sigmoid within 0.01 of 0 or 1, tanh within 0.01 of
-        +-1) and a histogram of ``bins`` bins over ``activation_range``
+        While recording, every forward pass adds the output of each layer in
+        ``self.record`` (for the textbook nets: each hidden layer's
+        activations, after the nonlinearity) and every :meth:`gradient` pass
+        adds the gradient of the loss with respect to it, as counts and
+        moments only (see :class:`fastnet.diagnostics.RunningStats`): mean,
+        std, fraction of exact zeros (dead ReLUs), fraction of saturated
+        units and a histogram of ``bins`` bins over ``activation_range``
         (default: the activation's range, (0, 1) for ReLU as in the
         textbook's figures) and ``gradient_range``. Starting clears earlier
         records. Recording changes no result; off, it costs nothing.
@@ -330,35 +331,113 @@ class MultiLayerNetExtend:
             net.stats()
         """
         if not on:
-            self._stats = None
+            self._recorder = None
             return _Recording(self)
-        act_range = activation_range or ACTIVATION_RANGES[self.activation]
-        saturation = SATURATION.get(self.activation, NO_SATURATION)
-        self._stats = {
-            step.hidden: (RunningStats(bins, act_range, saturation, backend=self.backend),
-                          RunningStats(bins, gradient_range, backend=self.backend))
-            for step in self._steps if step.hidden is not None
-        }
-        self._recorded = self._stats
+        index = {name: i for i, name in enumerate(self.layers)}
+        recorded = [(index[name], getattr(self.layers[name], "activation", "identity"))
+                    for name in self.record]
+        self._recorder = self._recorded = StatsRecorder(
+            recorded, bins=bins, activation_range=activation_range,
+            gradient_range=gradient_range, backend=next(iter(self.layers.values())).backend)
         return _Recording(self)
 
     def stats(self):
-        """The statistics recorded so far: ``{hidden layer i: {"activations": {...},
-        "gradients": {...}}}``, each a dict of plain numbers and arrays
-        (``count``, ``mean``, ``std``, ``zero_fraction``, ``saturated_fraction``,
-        ``hist_counts``, ``bin_edges``)."""
-        recorded = self._recorded
-        if recorded is None:
+        """The statistics recorded so far: ``{k: {"activations": {...}, "gradients": {...}}}``
+        for the k-th recorded layer (k from 1: hidden layer k in the textbook
+        nets), each a dict of plain numbers and arrays (``count``, ``mean``,
+        ``std``, ``zero_fraction``, ``saturated_fraction``, ``hist_counts``,
+        ``bin_edges``)."""
+        if self._recorded is None:
             raise RuntimeError("no statistics recorded: call net.record_stats() first")
-        return {i: {"activations": a.as_dict(), "gradients": g.as_dict()}
-                for i, (a, g) in recorded.items()}
+        return self._recorded.as_dict()
 
-    def numerical_gradient(self, x, t):
-        """Central-difference gradients of the training-mode :meth:`loss` (slow; for checking)."""
-        x = self._check_x(x)
-        t = self._check_t(t, x.shape[0])
-        return {key: numerical_gradient(lambda _: self._loss(x, t, True), p)
-                for key, p in self.params.items()}
+    # -- state -----------------------------------------------------------------------
+    def config(self):
+        """JSON-able description of the architecture (no array values)."""
+        return {
+            "class": "Sequential",
+            "layers": [{"name": name, "config": {"type": type(layer).__name__,
+                                                 "config": layer.config()}}
+                       for name, layer in self.layers.items()],
+            "loss": {"type": type(self.loss_layer).__name__, "config": self.loss_layer.config()},
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "dtype": self.dtype.name,
+            "record": list(self.record),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """A net of this configuration (parameters allocated; values from ``load_state_dict``).
+
+        ``config["class"]`` picks the builder (``Sequential``, ``MultiLayerNet`` ...).
+        """
+        if not isinstance(config, dict) or "class" not in config:
+            raise ValueError("config must be a dict from a net's config(), with a 'class' key")
+        kind = config["class"]
+        if kind == "Sequential":
+            layers = {e["name"]: layer_from_config(e["config"]) for e in config["layers"]}
+            return Sequential(layers, layer_from_config(config["loss"]),
+                              input_shape=config["input_shape"], dtype=config["dtype"],
+                              record=config["record"])
+        if kind not in NETS:
+            raise ValueError(f"unknown net class {kind!r}; known: {sorted(NETS) + ['Sequential']}")
+        return NETS[kind]._from_builder_config(config)
+
+    @classmethod
+    def from_state(cls, state):
+        """A net equal to the one whose ``state_dict()`` this is."""
+        if not isinstance(state, dict) or "config" not in state:
+            raise ValueError("state must be a dict from a net's state_dict(), with a 'config' key")
+        net = cls.from_config(state["config"])
+        net.load_state_dict(state)
+        return net
+
+    def state_dict(self):
+        """``{"config", "params", "buffers", "extra"}``: the whole state as plain data.
+
+        Copies of every parameter and buffer (the names of ``params`` and
+        ``buffers``), the configuration, and JSON-able extra state per layer
+        name (the dropout layers' generator states).
+        """
+        extra = {name: layer.extra_state() for name, layer in self.layers.items()}
+        return {
+            "config": self.config(),
+            "params": {k: v.copy() for k, v in self.params.items()},
+            "buffers": {k: v.copy() for k, v in self.buffers.items()},
+            "extra": {name: e for name, e in extra.items() if e},
+        }
+
+    def load_state_dict(self, state):
+        """Copy the arrays and extra state of ``state`` into this net, in place.
+
+        Every key, shape and dtype is checked first: a ValueError/TypeError
+        names the offending key and leaves the net unchanged. Arrays keep
+        their identity (``params`` entries, optimizer state stay valid). The
+        configuration in ``state`` is not compared.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(); got {type(state).__name__}")
+        params = check_arrays("params", state.get("params", {}), self.params)
+        buffers = check_arrays("buffers", state.get("buffers", {}), self.buffers)
+        extra = state.get("extra", {})
+        if not isinstance(extra, dict) or not set(extra) <= set(self.layers):
+            raise ValueError(f"extra must map layer names {list(self.layers)} to their extra "
+                             f"state; got {extra!r:.200}")
+        # A layer missing from ``extra`` keeps its own; a failure restores every layer's.
+        previous = {name: self.layers[name].extra_state() for name in extra}
+        try:
+            for name, value in extra.items():
+                self.layers[name].load_extra_state(value)
+        except (TypeError, ValueError):
+            for name, value in previous.items():
+                self.layers[name].load_extra_state(value)
+            raise
+        for src, dst in ((params, self.params), (buffers, self.buffers)):
+            for key, value in src.items():
+                np.copyto(dst[key], value)
+
+    def __reduce__(self):
+        return _net_from_state, (self.state_dict(),)
 
 
 class _Recording:
@@ -371,21 +450,13 @@ class _Recording:
         return self._net
 
     def __exit__(self, *exc):
-        self._net._stats = None
+        self._net._recorder = None
         return False
 
 
-class MultiLayerNet(MultiLayerNetExtend):
-    """Fully connected net: (Affine + activation) x hidden layers, Affine, softmax loss.
-
-    Textbook-compatible (``common/multi_layer_net.py``): ``params`` holds
-    ``W1, b1, ..., W{L}, b{L}``; see :class:`MultiLayerNetExtend` (this is
-    it without dropout and batch normalization) for the parameters.
-    """
-
-    def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
-                 weight_init_std="relu", weight_decay_lambda=0, *, dtype=np.float32,
-                 seed=None, backend="compiled", bias_init="zeros"):
-        super().__init__(input_size, hidden_size_list, output_size, activation,
-                         weight_init_std, weight_decay_lambda, dtype=dtype, seed=seed,
-                         backend=backend, bias_init=bias_init)
+def __getattr__(name):
+    # The textbook nets live in fastnet.multi_layer_net; kept importable from here.
+    if name in ("MultiLayerNet", "MultiLayerNetExtend"):
+        import fastnet.multi_layer_net as module
+        return getattr(module, name)
+    raise AttributeError(f"module 'fastnet.net' has no attribute {name!r}")

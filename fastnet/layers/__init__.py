@@ -1,13 +1,18 @@
 """Layers with textbook-compatible ``forward``/``backward``, arithmetic from kernels.
 
-Each layer's public ``forward``/``backward`` checks its arguments and returns
-new arrays; networks call the unchecked ``_forward``/``_backward`` twins,
-which write into reusable workspaces after the network checked its inputs once.
+Every layer follows one protocol (:mod:`fastnet.layers._base`): it owns
+``params``, ``grads`` and ``buffers``; its public ``forward``/``backward``
+check their arguments and return new arrays; networks call the unchecked
+``_forward``/``_backward`` pair, which writes into reusable workspaces after
+the network checked its inputs once. :data:`LAYERS` maps class names to
+classes, for configurations.
 """
-from fastnet.layers.activations import Relu, Sigmoid, Tanh
+from fastnet.layers._base import LAYERS, Layer, LossLayer
+from fastnet.layers.activations import Activation, Relu, Sigmoid, Tanh
 from fastnet.layers.affine import Affine
 from fastnet.layers.batchnorm import BatchNormalization
 from fastnet.layers.dropout import Dropout
-from fastnet.layers.softmax import SoftmaxWithLoss
+from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
-__all__ = ["Affine", "BatchNormalization", "Dropout", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]
+__all__ = ["LAYERS", "Activation", "Affine", "BatchNormalization", "Dropout", "Layer",
+           "LossLayer", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]

@@ -1,57 +1,78 @@
-"""Stand-alone activation layers (the fused path lives in :class:`Affine`)."""
-import numpy as np
+"""Stand-alone activation layers (the fused path lives in :class:`~fastnet.layers.Affine`).
 
+One class, :class:`Activation`, serves every activation of the registry
+(``fastnet._activation``); the named classes (``Relu``, ``Sigmoid``, ``Tanh``
+...) are it with the name fixed, for the textbook's spelling.
+"""
 from fastnet._activation import activation_code
-from fastnet._checks import as_input, check_shape, float_dtype
-from fastnet.kernels import get_backend
+from fastnet.layers._base import Layer
 
 
-class _Activation:
-    name = "identity"
+class Activation(Layer):
+    """Element-wise ``act(x)`` for any shape; float32 or float64, dtype kept.
 
-    def __init__(self, *, backend="compiled"):
-        self._ops = get_backend(backend)
-        self._act = activation_code(self.name)
+    Parameters
+    ----------
+    activation : str
+        A name from the activation registry ('relu', 'sigmoid', 'tanh', ...).
+    backend : {'compiled', 'reference'}
+
+    Backward reads the output ``y``, so a caller must not modify the array
+    ``forward`` returned before calling ``backward`` (the layer keeps it).
+    """
+
+    keeps_output = True
+
+    def __init__(self, activation, *, backend="compiled"):
+        self._act = activation_code(activation)
+        self.activation = activation
+        self._setup(None, backend)
         self.out = None
 
-    def forward(self, x):
-        """Return ``act(x)`` as a new array of x's shape and dtype (float32/float64)."""
-        x = np.ascontiguousarray(x)
-        float_dtype(x.dtype, "x.dtype")
-        return self._forward(x, np.empty_like(x))
+    def config(self):
+        return {"activation": self.activation, "backend": self.backend}
 
-    def backward(self, dout):
-        """Return ``dout * act'(x)`` for the ``x`` of the last forward, as a new array."""
-        if self.out is None:
-            raise RuntimeError("backward called before forward")
-        dout = as_input("dout", dout, self.out.dtype)
-        check_shape("dout", dout, self.out.shape)
-        return self._backward(dout, np.empty_like(self.out))
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
-    # -- unchecked API for networks --------------------------------------------
-    def _forward(self, x, out):
-        """Write ``act(x)`` into ``out`` (may be ``x``); keep ``out`` for backward."""
+    def describe(self):
+        return f"activation {self.activation!r}"
+
+    def _forward(self, x, ws, train):
+        """Write ``act(x)`` into x itself when allowed, else into a buffer; keep it."""
+        out = x if ws.may_overwrite_x else ws.get("out", x.shape, x.dtype)
         self._ops.activation_forward(x.reshape(-1), out.reshape(-1), self._act)
         self.out = out
         return out
 
-    def _backward(self, dout, dx):
-        """Write ``dout * act'`` into ``dx`` (may be ``dout``); return ``dx``."""
-        self._ops.activation_backward(dout.reshape(-1), self.out.reshape(-1),
-                                      dx.reshape(-1), self._act)
+    def _backward(self, dout, ws, need_dx):
+        """``dout * act'`` into dout itself when allowed, else into a buffer."""
+        dx = dout if ws.may_overwrite_dout else ws.get("dx", dout.shape, dout.dtype)
+        self._ops.activation_backward(dout.reshape(-1), self.out.reshape(-1), dx.reshape(-1),
+                                      self._act)
         return dx
 
 
-class Relu(_Activation):
+def _named(name):
+    class _Named(Activation):
+        def __init__(self, *, backend="compiled"):
+            super().__init__(name, backend=backend)
+
+        def config(self):
+            return {"backend": self.backend}
+
+    return _Named
+
+
+class Relu(_named("relu")):
     """``max(x, 0)``; its gradient passes where the output is positive."""
-    name = "relu"
 
 
-class Sigmoid(_Activation):
+class Sigmoid(_named("sigmoid")):
     """``1 / (1 + exp(-x))``; gradient ``y (1 - y)``."""
-    name = "sigmoid"
 
 
-class Tanh(_Activation):
+class Tanh(_named("tanh")):
     """``tanh(x)``; gradient ``1 - y^2``."""
-    name = "tanh"
+

@@ -1,30 +1,37 @@
 """The affine (fully connected) layer, optionally fused with its activation."""
+import math
+
 import numpy as np
 
 from fastnet._activation import activation_code
-from fastnet._checks import as_input, check_batch, check_shape, float_dtype
-from fastnet.kernels import get_backend
+from fastnet._checks import check_shape, float_dtype, make_rng, positive_int, real_scalar
+from fastnet.layers._base import Layer
 
 
-class Affine:
+class Affine(Layer):
     """``y = act(x @ W + b)`` with ``W (D, M)``, stored ``(fan_in, fan_out)``.
 
     Parameters
     ----------
-    W : ndarray (D, M), float32 or float64
-        Weights. The layer keeps a reference: in-place updates of ``W``
-        (optimizers) are seen by the layer.
+    W : ndarray (D, M), float32 or float64, C-contiguous
+        Weights. The layer keeps a reference (``params["W"]``): in-place
+        updates of ``W`` (optimizers) are seen by the layer.
     b : ndarray (M,), same dtype
-    activation : {'identity', 'relu', 'sigmoid', 'tanh'}
+    activation : {'identity', 'relu', 'sigmoid', 'tanh', ...}
         Fused into the same pass as the bias ('identity' is the textbook's
         plain ``Affine``).
-    weight_decay : float
-        L2 coefficient lambda: ``backward`` adds ``lambda * W`` to ``dW``.
+    weight_decay : float >= 0
+        L2 coefficient lambda: ``backward`` adds ``lambda * W`` to ``dW`` and
+        the layer's :meth:`penalty` is ``lambda / 2 * ||W||^2``.
     backend : {'compiled', 'reference'}
 
     Inputs of more than two dimensions are flattened to ``(N, D)`` as in the
-    textbook, and ``backward`` returns ``dx`` in the input's shape.
+    textbook, and ``backward`` returns ``dx`` in the input's shape. After
+    ``backward``: ``dW`` and ``db`` (also ``grads["W"]``, ``grads["b"]``).
+    Build one from sizes with :meth:`create`.
     """
+
+    keeps_input = True
 
     def __init__(self, W, b, activation="identity", weight_decay=0.0, *, backend="compiled"):
         if not isinstance(W, np.ndarray) or not isinstance(b, np.ndarray):
@@ -37,53 +44,111 @@ class Affine:
         check_shape("b", b, (W.shape[1],))
         if not (W.flags.c_contiguous and b.flags.c_contiguous):
             raise ValueError("W and b must be C-contiguous (the layer updates them in place)")
-        self.W, self.b = W, b
-        self.activation = activation
         self._act = activation_code(activation)
-        self.weight_decay = float(weight_decay)
-        self._ops = get_backend(backend)
-        self.x = self.y = self.original_x_shape = None
-        self.dW = self.db = None
+        self.activation = activation
+        self.weight_decay = real_scalar("weight_decay", weight_decay, low=0)
+        self._setup(dtype, backend, params={"W": W, "b": b})
+        # The fused backward takes the activation's derivative from the output.
+        self.keeps_output = self._act != 0
+        self.x = self.y = None
+        self._x_shape = None
 
-    # -- checked, allocating API (textbook) ------------------------------------
-    def forward(self, x):
-        """Return ``act(x @ W + b)`` as a new (N, M) array; x is (N, D) or (N, ...)."""
-        x = as_input("x", x, self.W.dtype)
-        check_batch("x", x)
-        self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
-        check_shape("x (flattened)", x, (None, self.W.shape[0]))
-        return self._forward(x, np.empty((x.shape[0], self.W.shape[1]), self.W.dtype))
+    @classmethod
+    def create(cls, input_size, output_size, activation="identity", *, weight_init="he",
+               bias_init="zeros", weight_decay=0.0, rng=None, dtype=np.float32,
+               backend="compiled"):
+        """An Affine layer of ``input_size -> output_size`` with fresh parameters.
 
-    def backward(self, dout):
-        """Return ``dx`` (input's shape); set ``self.dW`` and ``self.db``."""
-        if self.x is None:
-            raise RuntimeError("backward called before forward")
-        dout = as_input("dout", dout, self.W.dtype)
-        check_shape("dout", dout, self.y.shape)
-        if self._act:
-            dout = dout.copy()  # the fused backward overwrites it
-        dx = np.empty(self.x.shape, self.W.dtype)
-        self._backward(dout, dx, np.empty_like(self.W), np.empty_like(self.b))
-        return dx.reshape(self.original_x_shape)
+        ``weight_init``/``bias_init`` take anything :func:`fastnet.init.get_initializer`
+        does ('he', 'xavier', a float std, a callable ``(shape, rng, dtype)``);
+        ``rng`` is a seed or ``numpy.random.Generator``.
+        """
+        from fastnet.init import get_initializer
 
-    # -- unchecked API for networks --------------------------------------------
-    def _forward(self, x, out):
-        """Write ``act(x @ W + b)`` into ``out``; cache x and out for backward."""
-        self._ops.affine_forward(x, self.W, self.b, out, self._act)
-        self.x, self.y = x, out
+        d = positive_int("input_size", input_size)
+        m = positive_int("output_size", output_size)
+        dtype = float_dtype(dtype)
+        rng = make_rng(rng)
+        arrays = []
+        for arg, spec, shape in (("weight_init", weight_init, (d, m)),
+                                 ("bias_init", bias_init, (m,))):
+            value = np.ascontiguousarray(get_initializer(spec, name=arg)(shape, rng, dtype))
+            if value.shape != shape or value.dtype != dtype:
+                raise ValueError(f"{arg} returned {value.shape} {value.dtype}; "
+                                 f"expected {shape} {dtype}")
+            arrays.append(value)
+        return cls(*arrays, activation, weight_decay, backend=backend)
+
+    @property
+    def W(self):
+        return self.params["W"]
+
+    @property
+    def b(self):
+        return self.params["b"]
+
+    @property
+    def dW(self):
+        return self.grads["W"]
+
+    @property
+    def db(self):
+        return self.grads["b"]
+
+    def config(self):
+        d, m = self.W.shape
+        return {"input_size": d, "output_size": m, "activation": self.activation,
+                "weight_decay": self.weight_decay, "dtype": self.dtype.name,
+                "backend": self.backend}
+
+    @classmethod
+    def from_config(cls, config):
+        c = dict(config)
+        dtype = float_dtype(c.pop("dtype"))
+        d, m = positive_int("input_size", c.pop("input_size")), positive_int(
+            "output_size", c.pop("output_size"))
+        return cls(np.zeros((d, m), dtype), np.zeros(m, dtype), **c)
+
+    def describe(self):
+        return f"Affine {self.W.shape[0]} -> {self.W.shape[1]}"
+
+    def input_shape(self):
+        return (self.W.shape[0],)
+
+    def output_shape(self, input_shape):
+        d = self.W.shape[0]
+        if input_shape is not None and math.prod(input_shape) != d:
+            raise ValueError(f"(flattened) must have shape (N, {d}); got per-sample shape "
+                             f"{tuple(input_shape)}")
+        return (self.W.shape[1],)
+
+    def penalty(self):
+        if not self.weight_decay:
+            return 0.0
+        w = self.W.reshape(-1)
+        return 0.5 * self.weight_decay * float(np.dot(w, w))
+
+    # -- the protocol --------------------------------------------------------------
+    def _forward(self, x, ws, train):
+        """``act(x @ W + b)`` into a workspace buffer; caches x and the output."""
+        x2 = x.reshape(x.shape[0], -1)
+        out = ws.get("out", (x2.shape[0], self.W.shape[1]), self.dtype)
+        self._ops.affine_forward(x2, self.W, self.b, out, self._act)
+        self.x, self.y, self._x_shape = x2, out, x.shape
         return out
 
-    def _backward(self, dout, dx, dW, db):
-        """Write the gradients into ``dx`` (None to skip), ``dW`` and ``db``.
-
-        With a fused activation ``dout`` is overwritten (it is a workspace).
-        """
+    def _backward(self, dout, ws, need_dx):
+        """Write ``grads["W"]``, ``grads["b"]``; return dx in the input's shape (or None)."""
         ops = self._ops
+        dx = ws.get("dx", self.x.shape, self.dtype) if need_dx else None
+        dW, db = self.grads["W"], self.grads["b"]
         if self._act:
+            if not ws.may_overwrite_dout:  # the fused backward overwrites it
+                scratch = ws.get("dout", dout.shape, dout.dtype)
+                np.copyto(scratch, dout)
+                dout = scratch
             ops.affine_activation_backward_(dout, self.y, self._act, self.x, self.W,
                                             dx, dW, db, self.weight_decay)
         else:
             ops.affine_backward(dout, self.x, self.W, dx, dW, db, self.weight_decay)
-        self.dW, self.db = dW, db
-        return dx
+        return None if dx is None else dx.reshape(self._x_shape)

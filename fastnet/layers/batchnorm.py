@@ -1,16 +1,17 @@
 """Batch normalization (Ioffe & Szegedy 2015, arXiv:1502.03167), per feature of ``(N, D)``."""
+import math
 import warnings
 
 import numpy as np
 
-from fastnet._checks import as_input, check_batch, check_shape, float_dtype, real_scalar
-from fastnet.kernels import get_backend
+from fastnet._checks import check_shape, float_dtype, one_of, positive_int, real_scalar
+from fastnet.layers._base import Layer
 
 # convention -> (eps, default momentum); see BatchNormalization.
 _CONVENTIONS = {"textbook": (1e-6, 0.9), "torch": (1e-5, 0.1)}
 
 
-class BatchNormalization:
+class BatchNormalization(Layer):
     """``out = gamma * (x - mu) / sqrt(var + eps) + beta`` with batch or running statistics.
 
     In training (``train_flg=True``) ``mu`` and ``var`` are the batch's mean
@@ -46,10 +47,11 @@ class BatchNormalization:
     After ``backward``: ``dgamma`` and ``dbeta``.
     """
 
+    keeps_input = True
+
     def __init__(self, gamma, beta, momentum=None, running_mean=None, running_var=None, *,
                  convention="textbook", eps=None, backend="compiled"):
-        if convention not in _CONVENTIONS:
-            raise ValueError(f"convention must be 'textbook' or 'torch'; got {convention!r}")
+        one_of("convention", convention, _CONVENTIONS)
         if not isinstance(gamma, np.ndarray) or not isinstance(beta, np.ndarray):
             raise TypeError("gamma and beta must be numpy arrays")
         dtype = float_dtype(gamma.dtype, "gamma.dtype")
@@ -67,18 +69,31 @@ class BatchNormalization:
             "momentum", momentum, low=0, high=1)
         # The kernels take the weight of the old value.
         self._keep = self.momentum if convention == "textbook" else 1 - self.momentum
-        self.gamma, self.beta = gamma, beta
         d = gamma.shape[0]
         start_var = 0.0 if convention == "textbook" else 1.0
-        self.running_mean = self._running("running_mean", running_mean, d, dtype, 0.0)
-        self.running_var = self._running("running_var", running_var, d, dtype, start_var)
-        self._ops = get_backend(backend)
+        buffers = {"running_mean": self._running("running_mean", running_mean, d, dtype, 0.0),
+                   "running_var": self._running("running_var", running_var, d, dtype, start_var)}
+        self._setup(dtype, backend, params={"gamma": gamma, "beta": beta}, buffers=buffers)
         self._mean = np.zeros(d, dtype)
         self._inv_std = np.zeros(d, dtype)
         self._warned_single = False
         self.x = None
-        self.input_shape = None
-        self.dgamma = self.dbeta = None
+        self._x_shape = None
+        self._trained_last = False
+
+    @classmethod
+    def create(cls, num_features, *, dtype=np.float32, **kwargs):
+        """A layer over ``num_features`` features with gamma 1 and beta 0."""
+        d = positive_int("num_features", num_features)
+        dtype = float_dtype(dtype)
+        return cls(np.ones(d, dtype), np.zeros(d, dtype), **kwargs)
+
+    gamma = property(lambda self: self.params["gamma"])
+    beta = property(lambda self: self.params["beta"])
+    dgamma = property(lambda self: self.grads["gamma"])
+    dbeta = property(lambda self: self.grads["beta"])
+    running_mean = property(lambda self: self.buffers["running_mean"])
+    running_var = property(lambda self: self.buffers["running_var"])
 
     @staticmethod
     def _running(name, value, d, dtype, fill):
@@ -91,59 +106,78 @@ class BatchNormalization:
             raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
         return value
 
-    # -- checked, allocating API (textbook) ------------------------------------
-    def forward(self, x, train_flg=True):
-        """Return the normalized ``x`` as a new array of its shape (N, D) or (N, ...)."""
-        x = as_input("x", x, self.gamma.dtype)
-        check_batch("x", x)
-        self.input_shape = x.shape
-        x2 = x.reshape(x.shape[0], -1)
-        check_shape("x (flattened)", x2, (None, self.gamma.shape[0]))
-        out = self._forward(x2, np.empty_like(x2), bool(train_flg))
-        return out.reshape(self.input_shape)
+    def config(self):
+        return {"num_features": self.gamma.shape[0], "momentum": self.momentum,
+                "convention": self.convention, "eps": self.eps, "dtype": self.dtype.name,
+                "backend": self.backend}
 
+    @classmethod
+    def from_config(cls, config):
+        return cls.create(**config)
+
+    def describe(self):
+        return f"BatchNormalization of {self.gamma.shape[0]} features"
+
+    def input_shape(self):
+        return (self.gamma.shape[0],)
+
+    def output_shape(self, input_shape):
+        d = self.gamma.shape[0]
+        if input_shape is None:
+            return (d,)
+        if math.prod(input_shape) != d:
+            raise ValueError(f"(flattened) must have shape (N, {d}); got per-sample shape "
+                             f"{tuple(input_shape)}")
+        return tuple(input_shape)
+
+    # -- checked textbook API ------------------------------------------------------
     def backward(self, dout):
         """Return ``dx`` (input's shape) of the latest training forward; set ``dgamma``, ``dbeta``."""
-        if self.x is None:
+        if self.x is None or not self._trained_last:
             raise RuntimeError("backward needs a forward with train_flg=True first")
-        dout = as_input("dout", dout, self.gamma.dtype)
-        dout = dout.reshape(dout.shape[0], -1) if dout.ndim else dout
-        check_shape("dout (flattened)", dout, self.x.shape)
-        dx = np.empty_like(self.x)
-        self._backward(dout, dx, np.empty_like(self.gamma), np.empty_like(self.beta))
-        return dx.reshape(self.input_shape)
+        return super().backward(dout)
 
-    # -- unchecked API for networks --------------------------------------------
-    def _forward(self, x, out, train_flg):
-        """Write the normalized ``x (N, D)`` into ``out``; in training cache what backward needs."""
-        if not train_flg:
-            self._ops.batchnorm_forward_infer(x, self.gamma, self.beta, self.running_mean,
-                                              self.running_var, self.eps, out)
-            return out
-        n = x.shape[0]
+    # -- the protocol --------------------------------------------------------------
+    def _forward(self, x, ws, train):
+        """Normalize ``x`` (flattened to (N, D)); in training cache what backward needs."""
+        self._trained_last = train
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        x2 = x.reshape(x.shape[0], -1)
+        out = ws.get("out", x2.shape, self.dtype)
+        if not train:
+            self._ops.batchnorm_forward_infer(x2, gamma, beta, running_mean, running_var,
+                                              self.eps, out)
+            return out.reshape(x.shape)
+        n = x2.shape[0]
         if n == 1:
-            if self.convention == "torch":
-                raise ValueError(
-                    "BatchNormalization(convention='torch') needs more than one sample per "
-                    "feature in training (the unbiased variance of one value is undefined); "
-                    f"got x of shape {x.shape}"
-                )
-            if not self._warned_single:
-                warnings.warn(
-                    "BatchNormalization: training batch of one sample; its variance is 0, "
-                    "so every output equals beta (textbook behaviour)", RuntimeWarning,
-                    stacklevel=3)
-                self._warned_single = True
+            self._single_sample(x)
         self._ops.batchnorm_forward_train(
-            x, self.gamma, self.beta, self.eps, out, self._mean, self._inv_std,
-            self.running_mean, self.running_var, self._keep,
-            n / (n - 1) if self.convention == "torch" else 1.0)
-        self.x = x
-        return out
+            x2, gamma, beta, self.eps, out, self._mean, self._inv_std, running_mean, running_var,
+            self._keep, n / (n - 1) if self.convention == "torch" else 1.0)
+        self.x, self._x_shape = x2, x.shape
+        return out.reshape(x.shape)
 
-    def _backward(self, dout, dx, dgamma, dbeta):
-        """Write ``dx`` (may be ``dout``), ``dgamma`` and ``dbeta``."""
-        self._ops.batchnorm_backward(dout, self.x, self.gamma, self._mean, self._inv_std,
-                                     dx, dgamma, dbeta)
-        self.dgamma, self.dbeta = dgamma, dbeta
-        return dx
+    def _single_sample(self, x):
+        if self.convention == "torch":
+            raise ValueError(
+                "BatchNormalization(convention='torch') needs more than one sample per "
+                "feature in training (the unbiased variance of one value is undefined); "
+                f"got x of shape {x.shape}"
+            )
+        if not self._warned_single:
+            warnings.warn(
+                "BatchNormalization: training batch of one sample; its variance is 0, "
+                "so every output equals beta (textbook behaviour)", RuntimeWarning,
+                stacklevel=4)
+            self._warned_single = True
+
+    def _backward(self, dout, ws, need_dx):
+        """Write ``grads["gamma"]``, ``grads["beta"]``; return dx (the input's shape)."""
+        x = self.x
+        # A separate dx: the kernel's last pass vectorizes only when dx and dout differ.
+        dx = ws.get("dx", x.shape, self.dtype)
+        grads = self.grads
+        self._ops.batchnorm_backward(dout.reshape(x.shape), x, self.params["gamma"], self._mean,
+                                     self._inv_std, dx, grads["gamma"], grads["beta"])
+        return dx.reshape(self._x_shape)

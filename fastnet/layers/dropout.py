@@ -1,13 +1,13 @@
 """Dropout (Srivastava et al. 2014, JMLR 15; the textbook cites arXiv:1207.0580)."""
 import numpy as np
 
-from fastnet._checks import as_input, check_batch, check_shape, float_dtype, make_rng, real_scalar
-from fastnet.kernels import get_backend
+from fastnet._checks import make_rng, one_of, real_scalar
+from fastnet.layers._base import Layer
 
 MODES = ("textbook", "inverted")
 
 
-class Dropout:
+class Dropout(Layer):
     """Zero each activation with probability ``dropout_ratio`` during training.
 
     Parameters
@@ -26,57 +26,56 @@ class Dropout:
 
     A unit is kept when its uniform draw ``u`` in [0, 1) exceeds the ratio
     (as the textbook's ``rand > ratio``). ``mask`` holds the latest training
-    mask, scale included (0 or the scale).
+    mask, scale included (0 or the scale). The generator's state is part of
+    the layer's state (``state_dict()["extra"]``), so a restored net draws
+    the same masks as the original would have.
     """
 
     def __init__(self, dropout_ratio=0.5, mode="textbook", rng=None, *, backend="compiled"):
         self.dropout_ratio = real_scalar("dropout_ratio", dropout_ratio, low=0, high=1,
                                          high_open=True)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-        self.mode = mode
+        self.mode = one_of("mode", mode, MODES)
         self.rng = make_rng(rng)
-        self._ops = get_backend(backend)
+        self._setup(None, backend)
         keep = 1.0 - self.dropout_ratio
         # (scale of kept units in training, scale at inference)
         self._train_scale, self._infer_scale = (1.0, keep) if mode == "textbook" else (1.0 / keep, 1.0)
         self.mask = None
         self._train = None  # whether the latest forward was in training
 
-    # -- checked, allocating API (textbook) ------------------------------------
-    def forward(self, x, train_flg=True):
-        """Return the dropped-out ``x`` as a new array (same shape and dtype)."""
-        x = np.asarray(x)
-        float_dtype(x.dtype, "x.dtype")
-        x = np.ascontiguousarray(x)
-        check_batch("x", x)
-        out = np.empty_like(x)
-        result = self._forward(x, out, bool(train_flg))
-        if result is x:  # inverted mode at inference passes x through
-            np.copyto(out, x)
-        return out
+    def config(self):
+        return {"dropout_ratio": self.dropout_ratio, "mode": self.mode, "backend": self.backend}
 
-    def backward(self, dout):
-        """Return ``dout`` through the latest forward's mask (or inference scale), as a new array."""
-        if self._train is None:
-            raise RuntimeError("backward called before forward")
-        shape = self.mask.shape if self._train else self._infer_shape
-        dtype = self.mask.dtype if self._train else self._infer_dtype
-        dout = as_input("dout", dout, dtype)
-        check_shape("dout", dout, shape)
-        return self._backward(dout, np.empty_like(dout))
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
-    # -- unchecked API for networks --------------------------------------------
-    def _forward(self, x, out, train_flg):
-        """Write the result into ``out`` (any C-contiguous shape); return it.
+    def describe(self):
+        return f"Dropout({self.dropout_ratio})"
+
+    def extra_state(self):
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_extra_state(self, state):
+        if set(state) != {"rng"}:
+            raise ValueError(f"Dropout extra state must hold 'rng'; got keys {sorted(state)}")
+        try:
+            self.rng.bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"Dropout extra state 'rng' is not a state of "
+                             f"{type(self.rng.bit_generator).__name__}: {err}") from None
+
+    # -- the protocol --------------------------------------------------------------
+    def _forward(self, x, ws, train):
+        """Drop out ``x`` into x itself when allowed, else into a buffer.
 
         In inverted mode at inference the result is ``x`` itself (no copy).
         """
-        self._train = train_flg
-        if not train_flg:
-            self._infer_shape, self._infer_dtype = x.shape, x.dtype
-            if self._infer_scale == 1.0:
-                return x
+        self._train = train
+        if not train and self._infer_scale == 1.0:
+            return x
+        out = x if ws.may_overwrite_x else ws.get("out", x.shape, x.dtype)
+        if not train:
             self._ops.dropout_scale(x.reshape(-1), self._infer_scale, out.reshape(-1))
             return out
         mask = self.mask
@@ -87,12 +86,13 @@ class Dropout:
                                    self._train_scale, out.reshape(-1))
         return out
 
-    def _backward(self, dout, dx):
-        """Write ``dout`` through the mask into ``dx`` (may be ``dout``); return ``dx``."""
+    def _backward(self, dout, ws, need_dx):
+        """``dout`` through the latest forward's mask (or inference scale)."""
+        if not self._train and self._infer_scale == 1.0:
+            return dout
+        dx = dout if ws.may_overwrite_dout else ws.get("dx", dout.shape, dout.dtype)
         if self._train:
             self._ops.dropout_backward(dout.reshape(-1), self.mask.reshape(-1), dx.reshape(-1))
-        elif self._infer_scale == 1.0:
-            np.copyto(dx, dout)
         else:
             self._ops.dropout_scale(dout.reshape(-1), self._infer_scale, dx.reshape(-1))
         return dx

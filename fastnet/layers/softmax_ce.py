@@ -2,10 +2,10 @@
 import numpy as np
 
 from fastnet._checks import as_input, as_labels, check_batch, float_dtype
-from fastnet.kernels import get_backend
+from fastnet.layers._base import LossLayer
 
 
-class SoftmaxWithLoss:
+class SoftmaxWithLoss(LossLayer):
     """Mean cross-entropy of softmax(x) against targets t.
 
     ``t`` is integer class indices ``(N,)`` or target rows ``(N, C)``. The loss
@@ -15,9 +15,21 @@ class SoftmaxWithLoss:
     """
 
     def __init__(self, *, backend="compiled"):
-        self._ops = get_backend(backend)
+        self._setup(None, backend)
         self.loss = None
         self.dx = None
+
+    def config(self):
+        return {"backend": self.backend}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def output_shape(self, input_shape):
+        if input_shape is not None and len(input_shape) != 1:
+            raise ValueError(f"must have shape (N, C); got per-sample shape {tuple(input_shape)}")
+        return ()
 
     def forward(self, x, t):
         """Return the mean loss (Python float) of logits ``x (N, C)``."""
@@ -28,7 +40,7 @@ class SoftmaxWithLoss:
             raise ValueError(f"x must have shape (N, C); got {x.shape}")
         check_batch("x", x)
         t = as_labels("t", t, x.shape[0], x.shape[1], x.dtype)
-        return self._forward(x, t, np.empty_like(x))
+        return self._loss(x, t, None)
 
     def backward(self, dout=1):
         """Return ``dout * dL/dx`` as a new array."""
@@ -36,11 +48,16 @@ class SoftmaxWithLoss:
             raise RuntimeError("backward called before forward")
         return self.dx * self.dx.dtype.type(dout)
 
-    def _forward(self, x, t, dx):
-        """Unchecked: write dL/dx into ``dx`` and return the loss."""
+    # -- the loss protocol -----------------------------------------------------------
+    def _loss(self, x, t, ws):
+        """Return the loss; keep dL/dx (in a workspace buffer, or a new array if ``ws`` is None)."""
+        dx = np.empty_like(x) if ws is None else ws.get("dx", x.shape, x.dtype)
         if t.ndim == 1:
             self.loss = self._ops.softmax_cross_entropy(x, t, dx)
         else:
             self.loss = self._ops.softmax_cross_entropy_onehot(x, t, dx)
         self.dx = dx
         return self.loss
+
+    def _loss_backward(self, ws):
+        return self.dx
