@@ -8,8 +8,8 @@ from fastnet.multi_layer_net import MultiLayerNet, MultiLayerNetExtend
 from fastnet.net import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["Ensemble", "MultiLayerNet", "MultiLayerNetExtend", "Sequential", "__version__", "blas_info",
-           "load", "load_checkpoint", "save"]
+__all__ = ["Ensemble", "MultiLayerNet", "MultiLayerNetExtend", "Sequential", "__version__",
+           "blas_info", "load", "load_checkpoint", "save"]
 
 # Submodules a user reaches as attributes after ``import fastnet``, imported on first use.
 _SUBMODULES = ("datasets", "diagnostics", "init", "kernels", "layers", "optim", "reference",
