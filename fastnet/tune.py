@@ -599,8 +599,8 @@ class SearchResult:
             ax.plot(epochs, r["val_acc_curve"], "-", label="validation")
             ax.plot(epochs, r["train_acc_curve"], "--", label="train")
             ax.set_title(f"best-{k + 1} (trial {r['trial']})", fontsize=9)
-            ax.text(0.02, 0.02, "\n".join(f"{n}={_fmt(v)}" for n, v in r["params"].items()),
-                    transform=ax.transAxes, fontsize=7, va="bottom")
+            ax.text(0.98, 0.97, "\n".join(f"{n}={_fmt(v)}" for n, v in r["params"].items()),
+                    transform=ax.transAxes, fontsize=7, va="top", ha="right")
             ax.set_ylim(0, 1)
             if k == 0:
                 ax.legend(loc="upper left", fontsize=7)

@@ -16,6 +16,7 @@ EXPERIMENTS["overfit"] = "overfit"
 EXPERIMENTS["optimizer-paths"] = "optimizer_paths"
 EXPERIMENTS["optimizer-compare"] = "optimizer_compare"
 EXPERIMENTS["ensemble"] = "ensemble"
+EXPERIMENTS["hyperparam"] = "hyperparam"
 
 
 def get_experiment(name):
