@@ -256,6 +256,10 @@ def _tune(args):
     if unknown:
         raise UsageError(f"--space {unknown[0]}: {args.optimizer} nets take "
                          f"{', '.join(build.NET_NAMES + build.optimizer_names)}")
+    use_optuna = any(v is not None for v in (args.sampler, args.pruner, args.storage,
+                                                args.study)) or args.resume
+    if use_optuna:
+        _check_optuna_options(args)
     out = _writable_dir(args.out, "--out") if args.out else None
     (x_train, t_train), _, source = _load_data(args.quiet)
     x, t = x_train[:args.train_size], t_train[:args.train_size]
@@ -263,11 +267,16 @@ def _tune(args):
         print(f"data: {source}; first {len(x)} training samples, "
               f"{args.validation_fraction:g} of each class for validation")
         print("space: " + ", ".join(f"{k}={v!r}" for k, v in space.items()))
-    result = tune.random_search(build, space, x, t, n_trials=args.n_trials,
-                                validation_fraction=args.validation_fraction,
-                                epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                                n_jobs=args.n_jobs, early_stopping=args.early_stopping,
-                                progress=sys.stderr.isatty() and not args.quiet)
+    common = {"n_trials": args.n_trials, "validation_fraction": args.validation_fraction,
+              "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+              "progress": sys.stderr.isatty() and not args.quiet}
+    if use_optuna:
+        result = tune.optuna_search(build, space, x, t, sampler=args.sampler or "random",
+                                    pruner=args.pruner, storage=args.storage,
+                                    study_name=args.study, resume=args.resume, **common)
+    else:
+        result = tune.random_search(build, space, x, t, n_jobs=args.n_jobs,
+                                    early_stopping=args.early_stopping, **common)
     if not args.quiet:
         print(result.table(top=args.top))
     print(result.summary())
@@ -277,6 +286,38 @@ def _tune(args):
         if not args.quiet:
             print("wrote " + ", ".join(str(p) for p in paths if p is not None))
     return 0
+
+
+def _check_optuna_options(args):
+    """Optuna options: compatible with each other, optuna installed, the storage reachable."""
+    from fastnet import tune
+
+    if args.early_stopping is not None:
+        raise UsageError("--early-stopping is the built-in search's; with Optuna options use "
+                         "--pruner halving (or median)")
+    if args.n_jobs != 1:
+        raise UsageError("--n-jobs is the built-in search's; with Optuna run several "
+                         "'fastnet tune --storage URL --study NAME --resume' processes")
+    if args.resume and args.storage is None:
+        raise UsageError("--resume needs --storage (e.g. sqlite:///study.db): an in-memory "
+                         "study ends with the process")
+    if args.study is not None and args.storage is None:
+        raise UsageError("--study names a study in a --storage; add --storage "
+                         "sqlite:///study.db (or a postgresql:// URL)")
+    try:
+        tune._optuna()
+    except ImportError as exc:
+        raise UsageError(f"--sampler, --pruner, --storage, --study and --resume run an Optuna "
+                         f"study: {exc}") from None
+    if args.storage is not None:
+        try:
+            storage = tune.open_storage(args.storage)
+        except tune.StorageError as exc:
+            raise UsageError(f"--storage {exc.url}: {exc.reason}") from None
+        name = args.study or "fastnet"
+        if not args.resume and name in {s.study_name for s in storage.get_all_studies()}:
+            raise UsageError(f"--study {name} already exists in {tune.redact(args.storage)}; "
+                             "add --resume to continue it, or choose another name")
 
 
 def _data(args):
@@ -404,6 +445,21 @@ def build_parser():
                     help="mini-batch size (default 100)")
     tn.add_argument("--early-stopping", choices=["asha"], default=None,
                     help="abandon trials early: asha (successive halving at epochs 1, 3, 9, ...)")
+    tn.add_argument("--sampler", choices=["random", "tpe"], default=None,
+                    help="run the search as an Optuna study with this sampler (needs the "
+                         "tune extra: pip install 'fastnet[tune]')")
+    tn.add_argument("--pruner", choices=["halving", "median"], default=None,
+                    help="Optuna pruner fed with each epoch's validation accuracy: "
+                         "successive halving or median")
+    tn.add_argument("--storage", default=None, metavar="URL",
+                    help="Optuna storage: sqlite:///study.db to stop and resume, "
+                         "postgresql://user:password@host/db to share one study between "
+                         "machines (default: in memory)")
+    tn.add_argument("--study", default=None, metavar="NAME",
+                    help="study name in --storage (default fastnet)")
+    tn.add_argument("--resume", action="store_true",
+                    help="continue the study in --storage (create it if missing); every "
+                         "machine sharing a study passes it")
     tn.add_argument("--top", type=_POSITIVE_INT, default=20,
                     help="rows of the printed table (default 20)")
     tn.add_argument("--quiet", action="store_true", help="print only the summary line")

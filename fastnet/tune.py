@@ -25,10 +25,12 @@ test set is never an argument: nothing here can look at it.
   ``cores // n_jobs`` BLAS/OpenMP threads each, so the cores are not
   oversubscribed.
 
-The same objective runs under Optuna (samplers, pruners, shared storage) in
-:mod:`fastnet.tune_optuna` (the ``tune`` extra).
+:func:`optuna_search` runs the same objective in an Optuna study (samplers,
+pruners, a SQLite or PostgreSQL storage shared by many processes or
+machines); it needs the ``tune`` extra.
 """
 import abc
+import importlib
 import inspect
 import json
 import math
@@ -736,3 +738,228 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
                                   "validation_fraction": validation_fraction,
                                   "early_stopping": early_stopping, "min_epochs": min_epochs,
                                   "reduction_factor": eta, "rungs": rungs, "n_jobs": n_jobs})
+
+
+# -- Optuna: samplers, pruners, shared storage (the ``tune`` extra) -------------------------
+
+SAMPLERS = ("random", "tpe")
+PRUNERS = ("halving", "median")
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("Optuna studies need optuna: pip install 'fastnet[tune]' "
+                          "(or pip install optuna)") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def redact(url):
+    """``url`` with any password replaced by ``***`` (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+class StorageError(ValueError):
+    """An Optuna storage URL that cannot be used: ``url`` (password hidden) and ``reason``."""
+
+    def __init__(self, url, reason):
+        self.url, self.reason = redact(url), reason
+        super().__init__(f"storage {self.url}: {reason}")
+
+
+#: What the loser of two processes creating Optuna's tables at once is told (SQLite, PostgreSQL).
+_TABLE_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key")
+
+
+def _with_driver(url):
+    """``postgresql://`` with the driver that is installed (SQLAlchemy 2.1 assumes psycopg 3)."""
+    if not url.startswith("postgresql://"):
+        return url
+    for module, dialect in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        return f"postgresql+{dialect}://" + url[len("postgresql://"):]
+    raise StorageError(url, "cannot open it: no PostgreSQL driver is installed "
+                            "(pip install psycopg2-binary)")
+
+
+def open_storage(url):
+    """Return an Optuna storage for ``url`` (None: in memory), connected and checked.
+
+    ``sqlite:///study.db`` keeps a study on disk (stop and resume);
+    ``postgresql://user:password@host:5432/db`` shares it between machines
+    (through psycopg 3 or psycopg2, whichever is installed). Raises
+    :class:`StorageError` (a ValueError naming the URL without its password)
+    when it cannot be reached or used, so a search fails before any training.
+    """
+    optuna = _optuna()
+    if url is None:
+        return optuna.storages.InMemoryStorage()
+    if not isinstance(url, str) or "://" not in url:
+        raise StorageError(str(url), "must be a database URL such as sqlite:///study.db or "
+                                     "postgresql://user:password@host/db")
+    driver_url = _with_driver(url)
+    for attempt in range(3):
+        try:
+            # RDBStorage connects and creates Optuna's tables here, so a bad URL fails now
+            return optuna.storages.RDBStorage(driver_url, engine_kwargs=_engine_kwargs(url))
+        except Exception as exc:  # SQLAlchemy's errors, a missing driver, a refused connection
+            cause = exc.__cause__ or exc
+            reason = " ".join(str(cause).split("\n")[0].split()) or type(cause).__name__
+            # Workers started together race to create the tables; the loser sees them
+            # half made (a table that already exists, a duplicate version row) and retries.
+            if attempt < 2 and any(m in reason for m in _TABLE_RACE):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise StorageError(url, f"cannot open it ({reason})") from None
+
+
+def _engine_kwargs(url):
+    if url.startswith("postgresql"):
+        return {"connect_args": {"connect_timeout": 10}}
+    if url.startswith("sqlite"):
+        # several worker processes on one file: wait for the lock rather than fail at once
+        return {"connect_args": {"timeout": 60}}
+    return {}
+
+
+def _study_settings(space, seed, epochs, batch_size, validation_fraction, n_train):
+    return {"fastnet_seed": seed, "epochs": epochs, "batch_size": batch_size,
+            "validation_fraction": validation_fraction, "n_train": n_train,
+            "space": {k: repr(v) for k, v in space.items()}}
+
+
+def _record_from_trial(trial):
+    attrs = trial.user_attrs
+    val = attrs.get("val_acc_curve", [])
+    return {"trial": trial.number, "params": dict(trial.params),
+            "best_val_acc": max(val) if val else float("nan"),
+            "final_val_acc": val[-1] if val else float("nan"),
+            "train_acc": attrs.get("train_acc", float("nan")), "epochs_run": len(val),
+            "stopped": trial.state.name == "PRUNED", "seconds": attrs.get("seconds", 0.0),
+            "val_acc_curve": val, "train_acc_curve": attrs.get("train_acc_curve", [])}
+
+
+def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fraction=0.2,
+                  epochs=50, batch_size=100, *, seed=None, sampler="random", pruner=None,
+                  min_epochs=1, reduction_factor=3, storage=None, study_name=None,
+                  resume=False, progress=False):
+    """The :func:`random_search` objective run by an Optuna study.
+
+    Trial ``k`` trains exactly as trial ``k`` of :func:`random_search` would
+    with the parameters Optuna suggests (same split, same weight and batch
+    seeds), reporting its validation accuracy after each epoch to the pruner.
+
+    Parameters (beyond :func:`random_search`'s)
+    -------------------------------------------
+    sampler : {'random', 'tpe'}
+        ``optuna.samplers.RandomSampler`` (the textbook's search) or
+        ``TPESampler`` (Bayesian refinement). Seeded from ``seed`` in memory;
+        with a shared ``storage`` each process draws independently.
+    pruner : None, 'halving' or 'median'
+        ``SuccessiveHalvingPruner(min_resource=min_epochs,
+        reduction_factor=reduction_factor)`` or ``MedianPruner(n_warmup_steps=min_epochs)``.
+    storage : None or database URL
+        None: in memory. ``sqlite:///study.db``: on disk, to stop and resume.
+        ``postgresql://user:password@host/db``: one study for many machines.
+        Checked before any training (:func:`open_storage`).
+    study_name : str, optional (default 'fastnet' with a storage)
+    resume : bool
+        Continue the study (create it if missing). Without it an existing
+        study of that name is a ValueError, so two searches do not mix by
+        accident. A study keeps its seed (adopted when ``seed`` is None),
+        epochs, batch size, validation fraction, training-set size and space:
+        resuming with others is a ValueError.
+    n_trials : int
+        Trials *this call* runs; N processes sharing a storage run N x that.
+
+    Returns
+    -------
+    SearchResult
+        Every finished or pruned trial of the study (from all processes),
+        best first; its ``study`` attribute is the Optuna study.
+    """
+    optuna = _optuna()
+    space = check_space(space)
+    seed_given = seed is not None
+    n_trials, epochs, batch_size, seed, _, min_epochs, eta = check_search_args(
+        n_trials, validation_fraction, epochs, batch_size, seed, 1, None, min_epochs,
+        reduction_factor, progress)
+    sampler = one_of("sampler", sampler, SAMPLERS)
+    if pruner is not None:
+        one_of("pruner", pruner, PRUNERS)
+    resume = flag("resume", resume)
+    if study_name is None:
+        study_name = "fastnet" if storage is not None else None
+    elif not isinstance(study_name, str) or not study_name:
+        raise TypeError(f"study_name must be a non-empty string; got {study_name!r}")
+    if resume and storage is None:
+        raise ValueError("resume needs a storage (e.g. sqlite:///study.db): an in-memory "
+                         "study ends with the process")
+    store = open_storage(storage)
+    split_validation(x_train, t_train, validation_fraction, seed)  # checks only
+    probe_build(build, space, seed)
+    if storage is None:
+        sampler_seed = int(np.random.SeedSequence(seed, spawn_key=(2,)).generate_state(1)[0])
+    else:  # processes sharing a study must not all draw the same points
+        sampler_seed = None
+    samplers = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+    pruners = {None: optuna.pruners.NopPruner(),
+               "halving": optuna.pruners.SuccessiveHalvingPruner(
+                   min_resource=min_epochs, reduction_factor=eta),
+               "median": optuna.pruners.MedianPruner(n_warmup_steps=min_epochs)}
+    exists = study_name is not None and study_name in {
+        s.study_name for s in store.get_all_studies()}
+    if exists and not resume:
+        raise ValueError(f"study {study_name!r} already exists in {redact(storage)}; pass "
+                         "resume=True (--resume) to continue it, or choose another name")
+    study = optuna.create_study(storage=store, study_name=study_name, direction="maximize",
+                                sampler=samplers[sampler](seed=sampler_seed),
+                                pruner=pruners[pruner], load_if_exists=resume)
+    if resume and not seed_given and "fastnet_seed" in study.user_attrs:
+        seed = study.user_attrs["fastnet_seed"]  # resuming a study continues its seed
+    settings = _study_settings(space, seed, epochs, batch_size, validation_fraction,
+                               len(x_train))
+    data = split_validation(x_train, t_train, validation_fraction, seed)
+    stored = {k: study.user_attrs.get(k) for k in settings}
+    if all(v is None for v in stored.values()):
+        for k, v in settings.items():
+            study.set_user_attr(k, v)
+    elif stored != settings:
+        diff = ", ".join(f"{k} {stored[k]!r} (now {settings[k]!r})" for k in settings
+                         if stored[k] != settings[k])
+        raise ValueError(f"study {study_name!r} was started with other settings: {diff}; "
+                         "give the same ones to resume it, or choose another study name")
+
+    def objective(trial):
+        params = {name: dist.suggest(trial, name) for name, dist in space.items()}
+
+        def report(epoch, value):
+            trial.report(value, epoch)
+            return trial.should_prune()
+
+        record = run_trial(build, params, trial.number, seed, data, epochs=epochs,
+                           batch_size=batch_size, on_epoch=report)
+        for key in ("val_acc_curve", "train_acc_curve", "train_acc", "seconds"):
+            trial.set_user_attr(key, record[key])
+        if record["stopped"]:
+            raise optuna.TrialPruned(f"pruned at epoch {record['epochs_run']}")
+        return record["best_val_acc"]
+
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    finished = [t for t in study.get_trials(deepcopy=False)
+                if t.state.name in ("COMPLETE", "PRUNED")]
+    result = SearchResult([_record_from_trial(t) for t in finished], space, seed=seed,
+                          epochs=epochs, settings={**settings, "sampler": sampler,
+                                                   "pruner": pruner, "study": study_name,
+                                                   "storage": storage and redact(storage)})
+    result.study = study
+    return result
