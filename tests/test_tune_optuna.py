@@ -127,7 +127,8 @@ def _two_workers_share(storage, study, tmp_path):
         out, err = w.communicate(timeout=600)
         assert w.returncode == 0, err
         assert "trials; best val acc" in out
-    loaded = optuna.load_study(study_name=study, storage=storage)
+    # fastnet's own opening: picks the installed PostgreSQL driver for a postgresql:// URL
+    loaded = optuna.load_study(study_name=study, storage=tune.open_storage(storage))
     numbers = [tr.number for tr in loaded.get_trials()]
     assert sorted(numbers) == list(range(6))  # 2 x 3, distinct
     assert all(tr.state.name == "COMPLETE" for tr in loaded.get_trials())
@@ -146,7 +147,7 @@ def test_two_processes_share_one_postgresql_study(tmp_path):
     pytest.importorskip("psycopg2", reason="PostgreSQL storage needs psycopg2-binary")
     study = f"shared-{os.getpid()}-{tmp_path.name}"
     _two_workers_share(url, study, tmp_path)
-    optuna.delete_study(study_name=study, storage=url)
+    optuna.delete_study(study_name=study, storage=tune.open_storage(url))
 
 
 def test_sqlite_study_resumes_and_refuses_to_mix(tmp_path, capsys):
