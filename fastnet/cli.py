@@ -12,11 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 PROG = "fastnet"
 DESCRIPTION = ("A compiled, from-scratch neural-network engine that follows the textbook "
-               "Deep Learning from Scratch. Commands: train (a net on MNIST), experiment "
-               "(the textbook's chapter-6 experiments), tune (hyperparameter search), data "
-               "(download the full MNIST set).")
+               "Deep Learning from Scratch. Commands: train (a net on MNIST), predict (classify "
+               "digits with a saved net), experiment (the textbook's chapter-6 experiments), "
+               "tune (hyperparameter search), data (download the full MNIST set).")
 
 
 class UsageError(Exception):
@@ -172,13 +174,29 @@ def _load_data(quiet):
     return train, test, source
 
 
+def _load_checkpoint(path, flag):
+    """``fastnet.load_checkpoint(path)`` with its errors as one-line usage errors naming ``flag``."""
+    from fastnet.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except (OSError, ValueError) as exc:  # missing, truncated, corrupted, newer format
+        raise UsageError(f"{flag}: {' '.join(str(exc).split())}") from None
+
+
 def _train(args):
     from fastnet import MultiLayerNetExtend
-    from fastnet.trainer import EarlyStopping, Trainer
+    from fastnet.trainer import EarlyStopping, SaveCheckpoint, Trainer
 
     if args.early_stopping is not None and not args.validation_split:
         raise UsageError("--early-stopping needs validation data: add --validation-split 0.1 "
                          "(the test set is never used for choices)")
+    if args.save:
+        _writable_file(args.save, "--save", (".npz",))
+    resumed = _load_checkpoint(args.resume, "--resume") if args.resume else None
+    if resumed is not None and resumed.state is None:
+        raise UsageError(f"--resume {args.resume}: holds a net but no training state; resume "
+                         "from a file written by 'fastnet train --save'")
     if args.history:
         _writable_file(args.history, "--history", (".csv", ".json"))
     if args.plot:
@@ -187,23 +205,39 @@ def _train(args):
     lr = args.lr if args.lr is not None else _default_lrs()[args.optimizer]
 
     (x_train, t_train), (x_test, t_test), source = _load_data(args.quiet)
-    dtype = args.dtype
-    net = MultiLayerNetExtend(784, args.hidden, 10, activation=args.activation,
-                              weight_init_std=args.init, weight_decay_lambda=args.weight_decay,
-                              use_dropout=args.dropout > 0, dropout_ration=args.dropout,
-                              use_batchnorm=args.batchnorm, dtype=dtype, seed=args.seed)
+    if resumed is None:
+        net = MultiLayerNetExtend(784, args.hidden, 10, activation=args.activation,
+                                  weight_init_std=args.init, weight_decay_lambda=args.weight_decay,
+                                  use_dropout=args.dropout > 0, dropout_ration=args.dropout,
+                                  use_batchnorm=args.batchnorm, dtype=args.dtype, seed=args.seed)
+        optimizer, optimizer_param = args.optimizer, {"lr": lr}
+    else:  # the net and the optimizer (kind, lr, state) come from the checkpoint
+        net, optimizer, optimizer_param = resumed.net, resumed.optimizer, None
+    dtype = net.dtype
     callbacks = []
     if args.early_stopping is not None:
         callbacks.append(EarlyStopping("val_loss", patience=args.early_stopping))
+    if args.save or args.resume:  # every epoch, so that an interrupted run can resume
+        callbacks.append(SaveCheckpoint(args.save or args.resume))
     trainer = Trainer(net, x_train.astype(dtype, copy=False), t_train,
                       x_test.astype(dtype, copy=False), t_test, epochs=args.epochs,
-                      mini_batch_size=args.batch_size, optimizer=args.optimizer,
-                      optimizer_param={"lr": lr}, seed=args.seed, callbacks=callbacks,
+                      mini_batch_size=args.batch_size, optimizer=optimizer,
+                      optimizer_param=optimizer_param, seed=args.seed, callbacks=callbacks,
                       validation_split=args.validation_split,
                       progress=sys.stderr.isatty() and not args.quiet, verbose=not args.quiet)
     if not args.quiet:
-        layers = "-".join(map(str, [784, *args.hidden, 10]))
         print(f"data: {source}")
+    if resumed is not None:
+        try:
+            trainer.load_state_dict(resumed.state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"--resume {args.resume}: cannot continue that run with these "
+                             f"options ({exc}); give the options it was started with") from None
+        if not args.quiet:
+            print(f"resuming {args.resume} after epoch {trainer.current_epoch} of {args.epochs} "
+                  f"(net and optimizer from the file)")
+    elif not args.quiet:
+        layers = "-".join(map(str, [784, *args.hidden, 10]))
         print(f"net {layers} ({args.activation}, init {args.init}"
               f"{', batch norm' if args.batchnorm else ''}"
               f"{f', dropout {args.dropout:g}' if args.dropout else ''}"
@@ -220,9 +254,59 @@ def _train(args):
         trainer.save_history(args.history)
     if args.plot:
         trainer.plot_history(args.plot)
-    for path in filter(None, (args.history, args.plot)):
+    for path in filter(None, (args.history, args.plot, args.save or args.resume)):
         if not args.quiet:
             print(f"wrote {path}")
+    return 0
+
+
+def _read_images(path):
+    """Images from ``.npy``, an MNIST IDX file or a PNG/JPEG, as float32 ``(N, 784)`` in [0, 1]."""
+    from fastnet.datasets import IMAGES_MAGIC, read_idx
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"FILE {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".jpg", ".jpeg"):
+        try:
+            from PIL import Image
+        except ImportError:
+            raise UsageError(f"FILE {path}: reading {suffix} images needs Pillow, which is not "
+                             "installed: pip install pillow (or give a .npy array)") from None
+        try:
+            with Image.open(path) as image:
+                x = np.asarray(image.convert("L").resize((28, 28)), dtype=np.float32) / 255
+        except OSError as exc:
+            raise UsageError(f"FILE {path}: not a readable image ({exc})") from None
+        if x.mean() > 0.5:  # dark digit on a light background: MNIST digits are light on dark
+            x = 1 - x
+        return x.reshape(1, -1)
+    try:
+        x = np.load(path, allow_pickle=False) if suffix == ".npy" else read_idx(path, IMAGES_MAGIC)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"FILE {path}: expected a .npy array, an MNIST IDX images file or a "
+                         f"PNG/JPEG image ({' '.join(str(exc).split())})") from None
+    if x.dtype.kind not in "uif" or x.size == 0 or x.size % 784:
+        raise UsageError(f"FILE {path}: expected 28x28 images (N x 784 or N x 28 x 28 numbers); "
+                         f"got shape {x.shape} of {x.dtype}")
+    x = x.reshape(-1, 784)
+    return (x / 255 if x.dtype.kind in "ui" else x).astype(np.float32)
+
+
+def _predict(args):
+    from fastnet.ensemble import softmax
+
+    net = _load_checkpoint(args.model, "MODEL").net
+    x = _read_images(args.file).astype(net.dtype, copy=False)
+    try:
+        probs = softmax(np.asarray(net.predict(x), dtype=np.float64))
+    except ValueError as exc:
+        raise UsageError(f"FILE {args.file}: {exc}") from None
+    classes = np.argmax(probs, axis=1)
+    print("sample  class  probability")
+    for i, (c, p) in enumerate(zip(classes, probs[np.arange(len(classes)), classes])):
+        print(f"{i:6d}  {c:5d}  {p:11.4f}")
     return 0
 
 
@@ -394,8 +478,25 @@ def build_parser():
                        help="write the per-epoch history to PATH (.csv or .json)")
     train.add_argument("--plot", default=None, metavar="PATH",
                        help="plot loss and accuracy curves to PATH (.png; needs matplotlib)")
+    train.add_argument("--save", default=None, metavar="PATH",
+                       help="save the net, optimizer and training state to PATH (.npz) after "
+                            "every epoch (see --resume)")
+    train.add_argument("--resume", default=None, metavar="PATH",
+                       help="continue the run saved in PATH by --save, up to --epochs; give the "
+                            "same data options and --seed (the net and optimizer come from PATH)")
     train.add_argument("--quiet", action="store_true", help="print only the final accuracy")
     train.set_defaults(func=_train)
+
+    predict = sub.add_parser("predict", help="classify digits with a saved net",
+                             description="Print the most probable class and its probability "
+                                         "for each image in FILE: a .npy array (N x 784 or N x "
+                                         "28 x 28; integers are divided by 255, floats used as "
+                                         "they are), an MNIST IDX images file, or a PNG/JPEG "
+                                         "digit (needs Pillow; made grey, 28 x 28, scaled to "
+                                         "[0, 1] and inverted if its background is light).")
+    predict.add_argument("model", metavar="MODEL", help="a net saved by 'fastnet train --save'")
+    predict.add_argument("file", metavar="FILE", help="the images to classify")
+    predict.set_defaults(func=_predict)
 
     exp = sub.add_parser("experiment", help="run one of the textbook's experiments",
                          description="Run an experiment; without a name, list them.")

@@ -122,7 +122,18 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping(monitor={self.monitor!r}) needs validation data: "
                              "give the Trainer validation_split=0.2 (or validation_data); "
                              "the test set is never used for choices")
-        self._reset()
+        if trainer.current_iter == 0:  # a fresh run; a resumed one keeps the loaded state
+            self._reset()
+
+    def state_dict(self):
+        """The progress so far (best value and epoch, epochs waited, best parameters)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self._wait,
+                "best_params": self._best_params}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        self._wait = integer("wait", state["wait"], low=0)
+        self._best_params = state["best_params"]
 
     def _improved(self, value):
         if self.monitor == "val_loss":
@@ -176,6 +187,7 @@ class LRSchedule(Callback):
         self.schedule = schedule
         self.per = one_of("per", per, ("epoch", "step"))
         self.scheduler = None
+        self._loaded = None
 
     def on_train_begin(self, trainer):
         if not isinstance(getattr(trainer.optimizer, "lr", None), (int, float)):
@@ -183,6 +195,16 @@ class LRSchedule(Callback):
                             f"got {type(trainer.optimizer).__name__}")
         if self.scheduler is None or self.scheduler.optimizer is not trainer.optimizer:
             self.scheduler = LRScheduler(trainer.optimizer, self.schedule)
+            if self._loaded is not None:  # resuming: continue the schedule where it was
+                self.scheduler.load_state_dict(self._loaded)
+                self._loaded = None
+
+    def state_dict(self):
+        """``{'base_lr', 't'}`` of the schedule (None before training started)."""
+        return None if self.scheduler is None else self.scheduler.state_dict()
+
+    def load_state_dict(self, state):
+        self._loaded = state
 
     def on_step_end(self, trainer, loss):
         if self.per == "step":
@@ -193,6 +215,43 @@ class LRSchedule(Callback):
         if self.per == "epoch":
             self.scheduler.step()
         return False
+
+
+class SaveCheckpoint(Callback):
+    """Save the net, the optimizer and the trainer's state with :func:`fastnet.save` every
+    ``every`` epochs (and when training ends), replacing ``path`` atomically.
+
+    A run killed at any moment leaves the last complete checkpoint; rebuild
+    the Trainer as before (same data, seed and callbacks) with the
+    checkpoint's net and optimizer, call :meth:`Trainer.load_state_dict` with
+    its state and :meth:`Trainer.train` continues bit-identically::
+
+        ckpt = fastnet.load_checkpoint(path)
+        trainer = Trainer(ckpt.net, ..., optimizer=ckpt.optimizer, seed=0, callbacks=[...])
+        trainer.load_state_dict(ckpt.state)
+        trainer.train()
+    """
+
+    #: The Trainer calls this callback's hooks after the others', so that the saved state
+    #: includes their updates for the epoch (a schedule's step, an early stop).
+    runs_last = True
+
+    def __init__(self, path, every=1):
+        self.path = Path(path)
+        self.every = positive_int("every", every)
+
+    def _save(self, trainer):
+        from fastnet.checkpoint import save
+
+        save(self.path, trainer.network, trainer.optimizer, trainer=trainer)
+
+    def on_epoch_end(self, trainer, logs):
+        if trainer.current_epoch % self.every == 0:
+            self._save(trainer)
+        return False
+
+    def on_train_end(self, trainer):
+        self._save(trainer)
 
 
 def _n_samples(name, x):
@@ -321,6 +380,7 @@ class Trainer:
         self.network = network
         self.x_test, self.t_test = x_test, t_test
         self.x_val = self.t_val = None
+        self._val_idx = None
         if validation_data is not None and validation_split:
             raise ValueError("give validation_split or validation_data, not both")
         if validation_data is not None:
@@ -336,6 +396,7 @@ class Trainer:
                                  f"{len(train_idx)} for training and {len(val_idx)} for "
                                  "validation; both need at least one")
             self.x_val, self.t_val = x_train[val_idx], t_train[val_idx]
+            self._val_idx = val_idx
             x_train, t_train = x_train[train_idx], t_train[train_idx]
             n = len(train_idx)
         self.x_train, self.t_train = x_train, t_train
@@ -386,7 +447,7 @@ class Trainer:
             else:
                 raise TypeError(f"callbacks[{i}] must be a fastnet.trainer.Callback or a "
                                 f"callable cb(trainer, loss); got {cb!r}")
-        return out
+        return sorted(out, key=lambda cb: getattr(cb, "runs_last", False))  # stable
 
     @property
     def has_validation(self):
@@ -416,12 +477,12 @@ class Trainer:
         """Yield ``(batch indices, ends_epoch)`` for every step of the run."""
         n, b = self.train_size, self.batch_size
         if self.sampling == "epoch":
-            for _ in range(self.epochs):
+            for _ in range(self.current_epoch, self.epochs):
                 order = self.rng.permutation(n)
                 for i in range(self.iter_per_epoch):
                     yield order[i * b:(i + 1) * b], i + 1 == self.iter_per_epoch
         else:
-            for i in range(self.max_iter):
+            for i in range(self.current_iter, self.max_iter):
                 yield self.rng.choice(n, b), i % self.iter_per_epoch == 0
 
     def _evaluate(self, epoch_losses, seconds):
@@ -503,6 +564,52 @@ class Trainer:
         self.final_test_acc = float(self.network.accuracy(self.x_test, self.t_test))
         self._log(f"final test accuracy: {self.final_test_acc:.4f}")
         return self.final_test_acc
+
+    # -- saving and resuming ---------------------------------------------------
+    _LISTS = ("train_loss_list", "train_acc_list", "test_acc_list", "val_loss_list",
+              "val_acc_list", "epoch_time_list")
+
+    def state_dict(self):
+        """The training progress, for :func:`fastnet.save` (``trainer=``).
+
+        Epoch and iteration counts, the state of the batch generator, the
+        history, the stop reason, the validation indices and each callback's
+        ``state_dict()`` (None for callbacks without one). Nets and
+        optimizers are saved by :func:`fastnet.save` itself.
+        """
+        return {"sampling": self.sampling, "epoch": self.current_epoch,
+                "iteration": self.current_iter, "rng": self.rng.bit_generator.state,
+                "history": [dict(row) for row in self.history],
+                **{name: list(getattr(self, name)) for name in self._LISTS},
+                "stop_reason": self.stop_reason, "validation_indices": self._val_idx,
+                "callbacks": [cb.state_dict() if callable(getattr(cb, "state_dict", None))
+                              else None for cb in self.callbacks]}
+
+    def load_state_dict(self, state):
+        """Continue from ``state`` (see :meth:`state_dict`); the next :meth:`train` resumes.
+
+        The Trainer must be built as the saved one was: same data, sampling,
+        validation split and callbacks (checked where possible).
+        """
+        one_of("state['sampling']", state["sampling"], (self.sampling,))
+        saved_val = state["validation_indices"]
+        if (saved_val is None) != (self._val_idx is None) or (
+                saved_val is not None and not np.array_equal(saved_val, self._val_idx)):
+            raise ValueError("the saved run used a different validation split: build the "
+                             "Trainer with the same data, validation_split and seed")
+        if len(state["callbacks"]) != len(self.callbacks):
+            raise ValueError(f"the saved run had {len(state['callbacks'])} callbacks; this "
+                             f"Trainer has {len(self.callbacks)}: pass the same callbacks")
+        self.current_epoch = integer("state['epoch']", state["epoch"], low=0)
+        self.current_iter = integer("state['iteration']", state["iteration"], low=0)
+        self.rng.bit_generator.state = state["rng"]
+        self.history = [dict(row) for row in state["history"]]
+        for name in self._LISTS:
+            setattr(self, name, list(state[name]))
+        self.stop_reason = state["stop_reason"]
+        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
+            if cb_state is not None:
+                cb.load_state_dict(cb_state)
 
     # -- history ---------------------------------------------------------------
     def save_history(self, path):

@@ -37,7 +37,8 @@ def _main(argv, capsys):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["experiment", "--help"],
-                                  ["data", "--help"], ["experiment", "--list"]])
+                                  ["data", "--help"], ["predict", "--help"],
+                                  ["experiment", "--list"]])
 def test_help_is_plain_text(argv, capsys):
     code, out, _ = _main(argv, capsys)
     assert code == 0
@@ -163,10 +164,13 @@ def test_missing_matplotlib_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("args, ready", [
-    (["train", "--epochs", "50", "--history", "out/h.json"], "epoch 1/50"),
+    # by the second epoch line, the first epoch's checkpoint is saved
+    (["train", "--epochs", "50", "--history", "out/h.json", "--save", "out/m.npz"], "epoch 2/50"),
     (["experiment", "init-compare", "--out", "out"], None),
 ])
 def test_ctrl_c_is_one_line_exit_130_and_no_partial_file(tmp_path, args, ready):
+    import fastnet
+
     proc = subprocess.Popen([sys.executable, "-m", "fastnet", *args], cwd=tmp_path,
                             env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -186,7 +190,12 @@ def test_ctrl_c_is_one_line_exit_130_and_no_partial_file(tmp_path, args, ready):
         proc.kill()
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "fastnet: interrupted" and "Traceback" not in err
-    assert list((tmp_path / "out").iterdir()) == []  # nothing half written
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    if "--save" in args:  # the checkpoints of finished epochs, each complete; no history yet
+        assert files == ["m.npz"]
+        assert fastnet.load_checkpoint(tmp_path / "out" / "m.npz").state["epoch"] >= 1
+    else:
+        assert files == []  # nothing half written
 
 
 def _serve_dir(directory):
@@ -228,3 +237,63 @@ def test_a_few_hundred_steps_on_the_sample():
         opt.update(net.params, net.gradient(x_train[batch], t_train[batch]))
     assert net.loss(x_train[:1000], t_train[:1000]) < 0.3 * first
     assert net.accuracy(x_test, t_test) > 0.88
+
+
+def _final_accuracy(out):
+    return [line for line in out.splitlines() if line.startswith("final test accuracy")]
+
+
+def test_save_resume_predict(tmp_path, capsys, monkeypatch):
+    import fastnet
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FASTNET_DATA", raising=False)
+    common = ["train", "--hidden", "20", "--validation-split", "0.1", "--early-stopping", "3"]
+    code, whole, _ = _main(common + ["--epochs", "3", "--save", "whole.npz"], capsys)
+    assert code == 0 and "wrote whole.npz" in whole
+    assert _main(common + ["--epochs", "2", "--save", "part.npz", "--quiet"], capsys)[0] == 0
+    code, resumed, _ = _main(common + ["--epochs", "3", "--resume", "part.npz"], capsys)
+    assert code == 0 and "resuming part.npz after epoch 2 of 3" in resumed
+    def epoch_lines(out):  # without the seconds at the end
+        return [line.rsplit("  ", 1)[0] for line in out.splitlines() if line.startswith("epoch ")]
+    assert epoch_lines(resumed) == epoch_lines(whole)[2:]
+    assert _final_accuracy(resumed) == _final_accuracy(whole)
+
+    (_, _), (x_test, _) = load_mnist(normalize=False, sample=True)
+    np.save("digits.npy", x_test[:5])
+    code, out, err = _main(["predict", "whole.npz", "digits.npy"], capsys)
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()[1:]]
+    net = fastnet.load("whole.npz")
+    expected = np.argmax(net.predict((x_test[:5] / 255).astype(np.float32)), axis=1)
+    assert [int(r[1]) for r in rows] == expected.tolist()
+    assert all(0.1 < float(r[2]) <= 1.0 for r in rows)
+
+    PIL = pytest.importorskip("PIL.Image")
+    PIL.fromarray(255 - x_test[0].reshape(28, 28)).save("digit.png")  # dark on light
+    code, out, _ = _main(["predict", "whole.npz", "digit.png"], capsys)
+    assert code == 0 and out.splitlines()[1].split()[1] == str(expected[0])
+
+
+@pytest.mark.parametrize("argv, start", [
+    (["predict", "missing.npz", "d.npy"], "fastnet: error: MODEL: missing.npz: no such"),
+    (["predict", "garbage.npz", "d.npy"], "fastnet: error: MODEL: garbage.npz: not a readable"),
+    (["predict", "net.npz", "missing.npy"], "fastnet: error: FILE missing.npy: no such file"),
+    (["predict", "net.npz", "wrong.npy"], "fastnet: error: FILE wrong.npy: expected 28x28 images"),
+    (["train", "--resume", "net.npz"], "fastnet: error: --resume net.npz: holds a net but no "
+                                       "training state"),
+    (["train", "--save", "net.pkl"], "fastnet: error: --save net.pkl: expected a file name "
+                                     "ending in .npz"),
+])
+def test_model_file_errors_are_one_line(argv, start, tmp_path, capsys, monkeypatch):
+    import fastnet
+
+    monkeypatch.chdir(tmp_path)
+    fastnet.save("net.npz", MultiLayerNet(784, [5], 10, seed=0))
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip")
+    np.save("wrong.npy", np.zeros((3, 5)))
+    np.save("d.npy", np.zeros((1, 784)))
+    code, out, err = _main(argv, capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(start), err

@@ -79,3 +79,29 @@ def test_without_matplotlib_says_pngs_were_skipped(tmp_path):
     assert "pip install 'fastnet[plot]'" in result.stdout
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".csv"]
 
+
+
+@pytest.fixture(scope="module")
+def overfit(sample_only, tmp_path_factory):
+    return _quick("overfit", tmp_path_factory.mktemp("of"))
+
+
+#: Test accuracy the regularised nets must keep (chance is 0.1; over-regularised nets,
+#: e.g. dropout 0.8 or weight decay 1.0, end near 0.1-0.2 with a small gap too).
+TEST_ACC_FLOOR = 0.55
+
+
+def test_overfit_quick_overfits_and_regularisers_shrink_the_gap(overfit):
+    rows = {r[0]: dict(zip(("train", "test", "gap", "mean_gap"), r[1:])) for r in overfit["final"]}
+    assert set(rows) == {"none", "weight decay 0.1", "dropout 0.2"}
+    none = rows["none"]
+    # 300 samples fitted perfectly, test accuracy far lower (today 1.0 / 0.79)
+    assert none["train"] >= 0.98 and none["gap"] >= 0.15
+    for name in ("weight decay 0.1", "dropout 0.2"):
+        reg = rows[name]
+        # gap today: weight decay 0.14, dropout 0.13, against 0.21
+        assert reg["gap"] <= none["gap"] - 0.04, name
+        assert reg["mean_gap"] <= 0.75 * none["mean_gap"], name
+        # ... while still learning (today 0.71 and 0.63), not merely underfitting
+        assert reg["test"] >= TEST_ACC_FLOOR, name
+        assert reg["train"] >= 0.6, name

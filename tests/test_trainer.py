@@ -180,6 +180,7 @@ def _fake_epochs(stopper, values, monitor):
     class _T:
         has_validation = True
         stop_reason = None
+        current_iter = 0
 
         class network:  # noqa: N801
             params = {"w": np.zeros(1)}
@@ -343,3 +344,68 @@ def test_callbacks_none_means_none():
     assert trainer.callbacks == []
     trainer.train()
     assert trainer.current_iter == 10
+
+
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt after the given iteration (None: never), like Ctrl-C."""
+
+    def __init__(self, iteration=None):
+        self.iteration = iteration
+
+    def on_step_end(self, trainer, loss):
+        if trainer.current_iter == self.iteration:
+            raise KeyboardInterrupt
+        return False
+
+
+@pytest.mark.parametrize("sampling", ["epoch", "textbook"])
+def test_resume_from_checkpoint_is_bit_identical(tmp_path, sampling):
+    from fastnet import load_checkpoint
+    from fastnet.optim import Adam
+    from fastnet.trainer import SaveCheckpoint
+
+    data = _blobs(4)
+
+    def run(path, interrupt=None, net=None, optimizer=None, state=None):
+        callbacks = [SaveCheckpoint(path), LRSchedule(StepDecay(1, gamma=0.7)),
+                     EarlyStopping("val_loss", patience=10), _InterruptAt(interrupt)]
+        trainer = _trainer(data=data, net=net, epochs=4, validation_split=0.2,
+                           optimizer=optimizer or Adam(lr=0.01), optimizer_param=None,
+                           sampling=sampling, callbacks=callbacks, seed=3)
+        if state is not None:
+            trainer.load_state_dict(state)
+        trainer.train()
+        return trainer
+
+    whole = run(tmp_path / "a.npz")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b.npz", interrupt=2 * 8 + 3)  # killed in the third epoch
+    ckpt = load_checkpoint(tmp_path / "b.npz")
+    # epoch mode: 8 steps an epoch, 2 done; textbook mode: metrics after steps 1, 9, 17
+    epochs_done = {"epoch": 2, "textbook": 3}[sampling]
+    assert ckpt.state["epoch"] == len(ckpt.state["history"]) == epochs_done
+    assert ckpt.state["callbacks"][0] == {"base_lr": 0.01, "t": epochs_done}  # SaveCheckpoint last
+    resumed = run(tmp_path / "b.npz", net=ckpt.net, optimizer=ckpt.optimizer, state=ckpt.state)
+    assert resumed.train_loss_list == whole.train_loss_list
+    assert resumed.history[-1]["val_loss"] == whole.history[-1]["val_loss"]
+    for key, value in whole.network.params.items():
+        np.testing.assert_array_equal(resumed.network.params[key], value)
+    final = load_checkpoint(tmp_path / "b.npz")  # the last save, at the end of training
+    assert final.state["epoch"] == 4
+    for key, value in whole.network.params.items():
+        np.testing.assert_array_equal(final.net.params[key], value)
+
+
+def test_resume_checks_the_trainer_matches(tmp_path):
+    from fastnet import load_checkpoint, save
+
+    trainer = _trainer(validation_split=0.2, epochs=1)
+    trainer.train()
+    save(tmp_path / "c.npz", trainer.network, trainer.optimizer, trainer=trainer)
+    state = load_checkpoint(tmp_path / "c.npz").state
+    with pytest.raises(ValueError, match="different validation split"):
+        _trainer(validation_split=0.2, seed=1, data=_blobs(0)).load_state_dict(state)
+    with pytest.raises(ValueError, match="saved run had 0 callbacks"):
+        _trainer(validation_split=0.2, callbacks=[StopOnNaN()]).load_state_dict(state)
+    with pytest.raises(ValueError, match="sampling"):
+        _trainer(validation_split=0.2, sampling="textbook").load_state_dict(state)

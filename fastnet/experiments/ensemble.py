@@ -15,7 +15,7 @@ from fastnet._checks import make_rng, positive_int
 from fastnet._io import write_csv
 from fastnet.ensemble import Ensemble
 from fastnet.experiments._common import format_table
-from fastnet.net import MultiLayerNet
+from fastnet.multi_layer_net import MultiLayerNet
 from fastnet.trainer import Trainer
 
 HEADER = ("model", "test accuracy")

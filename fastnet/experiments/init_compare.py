@@ -16,7 +16,7 @@ from fastnet._checks import make_rng
 from fastnet._io import write_csv
 from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
 from fastnet.init import lsuv
-from fastnet.net import MultiLayerNet
+from fastnet.multi_layer_net import MultiLayerNet
 from fastnet.optim import SGD
 from fastnet.util import smooth_curve
 

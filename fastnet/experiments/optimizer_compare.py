@@ -15,7 +15,7 @@ import numpy as np
 from fastnet._checks import make_rng
 from fastnet._io import write_csv
 from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
-from fastnet.net import MultiLayerNet
+from fastnet.multi_layer_net import MultiLayerNet
 from fastnet.optim import make_optimizer
 from fastnet.util import smooth_curve
 
@@ -81,9 +81,11 @@ def run(out_dir=None, *, seed=0, quick=False, iterations=2000, batch_size=128,
             fig, ax = plt.subplots(figsize=(8, 5))
             for k, name in enumerate(optimizers):
                 ax.plot(smoothed[name], label=name, **curve_style(k, iterations))
-            # every curve on the plot (SGD's starts highest), diverged ones excepted
-            finite = [v for name in optimizers for v in smoothed[name] if np.isfinite(v)]
-            top = 1.05 * max(finite) if finite else 1.0
+            # From 0 to above the untrained loss log(10) = 2.3, so every curve, SGD's slow
+            # one too, stays in view; an early spike (RMSprop's first steps) is clipped
+            # rather than squashing the rest.
+            finals = [s[-1] for s in smoothed.values() if len(s) and np.isfinite(s[-1])]
+            top = max([2.5] + [1.1 * v for v in finals])
             ax.set(xlabel="iterations", ylabel="loss (smoothed)", ylim=(0, top),
                    title=f"784-100x4-10 ReLU, batch {batch_size}: {source}")
             ax.legend()

@@ -4,7 +4,16 @@ A 784-100x6-10 ReLU net trained with SGD (lr 0.01, batch 100) on only 300
 samples fits them almost perfectly while the test accuracy stays far lower.
 Four settings from the same initial weights: no regularisation, weight decay
 lambda = 0.1, dropout 0.2 (the textbook's dropout), and both. Each records
-train and test accuracy per epoch; the summary gives the final train - test gap.
+train and test accuracy per epoch; the summary gives the final train - test
+gap and the gap averaged over all epochs (how far apart the two curves of
+the textbook's figures run).
+
+``quick`` runs the textbook's three settings (not the combination) with
+lr 0.05 instead of 0.01 for 80 epochs, testing on 500 samples: five times
+the step for 40% of the epochs, so the unregularised net still fits its 300
+samples perfectly and overfits (40 epochs at lr 0.01 do not get there),
+and the regularised nets end with a smaller gap at a test accuracy well
+above chance. (At lr 0.1 the weight-decay run oscillates.)
 """
 from pathlib import Path
 
@@ -13,7 +22,7 @@ import numpy as np
 from fastnet._io import write_csv
 from fastnet.experiments._common import format_table, pyplot, save_figure
 from fastnet.datasets import load_mnist_or_sample
-from fastnet.net import MultiLayerNetExtend
+from fastnet.multi_layer_net import MultiLayerNetExtend
 from fastnet.trainer import Trainer
 
 # name -> (weight_decay_lambda, use_dropout)
@@ -40,22 +49,29 @@ def train_setting(data, weight_decay_lambda, use_dropout, *, epochs, dropout_rat
     return np.array(trainer.train_acc_list), np.array(trainer.test_acc_list)
 
 
-def run(out_dir=None, *, seed=0, quick=False, epochs=None, train_size=300):
+def run(out_dir=None, *, seed=0, quick=False, epochs=None, lr=None, train_size=300):
     """Run the four settings; return their curves, final accuracies and gaps.
 
-    ``quick`` shrinks it to 40 epochs and 1,000 test samples (seconds).
+    ``quick``: three settings, lr 0.05, 80 epochs, 500 test samples;
+    otherwise all four, lr 0.01, 200 epochs, the whole test set.
+    ``epochs``/``lr`` override.
+    Returns ``{'curves': {setting: (train_acc, test_acc) arrays}, 'final':
+    rows of (setting, final train acc, final test acc, gap, mean gap), 'source'}``.
     """
-    epochs = epochs or (40 if quick else 200)
+    epochs = epochs or (80 if quick else 200)
+    lr = lr or (0.05 if quick else 0.01)
     (x_train, t_train), test, source = load_mnist_or_sample(normalize=True)
     data = ((x_train[:train_size], t_train[:train_size]), test)
     curves = {}
-    for name, (lam, use_dropout) in SETTINGS.items():
-        curves[name] = train_setting(data, lam, use_dropout, epochs=epochs, seed=seed,
-                                     test_size=1000 if quick else None)
-    rows = [(name, float(tr[-1]), float(te[-1]), float(tr[-1] - te[-1]))
+    settings = {k: (lam, drop) for k, (lam, drop) in SETTINGS.items()
+                if not (quick and lam and drop)}  # quick: the textbook's three
+    for name, (lam, use_dropout) in settings.items():
+        curves[name] = train_setting(data, lam, use_dropout, epochs=epochs, lr=lr, seed=seed,
+                                     test_size=500 if quick else None)
+    rows = [(name, float(tr[-1]), float(te[-1]), float(tr[-1] - te[-1]), float(np.mean(tr - te)))
             for name, (tr, te) in curves.items()]
-    header = ("setting", "final train acc", "final test acc", "gap")
-    print(f"overfit: {source}; {train_size} training samples, {epochs} epochs")
+    header = ("setting", "final train acc", "final test acc", "gap", "mean gap")
+    print(f"overfit: {source}; {train_size} training samples, {epochs} epochs, SGD lr {lr:g}")
     print(format_table(header, rows))
     result = {"curves": curves, "final": rows, "source": source}
     if out_dir is not None:

@@ -26,6 +26,8 @@ state (a dropout layer's random generator); ``from_config`` plus
 go through them. Every concrete subclass registers itself by class name in
 :data:`LAYERS`, which is how configurations name layer types.
 """
+import math
+
 import numpy as np
 
 from fastnet._checks import as_input, check_batch, check_shape, float_dtype
@@ -75,6 +77,17 @@ def check_arrays(what, given, expected):
                              f"{want.dtype}; got {value.shape} {value.dtype}")
         arrays[key] = value
     return arrays
+
+
+def check_flat_size(input_shape, size):
+    """Raise ValueError unless a per-sample ``input_shape`` flattens to ``size`` values.
+
+    Layers over ``(N, D)`` (affine, batch norm) take larger inputs flattened,
+    as the textbook's do.
+    """
+    if input_shape is not None and math.prod(input_shape) != size:
+        raise ValueError(f"(flattened) must have shape (N, {size}); got per-sample shape "
+                         f"{tuple(input_shape)}")
 
 
 def shape_text(shape):

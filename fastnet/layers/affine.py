@@ -1,11 +1,9 @@
 """The affine (fully connected) layer, optionally fused with its activation."""
-import math
-
 import numpy as np
 
 from fastnet._activation import activation_code
 from fastnet._checks import check_shape, float_dtype, make_rng, positive_int, real_scalar
-from fastnet.layers._base import Layer
+from fastnet.layers._base import Layer, check_flat_size
 
 
 class Affine(Layer):
@@ -79,21 +77,10 @@ class Affine(Layer):
             arrays.append(value)
         return cls(*arrays, activation, weight_decay, backend=backend)
 
-    @property
-    def W(self):
-        return self.params["W"]
-
-    @property
-    def b(self):
-        return self.params["b"]
-
-    @property
-    def dW(self):
-        return self.grads["W"]
-
-    @property
-    def db(self):
-        return self.grads["b"]
+    W = property(lambda self: self.params["W"])
+    b = property(lambda self: self.params["b"])
+    dW = property(lambda self: self.grads["W"])
+    db = property(lambda self: self.grads["b"])
 
     def config(self):
         d, m = self.W.shape
@@ -116,10 +103,7 @@ class Affine(Layer):
         return (self.W.shape[0],)
 
     def output_shape(self, input_shape):
-        d = self.W.shape[0]
-        if input_shape is not None and math.prod(input_shape) != d:
-            raise ValueError(f"(flattened) must have shape (N, {d}); got per-sample shape "
-                             f"{tuple(input_shape)}")
+        check_flat_size(input_shape, self.W.shape[0])
         return (self.W.shape[1],)
 
     def penalty(self):

@@ -1,11 +1,10 @@
 """Batch normalization (Ioffe & Szegedy 2015, arXiv:1502.03167), per feature of ``(N, D)``."""
-import math
 import warnings
 
 import numpy as np
 
 from fastnet._checks import check_shape, float_dtype, one_of, positive_int, real_scalar
-from fastnet.layers._base import Layer
+from fastnet.layers._base import Layer, check_flat_size
 
 # convention -> (eps, default momentum); see BatchNormalization.
 _CONVENTIONS = {"textbook": (1e-6, 0.9), "torch": (1e-5, 0.1)}
@@ -122,13 +121,8 @@ class BatchNormalization(Layer):
         return (self.gamma.shape[0],)
 
     def output_shape(self, input_shape):
-        d = self.gamma.shape[0]
-        if input_shape is None:
-            return (d,)
-        if math.prod(input_shape) != d:
-            raise ValueError(f"(flattened) must have shape (N, {d}); got per-sample shape "
-                             f"{tuple(input_shape)}")
-        return tuple(input_shape)
+        check_flat_size(input_shape, self.gamma.shape[0])
+        return (self.gamma.shape[0],) if input_shape is None else tuple(input_shape)
 
     # -- checked textbook API ------------------------------------------------------
     def backward(self, dout):
