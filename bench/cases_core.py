@@ -7,12 +7,13 @@ import numpy as np
 
 import fastnet.kernels as fk
 import fastnet.reference as ref
+from fastnet._activation import activation_code
 from harness import add_case, import_torch, with_torch
 from steps import NETS, fastnet_step, torch_step
 
 AFFINE_SHAPES = [(100, 784, 100), (100, 100, 100), (512, 784, 1024), (512, 1024, 1024)]
 SOFTMAX_SHAPES = [(100, 10), (512, 10)]
-RELU = 1
+RELU = activation_code("relu")
 
 
 def _rng():
@@ -42,7 +43,7 @@ def _affine_backward(ops, n, d, m, dtype):
 
         def step():
             np.copyto(dout, g)  # the fused backward overwrites dout
-            ops.affine_activation_backward_(dout, y, RELU, x, W, dx, dW, db)
+            ops.affine_activation_backward_(dout, y, None, RELU, 0.0, x, W, dx, dW, db)
         return step
     return factory
 

@@ -1,64 +1,50 @@
-"""Element-wise activation kernels (ReLU, sigmoid, tanh) outside the fused path.
+"""Element-wise activation kernels outside the fused affine path.
 
 Arrays are flat, C-contiguous views of one dtype, float32 or float64; the
-caller (``fastnet.layers``) ravels them and checks their sizes match.
+caller (``fastnet.layers``) ravels them and checks their sizes match. The
+activations, their codes and parameters are those of
+``fastnet._activation.REGISTRY``; the math is in ``_activation.pxd``.
 """
 from cython cimport floating
 
-from _activation cimport (IDENTITY, RELU, SIGMOID, TANH, Activation, Identity, Relu,
-                          Sigmoid, Tanh, activate, backprop)
+from _activation cimport BACKWARD, FORWARD, elementwise, raise_on_error
 
 
-cdef void _forward(const floating* x, floating* out, Py_ssize_t n,
-                   Activation kind) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = activate(x[i], kind)
+def activation_forward(const floating[::1] x, floating[::1] out, int activation,
+                       double param=0.0):
+    """Write ``act(x)`` into ``out`` (same size); ``out`` may be ``x``'s buffer.
 
-
-cdef void _backward(const floating* dout, const floating* y, floating* dx, Py_ssize_t n,
-                    Activation kind) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        dx[i] = backprop(dout[i], y[i], kind)
-
-
-def activation_forward(const floating[::1] x, floating[::1] out, int activation):
-    """Write ``act(x)`` into ``out`` (same size); ``out`` may be ``x``'s buffer."""
+    ``activation`` is a registry code; ``param`` its parameter (leaky ReLU's
+    slope, ELU's alpha; ignored by the others). ValueError for an unknown code.
+    """
     cdef Py_ssize_t n = x.shape[0]
-    cdef Identity identity
-    cdef Relu relu
-    cdef Sigmoid sigmoid
-    cdef Tanh tanh_
-    if n == 0:
-        return
+    cdef floating empty  # stands in for an empty array's data: no element is read
+    cdef int status
     with nogil:
-        if activation == RELU:
-            _forward(&x[0], &out[0], n, relu)
-        elif activation == SIGMOID:
-            _forward(&x[0], &out[0], n, sigmoid)
-        elif activation == TANH:
-            _forward(&x[0], &out[0], n, tanh_)
-        else:
-            _forward(&x[0], &out[0], n, identity)
+        status = elementwise(FORWARD, activation, &out[0] if n else &empty,
+                             &x[0] if n else &empty, NULL, NULL, NULL, NULL, NULL,
+                             n, 1, <floating>param)
+    raise_on_error(status, activation, "x")
 
 
 def activation_backward(const floating[::1] dout, const floating[::1] y,
-                        floating[::1] dx, int activation):
-    """Write ``dx = dout * act'(a)`` given the forward output ``y = act(a)``."""
+                        const floating[::1] x, floating[::1] dx, int activation,
+                        double param=0.0):
+    """Write ``dx = dout * act'(x)`` given the forward output ``y = act(x)``.
+
+    ``x`` (the pre-activation, same size) is read only by activations whose
+    derivative needs it (the registry's ``needs_input``) and may be None for
+    the others. ``dx`` may be ``dout``'s buffer. ValueError for an unknown
+    code or a missing ``x``.
+    """
     cdef Py_ssize_t n = dout.shape[0]
-    cdef Identity identity
-    cdef Relu relu
-    cdef Sigmoid sigmoid
-    cdef Tanh tanh_
-    if n == 0:
-        return
+    cdef floating empty  # stands in for an empty array's data: no element is read
+    cdef const floating* a = NULL  # NULL: not given
+    cdef int status
+    if x is not None:
+        a = &x[0] if n else &empty
     with nogil:
-        if activation == RELU:
-            _backward(&dout[0], &y[0], &dx[0], n, relu)
-        elif activation == SIGMOID:
-            _backward(&dout[0], &y[0], &dx[0], n, sigmoid)
-        elif activation == TANH:
-            _backward(&dout[0], &y[0], &dx[0], n, tanh_)
-        else:
-            _backward(&dout[0], &y[0], &dx[0], n, identity)
+        status = elementwise(BACKWARD, activation, &dx[0] if n else &empty,
+                             &dout[0] if n else &empty, &y[0] if n else &empty, a,
+                             NULL, NULL, NULL, n, 1, <floating>param)
+    raise_on_error(status, activation, "x")

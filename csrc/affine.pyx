@@ -11,58 +11,11 @@ are ``x (N, D)``, ``W (D, M)``, ``b (M,)``, ``out (N, M)``. The caller
 """
 from cython cimport floating
 
-from _activation cimport (IDENTITY, RELU, SIGMOID, TANH, Activation, Identity, Relu,
-                          Sigmoid, Tanh, activate, backprop)
+from _activation cimport (BIAS_BACKWARD, BIAS_FORWARD, OK, elementwise,
+                          raise_on_error)
 from _blas cimport gemm, load_blas
 
 load_blas()
-
-
-# The element-wise passes walk rows through raw pointers and take the
-# activation as a type (see _activation.pxd), so that gcc vectorizes them.
-
-cdef void _bias_activation_rows(floating* out, const floating* b, Py_ssize_t n,
-                                Py_ssize_t m, Activation kind) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef floating* row
-    for i in range(n):
-        row = out + i * m
-        for j in range(m):
-            row[j] = activate(row[j] + b[j], kind)
-
-
-cdef void _activation_bias_grad_rows(floating* dout, const floating* y, Py_ssize_t n,
-                                     Py_ssize_t m, floating* db,
-                                     Activation kind) noexcept nogil:
-    # One pass: dout becomes d(pre-activation) and is summed into db.
-    cdef Py_ssize_t i, j
-    cdef floating* row
-    cdef const floating* out
-    for j in range(m):
-        db[j] = 0
-    for i in range(n):
-        row = dout + i * m
-        out = y + i * m
-        for j in range(m):
-            row[j] = backprop(row[j], out[j], kind)
-            db[j] += row[j]
-
-
-cdef void _bias_activation(floating[:, ::1] out, const floating[::1] b,
-                           int activation) noexcept nogil:
-    cdef Py_ssize_t n = out.shape[0], m = out.shape[1]
-    cdef Identity identity
-    cdef Relu relu
-    cdef Sigmoid sigmoid
-    cdef Tanh tanh_
-    if activation == RELU:
-        _bias_activation_rows(&out[0, 0], &b[0], n, m, relu)
-    elif activation == SIGMOID:
-        _bias_activation_rows(&out[0, 0], &b[0], n, m, sigmoid)
-    elif activation == TANH:
-        _bias_activation_rows(&out[0, 0], &b[0], n, m, tanh_)
-    else:
-        _bias_activation_rows(&out[0, 0], &b[0], n, m, identity)
 
 
 cdef void _bias_grad(const floating[:, ::1] da, floating[::1] db) noexcept nogil:
@@ -75,23 +28,6 @@ cdef void _bias_grad(const floating[:, ::1] da, floating[::1] db) noexcept nogil
         row = &da[i, 0]
         for j in range(m):
             acc[j] += row[j]
-
-
-cdef void _activation_bias_grad(floating[:, ::1] dout, const floating[:, ::1] y,
-                                int activation, floating[::1] db) noexcept nogil:
-    cdef Py_ssize_t n = dout.shape[0], m = dout.shape[1]
-    cdef Identity identity
-    cdef Relu relu
-    cdef Sigmoid sigmoid
-    cdef Tanh tanh_
-    if activation == RELU:
-        _activation_bias_grad_rows(&dout[0, 0], &y[0, 0], n, m, &db[0], relu)
-    elif activation == SIGMOID:
-        _activation_bias_grad_rows(&dout[0, 0], &y[0, 0], n, m, &db[0], sigmoid)
-    elif activation == TANH:
-        _activation_bias_grad_rows(&dout[0, 0], &y[0, 0], n, m, &db[0], tanh_)
-    else:
-        _activation_bias_grad_rows(&dout[0, 0], &y[0, 0], n, m, &db[0], identity)
 
 
 cdef void _weight_input_grads(const floating[:, ::1] da, const floating[:, ::1] x,
@@ -116,7 +52,7 @@ cdef void _weight_input_grads(const floating[:, ::1] da, const floating[:, ::1] 
 
 def affine_forward(const floating[:, ::1] x, const floating[:, ::1] W,
                    const floating[::1] b, floating[:, ::1] out,
-                   int activation=IDENTITY):
+                   int activation=0, double param=0.0, floating[:, ::1] preact=None):
     """Write ``act(x @ W + b)`` into ``out``.
 
     Parameters
@@ -126,14 +62,29 @@ def affine_forward(const floating[:, ::1] x, const floating[:, ::1] W,
     b : (M,) same dtype
     out : (N, M) same dtype, overwritten
     activation : int
-        Code from ``fastnet._activation.ACTIVATIONS`` (0 identity, 1 relu,
-        2 sigmoid, 3 tanh).
+        Code from ``fastnet._activation.REGISTRY`` (0 identity).
+    param : float
+        The activation's parameter (leaky ReLU's slope, ELU's alpha).
+    preact : (N, M) same dtype, or None
+        If given, overwritten with the pre-activation ``x @ W + b`` (what the
+        backward pass of an activation with ``needs_input`` reads), in the
+        same pass as the activation.
+
+    ValueError for an unknown activation code (before anything is written).
     """
     cdef int n = x.shape[0], d = x.shape[1], m = W.shape[1]
+    cdef floating* pre = NULL if preact is None else &preact[0, 0]
+    cdef int status
     with nogil:
-        gemm(False, False, n, m, d, <floating>1, &x[0, 0], d, &W[0, 0], m,
-             <floating>0, &out[0, 0], m)
-        _bias_activation(out, b, activation)
+        # n = 0: only checks the code, so that nothing is written for a bad one
+        status = elementwise(BIAS_FORWARD, activation, &out[0, 0], NULL, NULL, NULL,
+                             &b[0], pre, NULL, 0, 0, <floating>param)
+        if status == OK:
+            gemm(False, False, n, m, d, <floating>1, &x[0, 0], d, &W[0, 0], m,
+                 <floating>0, &out[0, 0], m)
+            elementwise(BIAS_FORWARD, activation, &out[0, 0], NULL, NULL, NULL, &b[0],
+                        pre, NULL, n, m, <floating>param)
+    raise_on_error(status, activation, "preact")
 
 
 def affine_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
@@ -153,16 +104,28 @@ def affine_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
 
 
 def affine_activation_backward_(floating[:, ::1] dout, const floating[:, ::1] y,
-                                int activation, const floating[:, ::1] x,
+                                const floating[:, ::1] preact, int activation,
+                                double param, const floating[:, ::1] x,
                                 const floating[:, ::1] W, floating[:, ::1] dx,
                                 floating[:, ::1] dW, floating[::1] db,
                                 double weight_decay=0):
-    """Gradients of ``y = act(x @ W + b)`` given ``dout = dL/dy``.
+    """Gradients of ``y = act(a)``, ``a = x @ W + b``, given ``dout = dL/dy``.
 
-    ``dout`` (N, M) is overwritten with ``dL/d(x @ W + b) = dout * act'(y)``;
-    then as :func:`affine_backward`. ``y`` (N, M) is the forward output.
+    ``dout`` (N, M) is overwritten with ``dL/da = dout * act'(a)``; then as
+    :func:`affine_backward`. ``y`` (N, M) is the forward output; ``preact``
+    (N, M) the pre-activation ``a`` written by :func:`affine_forward`, read
+    only by activations whose derivative needs it (the registry's
+    ``needs_input``) and may be None for the others. ``param`` is the
+    activation's parameter. ValueError, with nothing written, for an unknown
+    code or a missing ``preact``.
     """
     cdef bint want_dx = dx is not None
+    cdef const floating* a = NULL if preact is None else &preact[0, 0]
+    cdef int status
     with nogil:
-        _activation_bias_grad(dout, y, activation, db)
-        _weight_input_grads(dout, x, W, dx, want_dx, dW, weight_decay)
+        status = elementwise(BIAS_BACKWARD, activation, &dout[0, 0], NULL, &y[0, 0], a,
+                             NULL, NULL, &db[0], dout.shape[0], dout.shape[1],
+                             <floating>param)
+        if status == OK:
+            _weight_input_grads(dout, x, W, dx, want_dx, dW, weight_decay)
+    raise_on_error(status, activation, "preact")

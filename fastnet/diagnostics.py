@@ -9,13 +9,14 @@ import math
 
 import numpy as np
 
+from fastnet._activation import REGISTRY
 from fastnet.kernels import get_backend
 
-# Textbook ranges for activation histograms, and what counts as saturated:
-# a sigmoid output within 0.01 of 0 or 1, a tanh output within 0.01 of +-1.
-ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0),
-                     "relu": (0.0, 1.0), "identity": (-1.0, 1.0)}
-SATURATION = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
+# Histogram ranges of each activation's outputs and what counts as saturated
+# (e.g. a sigmoid output within 0.01 of 0 or 1), from the activation registry.
+ACTIVATION_RANGES = {name: spec.hist_range for name, spec in REGISTRY.items()}
+SATURATION = {name: spec.saturation for name, spec in REGISTRY.items()
+              if spec.saturation is not None}
 NO_SATURATION = (-math.inf, math.inf)
 
 

@@ -59,7 +59,8 @@ import warnings
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from fastnet._checks import float_dtype, make_rng, real_scalar
+from fastnet._activation import REGISTRY as ACTIVATION_REGISTRY
+from fastnet._checks import float_dtype, make_rng, one_of, real_scalar
 
 __all__ = [
     "Initializer", "calculate_gain", "compute_fans", "get_initializer",
@@ -77,13 +78,16 @@ __all__ = [
 
 # -- gains and fans ----------------------------------------------------------------
 
+# PyTorch's names (``torch.nn.init.calculate_gain``); the activation registry
+# adds its own (elu, gelu, gelu_tanh, silu) and supplies the shared ones' gains.
 _UNIT_GAIN = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
               "conv_transpose2d", "conv_transpose3d", "sigmoid")
 NONLINEARITIES = _UNIT_GAIN + ("tanh", "relu", "leaky_relu", "selu")
+GAIN_NAMES = NONLINEARITIES + tuple(n for n in ACTIVATION_REGISTRY if n not in NONLINEARITIES)
 
 
 def calculate_gain(nonlinearity, param=None):
-    """Return the recommended gain for ``nonlinearity`` (PyTorch's table).
+    """Return the recommended gain for ``nonlinearity`` (PyTorch's table, extended).
 
     ================================ ==================================
     nonlinearity                     gain
@@ -95,28 +99,35 @@ def calculate_gain(nonlinearity, param=None):
     'leaky_relu'                     sqrt(2 / (1 + param^2)), param =
                                      negative slope (default 0.01)
     'selu'                           3/4
+    'elu', 'gelu', 'gelu_tanh',      1 / sqrt(E[f(z)^2]), z ~ N(0, 1);
+    'silu'                           param = ELU's alpha (default 1):
+                                     elu 1.2452, gelu 1.5335,
+                                     gelu_tanh 1.5336, silu 1.6765
     ================================ ==================================
 
     The gain multiplies the std of the fan-based initializers so a layer
     keeps its input's variance through the nonlinearity (He et al. 2015,
-    "Delving Deep into Rectifiers", for the ReLU family). ``param`` is only
-    accepted for 'leaky_relu'.
+    "Delving Deep into Rectifiers", for the ReLU family, whose table is the
+    rule of the last row). PyTorch has no gain for elu, gelu, gelu_tanh and
+    silu; fastnet applies the ReLU family's rule to them at unit
+    pre-activation variance (``fastnet._activation.ActivationSpec.gain``).
+    ``param`` is only accepted for 'leaky_relu' and 'elu'.
 
     Example: ``calculate_gain('leaky_relu', 0.2)`` -> 1.3868...
     """
-    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}; got {nonlinearity!r}")
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else real_scalar("param (negative slope)", param)
-        return math.sqrt(2.0 / (1.0 + slope * slope))
-    if param is not None:
+    one_of("nonlinearity", nonlinearity, GAIN_NAMES)
+    spec = ACTIVATION_REGISTRY.get(nonlinearity)
+    if param is not None and (spec is None or spec.param_name is None):
         raise ValueError(
-            f"param (a negative slope) is only accepted for nonlinearity='leaky_relu'; "
-            f"got param={param!r} with nonlinearity={nonlinearity!r}"
+            f"param is only accepted for nonlinearity='leaky_relu' (negative slope) and "
+            f"'elu' (alpha); got param={param!r} with nonlinearity={nonlinearity!r}"
         )
-    if nonlinearity in _UNIT_GAIN:
-        return 1.0
-    return {"tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75}[nonlinearity]
+    if spec is not None:
+        if param is not None:
+            # any real, as PyTorch (the kernels' range check is not the gain's)
+            param = real_scalar(f"param ({spec.param_name})", param)
+        return spec.gain(param)
+    return 0.75 if nonlinearity == "selu" else 1.0
 
 
 def _check_shape(shape):

@@ -10,7 +10,7 @@ off and the textbook's shorter signature. Each hidden block is::
 """
 import numpy as np
 
-from fastnet._activation import activation_code
+from fastnet._activation import get_activation
 from fastnet._checks import float_dtype, make_rng, one_of, positive_int, real_scalar
 from fastnet.init import get_initializer
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
@@ -46,7 +46,7 @@ class MultiLayerNetExtend(Sequential):
     ----------
     input_size, output_size : int
     hidden_size_list : list of int
-    activation : {'relu', 'sigmoid', 'tanh', 'identity', ...}
+    activation : {'relu', 'sigmoid', 'tanh', 'identity', 'leaky_relu', 'elu', 'gelu', ...}
         Any name of the activation registry.
     weight_init_std : 'relu'/'he', 'sigmoid'/'xavier', float or callable
         See :func:`fastnet.init.get_initializer`.
@@ -71,14 +71,19 @@ class MultiLayerNetExtend(Sequential):
     bias_init : initializer spec, default 'zeros'
         How the biases start: any value :func:`fastnet.init.get_initializer`
         takes (a name, a float std, a callable ``(shape, rng, dtype)``).
+    activation_param : float or None
+        The activation's parameter (leaky_relu's ``negative_slope``, elu's
+        ``alpha``); None takes its default.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
                  dropout_ration=0.5, use_batchnorm=False, *, dtype=np.float32, seed=None,
-                 backend="compiled", dropout_mode="textbook", bias_init="zeros"):
+                 backend="compiled", dropout_mode="textbook", bias_init="zeros",
+                 activation_param=None):
         sizes = _sizes(input_size, hidden_size_list, output_size)
-        activation_code(activation)
+        get_activation(activation).check_param(activation_param)
+        self.activation_param = activation_param
         self.input_size, self.output_size = sizes[0], sizes[-1]
         self.hidden_size_list = list(sizes[1:-1])
         self.hidden_layer_num = len(self.hidden_size_list)
@@ -110,15 +115,18 @@ class MultiLayerNetExtend(Sequential):
         for i in range(1, n_affine + 1):
             hidden = i < n_affine
             fused = activation if hidden and not self.use_batchnorm else "identity"
-            layers[f"Affine{i}"] = Affine(arrays[f"W{i}"], arrays[f"b{i}"], activation=fused,
-                                          weight_decay=self.weight_decay_lambda, backend=backend)
+            layers[f"Affine{i}"] = Affine(
+                arrays[f"W{i}"], arrays[f"b{i}"], activation=fused,
+                weight_decay=self.weight_decay_lambda, backend=backend,
+                activation_param=activation_param if fused != "identity" else None)
             if not hidden:
                 break
             if self.use_batchnorm:
                 layers[f"BatchNorm{i}"] = BatchNormalization.create(sizes[i], dtype=dtype,
                                                                     backend=backend)
                 if activation != "identity":
-                    layers[f"Activation_function{i}"] = Activation(activation, backend=backend)
+                    layers[f"Activation_function{i}"] = Activation(activation, activation_param,
+                                                                   backend=backend)
             record.append(list(layers)[-1])
             if self.use_dropout:
                 layers[f"Dropout{i}"] = Dropout(self.dropout_ration, mode=dropout_mode, rng=rng,
@@ -136,7 +144,7 @@ class MultiLayerNetExtend(Sequential):
                 "weight_decay_lambda": self.weight_decay_lambda, "use_dropout": self.use_dropout,
                 "dropout_ration": self.dropout_ration, "use_batchnorm": self.use_batchnorm,
                 "dtype": self.dtype.name, "backend": self.backend,
-                "dropout_mode": self.dropout_mode}
+                "dropout_mode": self.dropout_mode, "activation_param": self.activation_param}
 
     def config(self):
         config = super().config()
@@ -160,10 +168,11 @@ class MultiLayerNet(MultiLayerNetExtend):
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, *, dtype=np.float32,
-                 seed=None, backend="compiled", bias_init="zeros"):
+                 seed=None, backend="compiled", bias_init="zeros", activation_param=None):
         super().__init__(input_size, hidden_size_list, output_size, activation,
                          weight_init_std, weight_decay_lambda, dtype=dtype, seed=seed,
-                         backend=backend, bias_init=bias_init)
+                         backend=backend, bias_init=bias_init,
+                         activation_param=activation_param)
 
     def _builder_args(self):
         args = super()._builder_args()

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 import fastnet.kernels as fk
 import fastnet.reference as ref
 from numerics import DTYPES, tol
-from fastnet._activation import ACTIVATIONS
+from fastnet._activation import REGISTRY
 from fastnet.gradient import numerical_gradient
 from fastnet.layers import Affine
 
@@ -21,37 +21,111 @@ def _data(rng, n, d, m, dtype):
     return x, W, b
 
 
+# (name, param): every activation at its default, and the parameters elsewhere.
+CASES = [(name, None) for name in REGISTRY] + [("leaky_relu", 0.2), ("elu", 0.5)]
+CASE_IDS = [f"{n}-{p}" for n, p in CASES]
+
+
+def _code_param(name, param):
+    spec = REGISTRY[name]
+    return spec.code, spec.check_param(param)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
-def test_forward_matches_reference(rng, dtype, shape, activation):
+@pytest.mark.parametrize("name, param", CASES, ids=CASE_IDS)
+def test_forward_matches_reference(rng, dtype, shape, name, param):
     x, W, b = _data(rng, *shape, dtype)
-    code = ACTIVATIONS[activation]
-    out, expected = np.empty((shape[0], shape[2]), dtype), np.empty((shape[0], shape[2]), dtype)
-    fk.affine_forward(x, W, b, out, code)
-    ref.affine_forward(x, W, b, expected, code)
+    code, p = _code_param(name, param)
+    n, m = shape[0], shape[2]
+    results = []
+    for ops in (fk, ref):
+        out, preact = np.empty((n, m), dtype), np.empty((n, m), dtype)
+        ops.affine_forward(x, W, b, out, code, p, preact)
+        results.append((out, preact))
+        without = np.empty((n, m), dtype)
+        ops.affine_forward(x, W, b, without, code, p)
+        np.testing.assert_array_equal(without, out)  # preact changes nothing else
+    (out, preact), (expected, expected_preact) = results
     assert out.dtype == dtype
     np.testing.assert_allclose(out, expected, **tol(dtype))
+    np.testing.assert_allclose(preact, expected_preact, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, param", CASES, ids=CASE_IDS)
+def test_fused_passes_equal_the_separate_kernels(rng, dtype, name, param):
+    """Bias + activation fused into the affine kernels = identity affine, then the activation kernel."""
+    x, W, b = _data(rng, 13, 17, 11, dtype)
+    code, p = _code_param(name, param)
+    a, out, preact = (np.empty((13, 11), dtype) for _ in range(3))
+    fk.affine_forward(x, W, b, a, 0)
+    fk.affine_forward(x, W, b, out, code, p, preact)
+    np.testing.assert_array_equal(preact, a)
+    y = np.empty_like(a)
+    fk.activation_forward(a.ravel(), y.ravel(), code, p)
+    np.testing.assert_array_equal(out, y)
+    g = rng.standard_normal((13, 11)).astype(dtype)
+    dout, dx, dW, db = g.copy(), np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    fk.affine_activation_backward_(dout, out, preact, code, p, x, W, dx, dW, db)
+    da = np.empty_like(g)
+    fk.activation_backward(g.ravel(), out.ravel(), preact.ravel(), da.ravel(), code, p)
+    np.testing.assert_array_equal(dout, da)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("name, param", CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("weight_decay", [0.0, 0.3])
-def test_backward_matches_reference(rng, dtype, shape, activation, weight_decay):
+def test_backward_matches_reference(rng, dtype, shape, name, param, weight_decay):
     n, d, m = shape
     x, W, b = _data(rng, n, d, m, dtype)
-    code = ACTIVATIONS[activation]
-    y = np.empty((n, m), dtype)
-    ref.affine_forward(x, W, b, y, code)
+    code, p = _code_param(name, param)
+    y, preact = np.empty((n, m), dtype), np.empty((n, m), dtype)
+    ref.affine_forward(x, W, b, y, code, p, preact)
     g = rng.standard_normal((n, m)).astype(dtype)
     results = []
     for ops in (fk, ref):
         dout, dx, dW, db = g.copy(), np.empty_like(x), np.empty_like(W), np.empty_like(b)
-        ops.affine_activation_backward_(dout, y, code, x, W, dx, dW, db, weight_decay)
+        ops.affine_activation_backward_(dout, y, preact, code, p, x, W, dx, dW, db, weight_decay)
         results.append((dout, dx, dW, db))
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, **tol(dtype))
+
+
+@pytest.mark.parametrize("ops", [fk, ref], ids=["compiled", "reference"])
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_backward_needs_preact_exactly_when_the_registry_says(rng, ops, name):
+    x, W, b = _data(rng, 6, 5, 4, np.float64)
+    spec = REGISTRY[name]
+    y, preact = np.empty((6, 4)), np.empty((6, 4))
+    ops.affine_forward(x, W, b, y, spec.code, spec.default_param, preact)
+    g = rng.standard_normal((6, 4))
+    dout, dx, dW, db = g.copy(), np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    ops.affine_activation_backward_(dout, y, preact, spec.code, spec.default_param, x, W, dx, dW, db)
+    without = g.copy()
+    if spec.needs_input:
+        with pytest.raises(ValueError, match=f"activation code {spec.code} needs preact"):
+            ops.affine_activation_backward_(without, y, None, spec.code, spec.default_param,
+                                            x, W, dx, dW, db)
+        np.testing.assert_array_equal(without, g)  # nothing written
+    else:
+        ops.affine_activation_backward_(without, y, None, spec.code, spec.default_param,
+                                        x, W, dx, dW, db)
+        np.testing.assert_array_equal(without, dout)
+
+
+@pytest.mark.parametrize("ops", [fk, ref], ids=["compiled", "reference"])
+def test_unknown_code_is_rejected_before_writing(rng, ops):
+    x, W, b = _data(rng, 3, 4, 2, np.float64)
+    out = np.full((3, 2), 7.0)
+    with pytest.raises(ValueError, match="activation code 42 is not compiled"):
+        ops.affine_forward(x, W, b, out, 42)
+    np.testing.assert_array_equal(out, 7.0)
+    dout, dx, dW, db = np.ones((3, 2)), np.empty_like(x), np.empty_like(W), np.empty(2)
+    with pytest.raises(ValueError, match="activation code 42 is not compiled"):
+        ops.affine_activation_backward_(dout, out, out, 42, 0.0, x, W, dx, dW, db)
+    np.testing.assert_array_equal(dout, 1.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -79,7 +153,7 @@ def test_hand_worked_example():
     np.testing.assert_allclose(layer.db, [2.0, 1.0, 0.0])
 
 
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("activation", sorted(REGISTRY))
 def test_layer_gradient_check(rng, activation):
     x, W, b = _data(rng, 4, 5, 3, np.float64)
     b += 0.1  # keep ReLU inputs away from the kink
@@ -121,7 +195,7 @@ def test_non_contiguous_inputs_are_copied(rng, layout):
 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 20), d=st.integers(1, 20), m=st.integers(1, 20),
-       dtype=st.sampled_from(DTYPES), fortran=st.booleans(), act=st.sampled_from(sorted(ACTIVATIONS)))
+       dtype=st.sampled_from(DTYPES), fortran=st.booleans(), act=st.sampled_from(sorted(REGISTRY)))
 def test_forward_property_any_shape_and_layout(n, d, m, dtype, fortran, act):
     rng = np.random.default_rng(n * 400 + d * 20 + m)
     x, W, b = _data(rng, n, d, m, dtype)
@@ -129,7 +203,8 @@ def test_forward_property_any_shape_and_layout(n, d, m, dtype, fortran, act):
         x = np.asfortranarray(x)
     y = Affine(W, b, activation=act).forward(x)
     expected = np.empty((n, m), dtype)
-    ref.affine_forward(np.ascontiguousarray(x), W, b, expected, ACTIVATIONS[act])
+    spec = REGISTRY[act]
+    ref.affine_forward(np.ascontiguousarray(x), W, b, expected, spec.code, spec.default_param)
     assert y.shape == (n, m) and y.dtype == dtype
     np.testing.assert_allclose(y, expected, **tol(dtype))
 

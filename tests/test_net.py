@@ -173,7 +173,7 @@ class TestBadInput:
     @pytest.mark.parametrize("kwargs, match", [
         (dict(input_size=0), "input_size must be a positive integer"),
         (dict(hidden_size_list=[5, -1]), r"hidden_size_list\[1\] must be a positive integer"),
-        (dict(activation="elu"), "activation must be one of"),
+        (dict(activation="softsign"), "activation must be one of"),
         (dict(weight_init_std="bogus"), "weight_init_std must be one of"),
         (dict(weight_init_std=-1.0), "must be >= 0"),
         (dict(weight_decay_lambda=float("nan")), "weight_decay_lambda must be finite"),

@@ -330,3 +330,42 @@ def test_submodules_after_import_fastnet(tmp_path):
     assert out.stdout.split() == ["SGD", "he_normal", "Affine", "load_mnist", "Trainer"]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         fastnet.nope  # noqa: B018
+
+
+# -- activations from the registry -----------------------------------------------------------
+
+def test_named_activation_layers_come_from_the_registry():
+    from fastnet._activation import REGISTRY
+
+    for spec in REGISTRY.values():
+        cls = getattr(fastnet.layers, spec.class_name)
+        assert LAYERS[spec.class_name] is cls and issubclass(cls, Activation)
+        layer = cls()
+        assert layer.activation == spec.name
+        assert pickle.loads(pickle.dumps(layer)).config() == layer.config()
+    leaky = fastnet.layers.LeakyRelu(negative_slope=0.2)
+    np.testing.assert_allclose(leaky.forward(np.array([[-1.0, 2.0]])), [[-0.2, 2.0]])
+    assert fastnet.layers.Elu(0.5).config() == {"backend": "compiled", "alpha": 0.5}
+    with pytest.raises(TypeError, match=r"LeakyRelu\(\) takes only negative_slope= and backend="):
+        fastnet.layers.LeakyRelu(slope=0.2)
+    with pytest.raises(TypeError, match=r"Relu\(\) takes only backend="):
+        fastnet.layers.Relu(0.1)
+    with pytest.raises(ValueError, match="negative_slope must be >= 0"):
+        fastnet.layers.LeakyRelu(-1.0)
+
+
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_activation_param_reaches_every_layer_and_round_trips(batchnorm):
+    x, t = _data(d=5, c=3)
+    nets = [MultiLayerNetExtend(5, [6, 4], 3, "leaky_relu", weight_init_std=0.5,
+                                use_batchnorm=batchnorm, dtype=np.float64, seed=0,
+                                activation_param=slope) for slope in (0.01, 0.3)]
+    assert not np.allclose(nets[0].predict(x), nets[1].predict(x))
+    clone = pickle.loads(pickle.dumps(nets[1]))
+    np.testing.assert_array_equal(clone.predict(x), nets[1].predict(x))
+    grads = nets[1].gradient(x, t)
+    numeric = nets[1].numerical_gradient(x, t)
+    for key in grads:
+        np.testing.assert_allclose(grads[key], numeric[key], atol=1e-7)
+    with pytest.raises(ValueError, match="takes no parameter"):
+        MultiLayerNet(5, [6], 3, "relu", activation_param=0.1)

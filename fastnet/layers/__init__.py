@@ -8,11 +8,14 @@ the network checked its inputs once. :data:`LAYERS` maps class names to
 classes, for configurations.
 """
 from fastnet.layers._base import LAYERS, Layer, LossLayer
-from fastnet.layers.activations import Activation, Relu, Sigmoid, Tanh
+from fastnet.layers.activations import NAMED, Activation
 from fastnet.layers.affine import Affine
 from fastnet.layers.batchnorm import BatchNormalization
 from fastnet.layers.dropout import Dropout
 from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
+# The named activation layers (Relu, Sigmoid, Tanh, LeakyRelu ...), made from the registry.
+globals().update(NAMED)
+
 __all__ = ["LAYERS", "Activation", "Affine", "BatchNormalization", "Dropout", "Layer",
-           "LossLayer", "Relu", "Sigmoid", "SoftmaxWithLoss", "Tanh"]
+           "LossLayer", "SoftmaxWithLoss", *NAMED]

@@ -1,7 +1,7 @@
 """The affine (fully connected) layer, optionally fused with its activation."""
 import numpy as np
 
-from fastnet._activation import activation_code
+from fastnet._activation import get_activation
 from fastnet._checks import check_shape, float_dtype, make_rng, positive_int, real_scalar
 from fastnet.layers._base import Layer, check_flat_size
 
@@ -21,6 +21,9 @@ class Affine(Layer):
     weight_decay : float >= 0
         L2 coefficient lambda: ``backward`` adds ``lambda * W`` to ``dW`` and
         the layer's :meth:`penalty` is ``lambda / 2 * ||W||^2``.
+    activation_param : float or None
+        The activation's parameter (leaky_relu's ``negative_slope``, elu's
+        ``alpha``); None takes its default.
     backend : {'compiled', 'reference'}
 
     Inputs of more than two dimensions are flattened to ``(N, D)`` as in the
@@ -31,7 +34,8 @@ class Affine(Layer):
 
     keeps_input = True
 
-    def __init__(self, W, b, activation="identity", weight_decay=0.0, *, backend="compiled"):
+    def __init__(self, W, b, activation="identity", weight_decay=0.0, *, activation_param=None,
+                 backend="compiled"):
         if not isinstance(W, np.ndarray) or not isinstance(b, np.ndarray):
             raise TypeError("W and b must be numpy arrays")
         dtype = float_dtype(W.dtype, "W.dtype")
@@ -42,19 +46,23 @@ class Affine(Layer):
         check_shape("b", b, (W.shape[1],))
         if not (W.flags.c_contiguous and b.flags.c_contiguous):
             raise ValueError("W and b must be C-contiguous (the layer updates them in place)")
-        self._act = activation_code(activation)
+        spec = get_activation(activation)
+        self._act, self._needs_input = spec.code, spec.needs_input
+        self._param = spec.check_param(activation_param)
         self.activation = activation
+        self.activation_param = activation_param
         self.weight_decay = real_scalar("weight_decay", weight_decay, low=0)
         self._setup(dtype, backend, params={"W": W, "b": b})
-        # The fused backward takes the activation's derivative from the output.
+        # The fused backward takes the activation's derivative from the output
+        # (and from the pre-activation, kept in the workspace, if it needs it).
         self.keeps_output = self._act != 0
-        self.x = self.y = None
+        self.x = self.y = self.preact = None
         self._x_shape = None
 
     @classmethod
     def create(cls, input_size, output_size, activation="identity", *, weight_init="he",
-               bias_init="zeros", weight_decay=0.0, rng=None, dtype=np.float32,
-               backend="compiled"):
+               bias_init="zeros", weight_decay=0.0, activation_param=None, rng=None,
+               dtype=np.float32, backend="compiled"):
         """An Affine layer of ``input_size -> output_size`` with fresh parameters.
 
         ``weight_init``/``bias_init`` take anything :func:`fastnet.init.get_initializer`
@@ -75,7 +83,8 @@ class Affine(Layer):
                 raise ValueError(f"{arg} returned {value.shape} {value.dtype}; "
                                  f"expected {shape} {dtype}")
             arrays.append(value)
-        return cls(*arrays, activation, weight_decay, backend=backend)
+        return cls(*arrays, activation, weight_decay, activation_param=activation_param,
+                   backend=backend)
 
     W = property(lambda self: self.params["W"])
     b = property(lambda self: self.params["b"])
@@ -85,8 +94,8 @@ class Affine(Layer):
     def config(self):
         d, m = self.W.shape
         return {"input_size": d, "output_size": m, "activation": self.activation,
-                "weight_decay": self.weight_decay, "dtype": self.dtype.name,
-                "backend": self.backend}
+                "activation_param": self.activation_param, "weight_decay": self.weight_decay,
+                "dtype": self.dtype.name, "backend": self.backend}
 
     @classmethod
     def from_config(cls, config):
@@ -117,7 +126,8 @@ class Affine(Layer):
         """``act(x @ W + b)`` into a workspace buffer; caches x and the output."""
         x2 = x.reshape(x.shape[0], -1)
         out = ws.get("out", (x2.shape[0], self.W.shape[1]), self.dtype)
-        self._ops.affine_forward(x2, self.W, self.b, out, self._act)
+        self.preact = ws.get("preact", out.shape, self.dtype) if self._needs_input else None
+        self._ops.affine_forward(x2, self.W, self.b, out, self._act, self._param, self.preact)
         self.x, self.y, self._x_shape = x2, out, x.shape
         return out
 
@@ -131,8 +141,8 @@ class Affine(Layer):
                 scratch = ws.get("dout", dout.shape, dout.dtype)
                 np.copyto(scratch, dout)
                 dout = scratch
-            ops.affine_activation_backward_(dout, self.y, self._act, self.x, self.W,
-                                            dx, dW, db, self.weight_decay)
+            ops.affine_activation_backward_(dout, self.y, self.preact, self._act, self._param,
+                                            self.x, self.W, dx, dW, db, self.weight_decay)
         else:
             ops.affine_backward(dout, self.x, self.W, dx, dW, db, self.weight_decay)
         return None if dx is None else dx.reshape(self._x_shape)

@@ -1,14 +1,20 @@
 """Affine layer in NumPy (reference for csrc/affine.pyx); same signatures."""
 import numpy as np
 
-from fastnet.reference.activations import activate_, activation_grad_
+from fastnet.reference.activations import _math, activate_, activation_grad_
 
 
-def affine_forward(x, W, b, out, activation=0):
-    """Write ``act(x @ W + b)`` into ``out``: x (N, D), W (D, M), b (M,), out (N, M)."""
+def affine_forward(x, W, b, out, activation=0, param=0.0, preact=None):
+    """Write ``act(x @ W + b)`` into ``out``: x (N, D), W (D, M), b (M,), out (N, M).
+
+    If ``preact`` (N, M) is given, the pre-activation ``x @ W + b`` is written there too.
+    """
+    _math(activation)  # an unknown code raises before anything is written
     np.matmul(x, W, out=out)
     out += b
-    activate_(out, activation)
+    if preact is not None:
+        np.copyto(preact, out)
+    activate_(out, activation, param)
 
 
 def _weight_input_grads(da, x, W, dx, dW, weight_decay):
@@ -26,8 +32,11 @@ def affine_backward(dout, x, W, dx, dW, db, weight_decay=0):
     _weight_input_grads(dout, x, W, dx, dW, weight_decay)
 
 
-def affine_activation_backward_(dout, y, activation, x, W, dx, dW, db, weight_decay=0):
-    """As :func:`affine_backward` for ``y = act(x @ W + b)``; ``dout`` is
-    overwritten with ``dout * act'(y)``."""
-    activation_grad_(dout, y, activation)
+def affine_activation_backward_(dout, y, preact, activation, param, x, W, dx, dW, db,
+                                weight_decay=0):
+    """As :func:`affine_backward` for ``y = act(preact)``, ``preact = x @ W + b``;
+    ``dout`` is overwritten with ``dout * act'(preact)``. ``preact`` may be None
+    unless the activation's derivative needs it."""
+    _math(activation, "preact", preact)
+    activation_grad_(dout, y, preact, activation, param)
     affine_backward(dout, x, W, dx, dW, db, weight_decay)
