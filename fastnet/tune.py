@@ -35,7 +35,6 @@ import inspect
 import json
 import math
 import multiprocessing
-import numbers
 import os
 import pickle
 import sys
@@ -647,8 +646,8 @@ def check_search_args(n_trials, validation_fraction, epochs, batch_size, seed, n
     batch_size = positive_int("batch_size", batch_size)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
-    elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"seed must be None or a non-negative int; got {seed!r}")
+    else:
+        seed = integer("seed", seed, low=0)  # SeedSequence takes non-negative ints only
     n_jobs = positive_int("n_jobs", n_jobs)
     if early_stopping is not None:
         one_of("early_stopping", early_stopping, ("asha",))

@@ -185,7 +185,8 @@ def test_build_contract_checked():
     ({"n_jobs": 0}, ValueError, "n_jobs"),
     ({"early_stopping": "hyperband"}, ValueError, "early_stopping"),
     ({"reduction_factor": 1}, ValueError, "reduction_factor"),
-    ({"seed": -1}, TypeError, "seed"),
+    ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
+    ({"seed": 1.5}, TypeError, "seed must be an integer"),
 ])
 def test_bad_search_arguments(kwargs, error, message):
     x, t = blobs()
