@@ -17,7 +17,9 @@ test set is never an argument: nothing here can look at it.
 * ``early_stopping='asha'``: asynchronous successive halving in epochs.
   Rungs sit at ``min_epochs * reduction_factor**r`` epochs; a trial reaching a
   rung continues only when its validation accuracy ranks in the top
-  ``1/reduction_factor`` of the trials that reached that rung so far. "So far"
+  ``1/reduction_factor`` of the trials that reached that rung so far (fewer
+  than ``ceil(n / reduction_factor)`` of those ``n`` strictly better; ties
+  continue). "So far"
   means the trials with smaller numbers (waited for when they run in
   parallel), which keeps the decisions, and so the results, independent of
   ``n_jobs``.

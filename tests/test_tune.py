@@ -2,6 +2,7 @@
 import csv
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -244,6 +245,28 @@ def test_n_jobs_does_not_change_the_results():
 
     assert strip(one) == strip(two)
     assert one.epochs_run == two.epochs_run
+
+
+def test_worker_thread_variables_are_set_while_workers_start_then_restored(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with tune._ChildThreads(2):
+        for name in tune.THREAD_VARIABLES:
+            assert os.environ[name] == str(tune.threads_per_job(2))
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def test_asha_rank_rule():
+    """Continue when fewer than ceil(n / eta) of the n values at the rung are strictly better."""
+    board = tune._RungBoard({}, [1], reduction_factor=3)
+    assert board.keep_going(0, 1, 0.5)            # alone: continues
+    assert not board.keep_going(1, 1, 0.4)        # 1 better of 2, ceil(2/3) = 1
+    assert board.keep_going(2, 1, 0.5)            # a tie with the best continues
+    assert not board.keep_going(3, 1, 0.45)       # 2 better of 4, ceil(4/3) = 2
+    board.finish(4, 0)                            # trial 4 stopped before the rung
+    assert board.keep_going(5, 1, 0.5)            # 0 better of 5 (trial 4 not counted)
+    assert not board.keep_going(6, 1, 0.46)       # 3 better of 6, ceil(6/3) = 2
+    assert board.store[("r", 6, 1)] == 0.46 and board.store[("d", 4)] == 0
 
 
 def test_threads_per_job_never_oversubscribes():
