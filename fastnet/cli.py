@@ -353,7 +353,7 @@ def _tune(args):
         print("space: " + ", ".join(f"{k}={v!r}" for k, v in space.items()))
     common = {"n_trials": args.n_trials, "validation_fraction": args.validation_fraction,
               "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-              "progress": sys.stderr.isatty() and not args.quiet}
+              "min_epochs": args.min_epochs, "progress": sys.stderr.isatty() and not args.quiet}
     if use_optuna:
         result = tune.optuna_search(build, space, x, t, sampler=args.sampler or "random",
                                     pruner=args.pruner, storage=args.storage,
@@ -545,7 +545,11 @@ def build_parser():
     tn.add_argument("--batch-size", type=_POSITIVE_INT, default=100,
                     help="mini-batch size (default 100)")
     tn.add_argument("--early-stopping", choices=["asha"], default=None,
-                    help="abandon trials early: asha (successive halving at epochs 1, 3, 9, ...)")
+                    help="abandon trials early: asha (successive halving at epochs M, 3M, "
+                         "9M, ... with M = --min-epochs)")
+    tn.add_argument("--min-epochs", type=_POSITIVE_INT, default=1, metavar="M",
+                    help="epochs before the first asha rung or pruning decision (default 1; "
+                         "larger when the first epochs say little)")
     tn.add_argument("--sampler", choices=["random", "tpe"], default=None,
                     help="run the search as an Optuna study with this sampler (needs the "
                          "tune extra: pip install 'fastnet[tune]')")

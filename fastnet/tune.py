@@ -828,7 +828,7 @@ def _engine_kwargs(url):
         return {"connect_args": {"connect_timeout": 10}}
     if url.startswith("sqlite"):
         # several worker processes on one file: wait for the lock rather than fail at once
-        return {"connect_args": {"timeout": 60}}
+        return {"connect_args": {"timeout": 20}}
     return {}
 
 
@@ -847,6 +847,16 @@ def _record_from_trial(trial):
             "train_acc": attrs.get("train_acc", float("nan")), "epochs_run": len(val),
             "stopped": trial.state.name == "PRUNED", "seconds": attrs.get("seconds", 0.0),
             "val_acc_curve": val, "train_acc_curve": attrs.get("train_acc_curve", [])}
+
+
+def _caused_by_interrupt(exc):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fraction=0.2,
@@ -955,7 +965,14 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
             raise optuna.TrialPruned(f"pruned at epoch {record['epochs_run']}")
         return record["best_val_acc"]
 
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    try:
+        study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    except Exception as exc:
+        # Optuna 5.0 turns a Ctrl-C that lands while it records a trial into an
+        # UnboundLocalError raised while handling the KeyboardInterrupt: report the interrupt.
+        if _caused_by_interrupt(exc):
+            raise KeyboardInterrupt from exc
+        raise
     finished = [t for t in study.get_trials(deepcopy=False)
                 if t.state.name in ("COMPLETE", "PRUNED")]
     result = SearchResult([_record_from_trial(t) for t in finished], space, seed=seed,

@@ -34,6 +34,14 @@ def test_tune_writes_results(tmp_path, capsys):
     assert all(1e-3 <= lr < 1 for lr in lrs)
 
 
+def test_tune_asha_min_epochs(capsys):
+    code, out, err = _main(["tune", "--train-size", "150", "--hidden", "20", "--epochs", "9",
+                            "--n-trials", "6", "--quiet", "--early-stopping", "asha",
+                            "--min-epochs", "3", "--space", "lr=choice:0.3,1e-06"], capsys)
+    assert code == 0, err
+    assert "of 54 (" in out and "(0 saved" not in out
+
+
 def test_tune_quiet_prints_one_line_and_is_seeded(capsys):
     code, out1, _ = _main(["tune", *SMALL, "--quiet", "--seed", "2"], capsys)
     code2, out2, _ = _main(["tune", *SMALL, "--quiet", "--seed", "2"], capsys)

@@ -1,6 +1,8 @@
 """fastnet.tune.optuna_search and fastnet tune's Optuna options: samplers, pruners, shared storage."""
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -169,6 +171,18 @@ def test_sqlite_study_resumes_and_refuses_to_mix(tmp_path, capsys):
     assert study.user_attrs["fastnet_seed"] == 0
 
 
+def _complete_trials(db):
+    """Count the study's complete trials with a short read that holds no lock afterwards
+    (a lingering Optuna session in this process would block the worker's commits)."""
+    if not db.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(db, timeout=60)) as con:
+        try:
+            return con.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+        except sqlite3.OperationalError:  # the tables are not made yet
+            return 0
+
+
 def test_interrupted_sqlite_study_keeps_finished_trials_and_resumes(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     worker = _tune_process(storage, "cut", 1000, tmp_path)
@@ -177,16 +191,23 @@ def test_interrupted_sqlite_study_keeps_finished_trials_and_resumes(tmp_path):
         done = 0
         while done < 2 and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.2)
-            try:
-                trials = optuna.load_study(study_name="cut", storage=storage).get_trials()
-            except KeyError:  # not created yet
-                continue
-            done = sum(tr.state.name == "COMPLETE" for tr in trials)
+            done = _complete_trials(tmp_path / "study.db")
         assert done >= 2, "the worker finished no trials"
     finally:
-        worker.send_signal(signal.SIGINT)
-        _, err = worker.communicate(timeout=120)
-    assert worker.returncode == 130 and "interrupted" in err
+        # Ctrl-C, and again if need be, as a user would: Python drops a KeyboardInterrupt that
+        # lands in a garbage-collector callback ("Exception ignored in ...")
+        presses = 0
+        while presses < 5:
+            worker.send_signal(signal.SIGINT)
+            presses += 1
+            try:
+                _, err = worker.communicate(timeout=60)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    assert "fastnet: interrupted" in err, err
+    # 130 from fastnet's handler; a second press may land after it, during shutdown
+    assert worker.returncode == 130 or (presses > 1 and worker.returncode == -signal.SIGINT)
     kept = [tr for tr in optuna.load_study(study_name="cut", storage=storage).get_trials()
             if tr.state.name == "COMPLETE"]
     assert len(kept) >= done
