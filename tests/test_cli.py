@@ -270,6 +270,15 @@ def test_save_resume_predict(tmp_path, capsys, monkeypatch):
     assert [int(r[1]) for r in rows] == expected.tolist()
     assert all(0.1 < float(r[2]) <= 1.0 for r in rows)
 
+    idx = SAMPLE_DIR / MNIST_FILES[2][0]  # an MNIST IDX images file (gzipped), 10,000 digits
+    code, out, _ = _main(["predict", "whole.npz", str(idx)], capsys)
+    rows = out.splitlines()[1:]
+    assert code == 0 and len(rows) == 10000
+    from fastnet.datasets import IMAGES_MAGIC, read_idx
+    pixels = read_idx(idx, IMAGES_MAGIC).reshape(-1, 784)
+    expected_idx = np.argmax(net.predict((pixels / 255).astype(np.float32)), axis=1)
+    assert [int(r.split()[1]) for r in rows] == expected_idx.tolist()
+
     PIL = pytest.importorskip("PIL.Image")
     PIL.fromarray(255 - x_test[0].reshape(28, 28)).save("digit.png")  # dark on light
     code, out, _ = _main(["predict", "whole.npz", "digit.png"], capsys)
