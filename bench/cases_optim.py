@@ -13,14 +13,13 @@ that it moves the same bytes as the update (4 bytes per array access: SGD
 The report's "x vs bandwidth floor" is the fraction of that floor reached.
 
 Group ``adam_step``: a full training step (gradient + Adam update) of net
-T and net W, fastnet vs reference vs torch, plus fastnet with its OpenMP
-update path forced on ("fastnet parallel update") to show what it costs or
-saves next to the BLAS calls (run once as is and once with
-``OMP_WAIT_POLICY=PASSIVE``; see csrc/optim.pyx).
+T and net W, fastnet vs reference vs torch, plus fastnet with its update
+forced onto one thread ("fastnet serial update") to show what the parallel
+update saves next to the BLAS calls.
 
-"fastnet" uses the library's default (one thread unless the process runs
-with ``OMP_WAIT_POLICY=PASSIVE``); "fastnet 2 threads" forces the OpenMP
-path for arrays of 2^18 elements and more.
+"fastnet" uses the library's default (arrays of 2^18 elements and more split
+across the OpenMP threads that also run OpenBLAS; see csrc/threads.pyx);
+"fastnet 1 thread" forces every update onto one thread.
 """
 import os
 import time
@@ -29,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import fastnet
-import fastnet._kernels.optim as kopt
+import fastnet._kernels.threads as threads
 from fastnet.optim import OPTIMIZERS
 from harness import add_case, import_torch, with_torch
 from steps import NETS, fastnet_step, torch_step
@@ -68,31 +67,28 @@ def _arrays(shapes):
     return params, grads
 
 
-def _forcing_parallel_factory(factory, min_size):
-    """A factory whose callable runs with the OpenMP update path forced on."""
-    return lambda: _forcing_parallel(factory(), min_size)
+def _serial_factory(factory):
+    """A factory whose callable runs with every element-wise kernel on one thread."""
+    return lambda: _serial(factory())
 
 
-def _forcing_parallel(fn, min_size):
-    """``fn`` run with the OpenMP update path forced on for arrays >= ``min_size``."""
+def _serial(fn):
+    """``fn`` run with the element-wise kernels forced onto one thread."""
     def call():
-        old = kopt.set_parallel(min_size=min_size)
+        old = threads.set_parallel(min_size=threads.SERIAL)
         try:
             fn()
         finally:
-            kopt.set_parallel(*old)
+            threads.set_parallel(*old)
     return call
 
 
-PARALLEL_MIN = kopt.parallel_min_size_for("PASSIVE")
-
-
-def _fastnet(name, shapes, backend, parallel=False):
+def _fastnet(name, shapes, backend, serial=False):
     def factory():
         params, grads = _arrays(shapes)
         opt = OPTIMS_CLS[name](lr=0.001, backend=backend)
         step = lambda: opt.update(params, grads)  # noqa: E731
-        return _forcing_parallel(step, PARALLEL_MIN) if parallel else step
+        return _serial(step) if serial else step
     return factory
 
 
@@ -167,7 +163,7 @@ for name, (_, _, _, accesses, fused) in OPTIMS.items():
         for layout in ("one array", "ten arrays"):
             shapes = _shapes(total, layout)
             impls = {"fastnet": _fastnet(name, shapes, "compiled"),
-                     "fastnet 2 threads": _fastnet(name, shapes, "compiled", parallel=True),
+                     "fastnet 1 thread": _fastnet(name, shapes, "compiled", serial=True),
                      "reference": _fastnet(name, shapes, "reference")}
             if _have_torch:
                 impls["torch"] = _torch(name, shapes, "default")
@@ -181,8 +177,8 @@ for name, (_, _, _, accesses, fused) in OPTIMS.items():
 # -------------------------------------------------------- Adam training steps -----
 for net_name, (sizes, n) in NETS.items():
     impls = {"fastnet": fastnet_step(sizes, n, np.float32, "adam"),
-             "fastnet parallel update": _forcing_parallel_factory(
-                 fastnet_step(sizes, n, np.float32, "adam"), PARALLEL_MIN),
+             "fastnet serial update": _serial_factory(
+                 fastnet_step(sizes, n, np.float32, "adam")),
              "reference": fastnet_step(sizes, n, np.float32, "adam", backend="reference")}
     add_case("adam_step", f"net {net_name} batch {n} float32", with_torch(
         impls, torch=torch_step(sizes, n, np.float32, "adam"),

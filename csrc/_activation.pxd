@@ -22,12 +22,19 @@
 # kept exactly as they were, so their results are bit-identical to earlier
 # builds (tests/test_activations.py checks them against frozen formulas).
 #
+# exp and tanh: silu, gelu_tanh and gelu's derivative use the vectorisable
+# vexp/vtanh of _vmath.pxd (within 2 ulps, so their loops vectorise); sigmoid
+# and tanh keep libm's expf/tanh, to which tests/test_activations.py pins
+# their bits.
+#
 # Adding an activation: an enum value, a tag type in the fused type, its
 # lines in activate() and backprop() (and needs_input() if it reads a), and
 # its branch in elementwise().
 
 from cython cimport floating
 from libc.math cimport erf, erff, exp, expf, expm1, expm1f, tanh, tanhf
+
+from _vmath cimport vexp, vtanh
 
 cdef enum:
     IDENTITY = 0
@@ -99,7 +106,7 @@ cdef inline floating _normal_cdf(floating a) noexcept nogil:
 
 
 cdef inline floating _gelu_tanh_inner(floating a) noexcept nogil:
-    return _tanh(<floating>0.79788456080286535588 * (a + <floating>0.044715 * (a * a * a)))
+    return vtanh(<floating>0.79788456080286535588 * (a + <floating>0.044715 * (a * a * a)))
 
 
 cdef inline bint needs_input(Activation kind) noexcept nogil:
@@ -128,7 +135,7 @@ cdef inline floating activate(floating a, Activation kind, floating param) noexc
     elif Activation is GeluTanh:
         return <floating>0.5 * a * (1 + _gelu_tanh_inner(a))
     elif Activation is Silu:
-        return a / (1 + _exp(-a))
+        return a / (1 + vexp(-a))
     else:
         return a
 
@@ -152,14 +159,14 @@ cdef inline floating backprop(floating dy, floating y, floating a, Activation ki
         # for a <= 0, alpha exp(a) = y + alpha (alpha >= 0: y > 0 exactly where a > 0)
         return dy if y > 0 else dy * (y + param)
     elif Activation is Gelu:
-        return dy * (_normal_cdf(a) + a * (<floating>0.39894228040143267794 * _exp(<floating>-0.5 * a * a)))
+        return dy * (_normal_cdf(a) + a * (<floating>0.39894228040143267794 * vexp(<floating>-0.5 * a * a)))
     elif Activation is GeluTanh:
         t = _gelu_tanh_inner(a)
         return dy * (<floating>0.5 * (1 + t)
                      + <floating>0.5 * a * (1 - t * t)
                      * (<floating>0.79788456080286535588 * (1 + <floating>0.134145 * a * a)))
     elif Activation is Silu:
-        s = _sigmoid(a)
+        s = 1 / (1 + vexp(-a))
         return dy * (s * (1 + a * (1 - s)))
     else:
         return dy

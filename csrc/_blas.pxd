@@ -8,8 +8,8 @@
 # cimports this file calls load_blas() once at import.
 
 from cython cimport floating
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int64_t
-from scipy.linalg.cython_blas cimport sgemm as scipy_sgemm, dgemm as scipy_dgemm
 
 cdef extern from "blas_pointers.h":
     ctypedef void (*fastnet_sgemm64_t)(const char*, const char*, const int64_t*,
@@ -18,20 +18,42 @@ cdef extern from "blas_pointers.h":
     ctypedef void (*fastnet_dgemm64_t)(const char*, const char*, const int64_t*,
         const int64_t*, const int64_t*, const double*, const double*, const int64_t*,
         const double*, const int64_t*, const double*, double*, const int64_t*) noexcept nogil
+    ctypedef void (*fastnet_sgemm32_t)(const char*, const char*, const int*,
+        const int*, const int*, const float*, const float*, const int*,
+        const float*, const int*, const float*, float*, const int*) noexcept nogil
+    ctypedef void (*fastnet_dgemm32_t)(const char*, const char*, const int*,
+        const int*, const int*, const double*, const double*, const int*,
+        const double*, const int*, const double*, double*, const int*) noexcept nogil
     fastnet_sgemm64_t fastnet_sgemm64
     fastnet_dgemm64_t fastnet_dgemm64
+    fastnet_sgemm32_t fastnet_sgemm32
+    fastnet_dgemm32_t fastnet_dgemm32
+
+
+cdef inline void* _capsule_pointer(capsule) except NULL:
+    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
 
 
 cdef inline load_blas():
-    """Point this module's gemm at NumPy's OpenBLAS when found (else SciPy's is used)."""
-    global fastnet_sgemm64, fastnet_dgemm64
-    from fastnet._blas import numpy_gemm_addresses
+    """Point this module's gemm at NumPy's OpenBLAS when found, else at SciPy's.
+
+    SciPy is imported only in the second case: ``import scipy.linalg`` costs
+    ~150 ms, three times NumPy's own import.
+    """
+    global fastnet_sgemm64, fastnet_dgemm64, fastnet_sgemm32, fastnet_dgemm32
+    from fastnet._blas import numpy_gemm_addresses, share_thread_pool
     cdef size_t s64, d64
     addresses = numpy_gemm_addresses()
     if addresses is not None:
+        share_thread_pool()
         s64, d64 = addresses
         fastnet_sgemm64 = <fastnet_sgemm64_t>s64
         fastnet_dgemm64 = <fastnet_dgemm64_t>d64
+    else:
+        # cython_blas exports its routines as capsules named by their C signature.
+        from scipy.linalg.cython_blas import __pyx_capi__ as capi
+        fastnet_sgemm32 = <fastnet_sgemm32_t>_capsule_pointer(capi["sgemm"])
+        fastnet_dgemm32 = <fastnet_dgemm32_t>_capsule_pointer(capi["dgemm"])
 
 
 cdef inline void _gemm_colmajor(char ta, char tb, int64_t m, int64_t n, int64_t k,
@@ -43,14 +65,14 @@ cdef inline void _gemm_colmajor(char ta, char tb, int64_t m, int64_t n, int64_t 
         if fastnet_sgemm64:
             fastnet_sgemm64(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
         else:
-            scipy_sgemm(&ta, &tb, &m32, &n32, &k32, &alpha, <float*>a, &lda32,
-                        <float*>b, &ldb32, &beta, c, &ldc32)
+            fastnet_sgemm32(&ta, &tb, &m32, &n32, &k32, &alpha, a, &lda32,
+                            b, &ldb32, &beta, c, &ldc32)
     else:
         if fastnet_dgemm64:
             fastnet_dgemm64(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
         else:
-            scipy_dgemm(&ta, &tb, &m32, &n32, &k32, &alpha, <double*>a, &lda32,
-                        <double*>b, &ldb32, &beta, c, &ldc32)
+            fastnet_dgemm32(&ta, &tb, &m32, &n32, &k32, &alpha, a, &lda32,
+                            b, &ldb32, &beta, c, &ldc32)
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,

@@ -29,7 +29,12 @@ GIL. ``dx`` may be ``dout`` itself (the backward is element-wise in its last
 pass), and ``out`` may be ``x`` for the inference forward.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport sqrt
+
+from _parallel cimport chunks, load_parallel
+
+load_parallel()
 
 # Per-feature coefficients are computed for a block of columns at a time into
 # stack arrays, so the row loops are a plain fused multiply-add per element.
@@ -39,6 +44,13 @@ cdef enum:
 
 cdef inline Py_ssize_t _nblocks(Py_ssize_t d) noexcept nogil:
     return (d + BLOCK - 1) // BLOCK
+
+
+cdef inline Py_ssize_t _threads(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
+    # Column blocks are independent (each feature's statistics are summed in
+    # the same order whatever thread owns its block), so they are what goes
+    # parallel: results do not depend on the thread count.
+    return chunks(n * d, _nblocks(d))
 
 
 cdef void _column_sums(const floating* x, Py_ssize_t n, Py_ssize_t d,
@@ -111,6 +123,37 @@ cdef void _normalize_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
             orow[j] = (row[j] - center[j0 + j]) * scale[j] + beta[j0 + j]
 
 
+cdef void _forward_train_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
+                               Py_ssize_t j0, Py_ssize_t w, const floating* gamma,
+                               const floating* beta, double eps, floating* out,
+                               floating* mean, floating* inv_std, floating* running_mean,
+                               floating* running_var, double momentum,
+                               double var_correction) noexcept nogil:
+    # batchnorm_forward_train for the columns [j0, j0 + w).
+    cdef Py_ssize_t j
+    cdef floating keep = <floating>momentum, new = <floating>(1 - momentum)
+    cdef floating inv_n = <floating>(1.0 / n), var, shift
+    cdef floating s1[BLOCK]
+    cdef floating s2[BLOCK]
+    _column_sums(x, n, d, j0, w, s1)
+    for j in range(w):
+        mean[j0 + j] = s1[j] * inv_n
+    _centred_moments(x, n, d, j0, w, mean, s1, s2)
+    for j in range(w):
+        # The corrected two-pass formula: s1 is the rounding error of the
+        # first pass's mean, which it removes from the mean and the variance.
+        shift = s1[j] * inv_n
+        mean[j0 + j] += shift
+        var = s2[j] * inv_n - shift * shift
+        if var < 0:
+            var = 0
+        running_mean[j0 + j] = keep * running_mean[j0 + j] + new * mean[j0 + j]
+        running_var[j0 + j] = (keep * running_var[j0 + j]
+                               + new * <floating>(var * var_correction))
+        inv_std[j0 + j] = <floating>(1 / sqrt(var + eps))
+    _normalize_block(x, n, d, j0, w, mean, &inv_std[j0], gamma, beta, out)
+
+
 def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
                             const floating[::1] beta, double eps,
                             floating[:, ::1] out, floating[::1] mean,
@@ -133,35 +176,25 @@ def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
         for PyTorch's unbiased running variance). ``momentum`` is the weight
         of the old value (the textbook's convention).
     """
-    cdef Py_ssize_t j, j0, k, w, n = x.shape[0], d = x.shape[1]
-    cdef floating keep = <floating>momentum, new = <floating>(1 - momentum)
-    cdef floating inv_n = <floating>(1.0 / n), var, shift
-    cdef floating s1[BLOCK]
-    cdef floating s2[BLOCK]
-    with nogil:
-        # Column block by column block, so the block's rows are still in cache
-        # for the second and third pass.
-        for k in range(_nblocks(d)):
-            j0 = k * BLOCK
-            w = min(BLOCK, d - j0)
-            _column_sums(&x[0, 0], n, d, j0, w, s1)
-            for j in range(w):
-                mean[j0 + j] = s1[j] * inv_n
-            _centred_moments(&x[0, 0], n, d, j0, w, &mean[0], s1, s2)
-            for j in range(w):
-                # The corrected two-pass formula: s1 is the rounding error of the
-                # first pass's mean, which it removes from the mean and the variance.
-                shift = s1[j] * inv_n
-                mean[j0 + j] += shift
-                var = s2[j] * inv_n - shift * shift
-                if var < 0:
-                    var = 0
-                running_mean[j0 + j] = keep * running_mean[j0 + j] + new * mean[j0 + j]
-                running_var[j0 + j] = (keep * running_var[j0 + j]
-                                       + new * <floating>(var * var_correction))
-                inv_std[j0 + j] = <floating>(1 / sqrt(var + eps))
-            _normalize_block(&x[0, 0], n, d, j0, w, &mean[0], &inv_std[j0],
-                             &gamma[0], &beta[0], &out[0, 0])
+    cdef Py_ssize_t k, n = x.shape[0], d = x.shape[1], nb = _nblocks(d), nt = _threads(n, d)
+    # Column block by column block, so the block's rows are still in cache
+    # for the second and third pass.
+    for k in prange(nb, nogil=True, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+        _forward_train_block(&x[0, 0], n, d, k * BLOCK, min(BLOCK, d - k * BLOCK),
+                             &gamma[0], &beta[0], eps, &out[0, 0], &mean[0], &inv_std[0],
+                             &running_mean[0], &running_var[0], momentum, var_correction)
+
+
+cdef void _forward_infer_block(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssize_t j0,
+                               Py_ssize_t w, const floating* gamma, const floating* beta,
+                               const floating* running_mean, const floating* running_var,
+                               double eps, floating* out) noexcept nogil:
+    # batchnorm_forward_infer for the columns [j0, j0 + w).
+    cdef Py_ssize_t j
+    cdef floating inv_std[BLOCK]
+    for j in range(w):
+        inv_std[j] = 1 / sqrt(running_var[j0 + j] + eps)
+    _normalize_block(x, n, d, j0, w, running_mean, inv_std, gamma, beta, out)
 
 
 def batchnorm_forward_infer(const floating[:, ::1] x, const floating[::1] gamma,
@@ -172,16 +205,10 @@ def batchnorm_forward_infer(const floating[:, ::1] x, const floating[::1] gamma,
 
     One pass over ``x (N, D)``; any N >= 1. ``out`` may be ``x``.
     """
-    cdef Py_ssize_t j, j0, k, w, n = x.shape[0], d = x.shape[1]
-    cdef floating inv_std[BLOCK]
-    with nogil:
-        for k in range(_nblocks(d)):
-            j0 = k * BLOCK
-            w = min(BLOCK, d - j0)
-            for j in range(w):
-                inv_std[j] = 1 / sqrt(running_var[j0 + j] + eps)
-            _normalize_block(&x[0, 0], n, d, j0, w, &running_mean[0], inv_std,
-                             &gamma[0], &beta[0], &out[0, 0])
+    cdef Py_ssize_t k, n = x.shape[0], d = x.shape[1], nb = _nblocks(d), nt = _threads(n, d)
+    for k in prange(nb, nogil=True, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+        _forward_infer_block(&x[0, 0], n, d, k * BLOCK, min(BLOCK, d - k * BLOCK), &gamma[0],
+                             &beta[0], &running_mean[0], &running_var[0], eps, &out[0, 0])
 
 
 cdef void _gradient_sums(const floating* g, const floating* x, Py_ssize_t n,
@@ -214,6 +241,43 @@ cdef void _gradient_sums(const floating* g, const floating* x, Py_ssize_t n,
         i += 1
 
 
+cdef void _backward_block(const floating* dout, const floating* x, Py_ssize_t n, Py_ssize_t d,
+                          Py_ssize_t j0, Py_ssize_t w, const floating* gamma,
+                          const floating* mean, const floating* inv_std, floating* dx,
+                          floating* dgamma, floating* dbeta) noexcept nogil:
+    # batchnorm_backward for the columns [j0, j0 + w).
+    cdef Py_ssize_t i, j
+    cdef floating inv_n = <floating>(1.0 / n), s
+    # Stack arrays: the compiler knows they alias nothing, so the loops vectorize.
+    cdef floating sg[BLOCK]
+    cdef floating sgx[BLOCK]
+    cdef floating a[BLOCK]
+    cdef floating b[BLOCK]
+    cdef floating c[BLOCK]
+    cdef const floating* g
+    cdef const floating* xr
+    cdef floating* dr
+    cdef const floating* mu = mean + j0
+    # Pass 1: sum_i g and sum_i g (x - mu); the latter times inv_std is dgamma.
+    _gradient_sums(dout, x, n, d, j0, w, mean, sg, sgx)
+    # dx = a g + b (x - mu) + c with a = gamma inv_std,
+    # b = -a inv_std dgamma / N, c = -a dbeta / N.
+    for j in range(w):
+        dbeta[j0 + j] = sg[j]
+        dgamma[j0 + j] = sgx[j] * inv_std[j0 + j]
+        s = gamma[j0 + j] * inv_std[j0 + j]
+        a[j] = s
+        b[j] = -s * inv_std[j0 + j] * dgamma[j0 + j] * inv_n
+        c[j] = -s * sg[j] * inv_n
+    # Pass 2.
+    for i in range(n):
+        g = dout + i * d + j0
+        xr = x + i * d + j0
+        dr = dx + i * d + j0
+        for j in range(w):
+            dr[j] = a[j] * g[j] + b[j] * (xr[j] - mu[j]) + c[j]
+
+
 def batchnorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
                        const floating[::1] gamma, const floating[::1] mean,
                        const floating[::1] inv_std, floating[:, ::1] dx,
@@ -225,40 +289,9 @@ def batchnorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     ``dx = gamma * inv_std / N * (N * dout - dbeta - xhat * dgamma)``.
     ``dx`` may be ``dout`` (overwritten in place).
     """
-    cdef Py_ssize_t i, j, j0, k, w, n = x.shape[0], d = x.shape[1]
-    cdef floating inv_n = <floating>(1.0 / n), s
-    # Stack arrays: the compiler knows they alias nothing, so the loops vectorize.
-    cdef floating sg[BLOCK]
-    cdef floating sgx[BLOCK]
-    cdef floating a[BLOCK]
-    cdef floating b[BLOCK]
-    cdef floating c[BLOCK]
-    cdef const floating* g
-    cdef const floating* xr
-    cdef floating* dr
-    cdef const floating* mu
-    with nogil:
-        # Column block by column block, so the block's rows are still in cache
-        # for the second pass.
-        for k in range(_nblocks(d)):
-            j0 = k * BLOCK
-            w = min(BLOCK, d - j0)
-            mu = &mean[j0]
-            # Pass 1: sum_i g and sum_i g (x - mu); the latter times inv_std is dgamma.
-            _gradient_sums(&dout[0, 0], &x[0, 0], n, d, j0, w, &mean[0], sg, sgx)
-            # dx = a g + b (x - mu) + c with a = gamma inv_std,
-            # b = -a inv_std dgamma / N, c = -a dbeta / N.
-            for j in range(w):
-                dbeta[j0 + j] = sg[j]
-                dgamma[j0 + j] = sgx[j] * inv_std[j0 + j]
-                s = gamma[j0 + j] * inv_std[j0 + j]
-                a[j] = s
-                b[j] = -s * inv_std[j0 + j] * dgamma[j0 + j] * inv_n
-                c[j] = -s * sg[j] * inv_n
-            # Pass 2.
-            for i in range(n):
-                g = &dout[i, j0]
-                xr = &x[i, j0]
-                dr = &dx[i, j0]
-                for j in range(w):
-                    dr[j] = a[j] * g[j] + b[j] * (xr[j] - mu[j]) + c[j]
+    cdef Py_ssize_t k, n = x.shape[0], d = x.shape[1], nb = _nblocks(d), nt = _threads(n, d)
+    # Column block by column block, so the block's rows are still in cache
+    # for the second pass.
+    for k in prange(nb, nogil=True, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+        _backward_block(&dout[0, 0], &x[0, 0], n, d, k * BLOCK, min(BLOCK, d - k * BLOCK),
+                        &gamma[0], &mean[0], &inv_std[0], &dx[0, 0], &dgamma[0], &dbeta[0])

@@ -1,8 +1,9 @@
-/* Pointers to the gemm routines of the OpenBLAS NumPy links (64-bit integer
- * interface, found by fastnet/_blas.py), so kernels and NumPy share one BLAS
- * build and one thread pool. Every extension module gets its own copy of
- * these statics and fills them in at import (load_blas in _blas.pxd); while
- * they are NULL, gemm calls SciPy's scipy.linalg.cython_blas instead. */
+/* Pointers to the gemm routines the kernels call, filled in at import by
+ * load_blas (_blas.pxd) from what fastnet/_blas.py finds: the OpenBLAS NumPy
+ * links (64-bit integer interface), so kernels and NumPy share one BLAS build
+ * and one thread pool, or else SciPy's scipy.linalg.cython_blas (32-bit
+ * integers), imported only then. Every extension module gets its own copy
+ * of these statics; exactly one pair is non-NULL after load_blas. */
 #ifndef FASTNET_BLAS_POINTERS_H
 #define FASTNET_BLAS_POINTERS_H
 #include <stdint.h>
@@ -14,7 +15,11 @@
 
 FASTNET_GEMM_T(fastnet_sgemm64_t, float, int64_t);
 FASTNET_GEMM_T(fastnet_dgemm64_t, double, int64_t);
+FASTNET_GEMM_T(fastnet_sgemm32_t, float, int);
+FASTNET_GEMM_T(fastnet_dgemm32_t, double, int);
 
 static fastnet_sgemm64_t fastnet_sgemm64 = 0;
 static fastnet_dgemm64_t fastnet_dgemm64 = 0;
+static fastnet_sgemm32_t fastnet_sgemm32 = 0;
+static fastnet_dgemm32_t fastnet_dgemm32 = 0;
 #endif

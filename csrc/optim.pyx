@@ -1,4 +1,3 @@
-# distutils: extra_compile_args = -fno-math-errno
 """Optimizer update kernels: one in-place pass over a flat parameter array.
 
 Every kernel reads the parameter, its gradient and its state once and writes
@@ -11,85 +10,31 @@ Python float.
 The same loop serves the textbook's formulas and PyTorch's: the conventions
 differ only in coefficients and in a flag the Python layer passes.
 
-Large arrays can be split into one contiguous chunk per OpenMP thread
-(:func:`set_parallel`). By default that happens only when the process was
-started with ``OMP_WAIT_POLICY=PASSIVE``: with OpenMP's default policy the
-worker threads spin after each parallel loop and fight OpenBLAS's threads
-for the cores, and a training step gets many times slower (measured on 2
-cores, Adam: net T 0.73 ms serial vs 10.6 ms parallel; net W 29 ms vs
-57 ms). With ``PASSIVE`` waking the workers costs ~50 us, so only arrays of
-at least 2^18 elements go parallel (Adam alone at 10^6 float32: 0.61 ms on
-one thread, 0.31-0.36 ms on two).
+Large arrays are split into one contiguous chunk per OpenMP thread
+(``csrc/_parallel.pxd``; when and how many: ``set_parallel`` in
+``fastnet._kernels.threads``). By default that happens from 2^18 elements
+when OpenBLAS runs on fastnet's OpenMP threads (one pool, set up at import;
+see csrc/threads.pyx). With two pools OpenMP's workers spin after each
+parallel loop and fight OpenBLAS's threads for the cores, and a training
+step got many times slower (measured on 2 cores, Adam: net T 0.73 ms serial
+vs 10.6 ms parallel; net W 29 ms vs 57 ms). Each element's update is the
+same arithmetic whatever the split, so results do not depend on the thread
+count.
 
-``-fno-math-errno`` (first line) lets the compiler vectorize ``sqrt``: the
-arguments are sums of squares, never negative, so errno is never set.
+The square root is ``vsqrt`` (csrc/_vmath.pxd), vectorised: its arguments
+are sums of squares, never negative.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf
+from _parallel cimport bound, chunks, load_parallel
+from _vmath cimport vsqrt
 
-cimport openmp
-
-import os
-
-# See the module docstring for the measurements behind these defaults.
-cdef Py_ssize_t _PASSIVE_MIN = 1 << 18
-cdef Py_ssize_t _NEVER = <Py_ssize_t>(((<size_t>-1) >> 1))
-cdef Py_ssize_t _min_parallel = (
-    _PASSIVE_MIN if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else _NEVER)
-cdef int _num_threads = 0  # 0: OpenMP's default (all cores, OMP_NUM_THREADS)
-
-
-def set_parallel(min_size=None, num_threads=None):
-    """Set when updates use OpenMP threads; returns the previous ``(min_size, num_threads)``.
-
-    ``min_size``: arrays with fewer elements run on one thread (default
-    2^18 if ``OMP_WAIT_POLICY=PASSIVE`` was set at import, else never parallel).
-    ``num_threads``: threads for larger arrays (0: OpenMP's default).
-    """
-    global _min_parallel, _num_threads
-    old = (_min_parallel, _num_threads)
-    if min_size is not None:
-        if min_size < 0:
-            raise ValueError(f"min_size must be >= 0; got {min_size!r}")
-        _min_parallel = min_size
-    if num_threads is not None:
-        if num_threads < 0:
-            raise ValueError(f"num_threads must be >= 0; got {num_threads!r}")
-        _num_threads = num_threads
-    return old
-
-
-def get_parallel():
-    """Return ``(min_size, num_threads)``; see :func:`set_parallel`."""
-    return (_min_parallel, _num_threads)
-
-
-def parallel_min_size_for(policy):
-    """The default ``min_size`` for an ``OMP_WAIT_POLICY`` value (for tests and benchmarks)."""
-    return _PASSIVE_MIN if str(policy).upper() == "PASSIVE" else _NEVER
+load_parallel()
 
 
 cdef inline Py_ssize_t _chunks(Py_ssize_t n) noexcept nogil:
-    """Number of threads (= contiguous chunks) for an array of ``n`` elements."""
-    if n < _min_parallel or n < 2:
-        return 1
-    cdef Py_ssize_t t = _num_threads if _num_threads > 0 else openmp.omp_get_max_threads()
-    return max(1, min(t, n // 16))
-
-
-cdef inline Py_ssize_t _bound(Py_ssize_t n, Py_ssize_t c, Py_ssize_t nc) noexcept nogil:
-    """Start of chunk ``c`` of ``nc``: multiples of 16 elements, so chunks share no cache line."""
-    if c >= nc:
-        return n
-    return (n * c // nc) & ~(<Py_ssize_t>15)
-
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
+    """Threads for an array of ``n`` elements: chunks of at least 16 elements."""
+    return chunks(n, n // 16)
 
 
 # ---------------------------------------------------------------- SGD -----
@@ -122,8 +67,8 @@ def sgd_update_(floating[::1] param, const floating[::1] grad, double lr,
     cdef floating* p = &param[0]
     cdef const floating* g = &grad[0]
     for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = _bound(n, c, nc)
-        _sgd(p + lo, g + lo, _bound(n, c + 1, nc) - lo, <floating>lr, <floating>weight_decay)
+        lo = bound(n, c, nc)
+        _sgd(p + lo, g + lo, bound(n, c + 1, nc) - lo, <floating>lr, <floating>weight_decay)
 
 
 # ----------------------------------------------------- Momentum, Nesterov -----
@@ -182,8 +127,8 @@ def momentum_update_(floating[::1] param, const floating[::1] grad, floating[::1
     # Python-side products, as the textbook's NumPy code rounds them.
     cdef double mu2 = momentum * momentum, lr1mu = (1 + momentum) * lr
     for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = _bound(n, c, nc)
-        _momentum(p + lo, g + lo, v + lo, _bound(n, c + 1, nc) - lo, <floating>lr,
+        lo = bound(n, c, nc)
+        _momentum(p + lo, g + lo, v + lo, bound(n, c + 1, nc) - lo, <floating>lr,
                   <floating>momentum, <floating>weight_decay, <floating>mu2, <floating>lr1mu,
                   nesterov, textbook)
 
@@ -200,7 +145,7 @@ cdef inline void _rmsprop(floating* p, const floating* g, floating* h, Py_ssize_
             gi = gi + wd * p[i]
         hi = decay * h[i] + scale * gi * gi
         h[i] = hi
-        p[i] = p[i] - lr * gi / (_sqrt(hi) + eps)
+        p[i] = p[i] - lr * gi / (vsqrt(hi) + eps)
 
 
 def rmsprop_update_(floating[::1] param, const floating[::1] grad, floating[::1] h,
@@ -224,8 +169,8 @@ def rmsprop_update_(floating[::1] param, const floating[::1] grad, floating[::1]
     cdef const floating* g = &grad[0]
     cdef floating* hp = &h[0]
     for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = _bound(n, c, nc)
-        _rmsprop(p + lo, g + lo, hp + lo, _bound(n, c + 1, nc) - lo, <floating>lr,
+        lo = bound(n, c, nc)
+        _rmsprop(p + lo, g + lo, hp + lo, bound(n, c + 1, nc) - lo, <floating>lr,
                  <floating>decay, <floating>scale, <floating>eps, <floating>weight_decay)
 
 
@@ -247,7 +192,7 @@ cdef inline void _adam(floating* p, const floating* g, floating* m, floating* v,
         vi = v[i] + one_minus_beta2 * (gi * gi - v[i])
         m[i] = mi
         v[i] = vi
-        p[i] = pi - step_size * mi / (_sqrt(vi) * inv_bias2_sqrt + eps)
+        p[i] = pi - step_size * mi / (vsqrt(vi) * inv_bias2_sqrt + eps)
 
 
 def adam_update_(floating[::1] param, const floating[::1] grad, floating[::1] m,
@@ -281,7 +226,7 @@ def adam_update_(floating[::1] param, const floating[::1] grad, floating[::1] m,
     cdef floating* mp = &m[0]
     cdef floating* vp = &v[0]
     for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = _bound(n, c, nc)
-        _adam(p + lo, g + lo, mp + lo, vp + lo, _bound(n, c + 1, nc) - lo, <floating>step_size,
+        lo = bound(n, c, nc)
+        _adam(p + lo, g + lo, mp + lo, vp + lo, bound(n, c + 1, nc) - lo, <floating>step_size,
               <floating>(1.0 - beta1), <floating>(1.0 - beta2), <floating>eps,
               <floating>inv_bias2_sqrt, <floating>weight_decay, <floating>shrink)

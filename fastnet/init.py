@@ -57,7 +57,6 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from fastnet._activation import REGISTRY as ACTIVATION_REGISTRY
 from fastnet._checks import float_dtype, make_rng, one_of, real_scalar
@@ -143,7 +142,7 @@ def _check_shape(shape):
     return tuple(int(d) for d in dims)
 
 
-def compute_fans(shape):
+def compute_fans(shape, layout="fastnet"):
     """Return ``(fan_in, fan_out)`` of a weight of ``shape`` in fastnet's layout.
 
     * 2-D ``W (fan_in, fan_out)``: ``fan_in = shape[0]``, ``fan_out = shape[1]``.
@@ -155,18 +154,32 @@ def compute_fans(shape):
 
     Fewer than 2 dimensions (a bias) have no fans: ValueError.
 
-    Example: ``compute_fans((784, 100))`` -> ``(784, 100)``.
+    ``layout='torch'`` reads a 2-D shape as PyTorch's ``(out, in)`` instead:
+    ``fan_in = shape[1]``, ``fan_out = shape[0]``, as
+    ``torch.nn.init._calculate_fan_in_and_fan_out`` (for porting code that
+    applies PyTorch initializers to ``x @ W`` weights).
+
+    Example: ``compute_fans((784, 100))`` -> ``(784, 100)``;
+    ``compute_fans((784, 100), layout='torch')`` -> ``(100, 784)``.
     """
     shape = _check_shape(shape)
+    _check_layout(layout)
     if len(shape) < 2:
         raise ValueError(
             f"fan-based initializers need a weight of at least 2 dimensions "
             f"(W is (fan_in, fan_out)); got shape {shape}"
         )
     if len(shape) == 2:
-        return shape[0], shape[1]
+        return (shape[1], shape[0]) if layout == "torch" else (shape[0], shape[1])
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
+
+
+def _check_layout(layout):
+    if layout not in ("fastnet", "torch"):
+        raise ValueError(f"layout must be 'fastnet' (W is (fan_in, fan_out)) or 'torch' "
+                         f"(W is (out, in)); got {layout!r}")
+    return layout
 
 
 def _check_mode(mode):
@@ -309,8 +322,9 @@ def xavier_uniform(gain=1.0):
     return _fan_uniform("xavier_uniform", {"gain": gain}, std_of)
 
 
-def _kaiming_std(a, mode, nonlinearity):
+def _kaiming_std(a, mode, nonlinearity, layout):
     mode = _check_mode(mode)
+    layout = _check_layout(layout)
     if nonlinearity == "leaky_relu":
         a = real_scalar("a", a)
         gain = calculate_gain("leaky_relu", a)
@@ -323,13 +337,16 @@ def _kaiming_std(a, mode, nonlinearity):
         gain = calculate_gain(nonlinearity)
 
     def std_of(shape):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, layout)
         return gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
-    return {"a": a, "mode": mode, "nonlinearity": nonlinearity}, std_of
+    params = {"a": a, "mode": mode, "nonlinearity": nonlinearity}
+    if layout != "fastnet":
+        params["layout"] = layout
+    return params, std_of
 
 
-def he_normal(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def he_normal(a=0.0, mode="fan_in", nonlinearity="leaky_relu", layout="fastnet"):
     """He (Kaiming) normal: ``W ~ N(0, std^2)``, ``std = gain / sqrt(fan_mode)``.
 
     He et al. 2015, "Delving Deep into Rectifiers". ``gain`` is
@@ -338,20 +355,26 @@ def he_normal(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     ``mode='fan_in'`` keeps the forward activations' variance,
     ``'fan_out'`` the backward gradients'. ``fan_in`` is ``W.shape[0]`` here
     (``W (fan_in, fan_out)``), ``weight.shape[1]`` in PyTorch: same meaning,
-    transposed axis. Example: ``he_normal(mode='fan_out')((784, 100), rng)``.
+    transposed axis. ``layout='torch'`` reads the fans of a 2-D weight as
+    PyTorch does (``fan_in = shape[1]``, see :func:`compute_fans`): the LSTM
+    helper code's ``kaiming_normal_(w, mode='fan_in')`` on its
+    ``w (D + H, 4H)`` draws ``std = sqrt(2 / (4H))``, which is
+    ``create_weight((D + H, 4 * H), layout='torch')``.
+    Example: ``he_normal(mode='fan_out')((784, 100), rng)``.
     """
-    params, std_of = _kaiming_std(a, mode, nonlinearity)
+    params, std_of = _kaiming_std(a, mode, nonlinearity, layout)
     return _fan_normal("he_normal", params, std_of)
 
 
-def he_uniform(a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def he_uniform(a=0.0, mode="fan_in", nonlinearity="leaky_relu", layout="fastnet"):
     """He (Kaiming) uniform: ``W ~ U[-b, b]``, ``b = gain * sqrt(3 / fan_mode)``.
 
     He et al. 2015; same variance as :func:`he_normal`. ``fan_in`` is
-    ``W.shape[0]`` (``W (fan_in, fan_out)``, PyTorch's transpose).
+    ``W.shape[0]`` (``W (fan_in, fan_out)``, PyTorch's transpose;
+    ``layout='torch'``: ``W.shape[1]``, as :func:`he_normal`).
     Example: ``he_uniform(nonlinearity='relu')((784, 100), rng)``.
     """
-    params, std_of = _kaiming_std(a, mode, nonlinearity)
+    params, std_of = _kaiming_std(a, mode, nonlinearity, layout)
     return _fan_uniform("he_uniform", params, std_of)
 
 
@@ -420,6 +443,8 @@ def trunc_normal(std=1.0, mean=0.0, a=-2.0, b=2.0):
     mean, a, b = real_scalar("mean", mean), real_scalar("a", a), real_scalar("b", b)
     if not a < b:
         raise ValueError(f"trunc_normal needs a < b; got a={a!r}, b={b!r}")
+    # SciPy costs ~100 ms to import; only this initializer needs it.
+    from scipy.special import ndtr, ndtri
     lo, hi = ndtr((a - mean) / std), ndtr((b - mean) / std)
 
     def sample(shape, rng):
@@ -578,7 +603,11 @@ def create_weight(shape, initializer=None, *, rng=None, dtype=np.float32, **kwar
     function called as ``initializer(W, rng=rng, **kwargs)`` (``xavier_uniform_``,
     your own), a factory or its name (``'orthogonal'``; configured by
     ``kwargs``), or a configured :class:`Initializer`. ``W`` is
-    ``(fan_in, fan_out)``, the transpose of PyTorch's layout.
+    ``(fan_in, fan_out)``, the transpose of PyTorch's layout. The helper
+    code itself draws with PyTorch's ``kaiming_normal_(w, mode='fan_in')``,
+    which reads fan_in from ``w.shape[1]``; ``layout='torch'`` reproduces
+    that: ``create_weight((D + H, 4 * H), layout='torch')`` has
+    ``std = sqrt(2 / (4H))`` where the default has ``sqrt(2 / (D + H))``.
 
     Example: ``create_weight((784, 100), rng=0)``;
     ``create_weight((100, 400), xavier_uniform_, gain=1.0, rng=rng)``.

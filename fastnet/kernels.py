@@ -17,6 +17,7 @@ from fastnet._kernels.batchnorm import (
 )
 from fastnet._kernels.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet._kernels.gemm import gemm
+from fastnet._kernels.lstm import lstm_backward, lstm_forward
 from fastnet._kernels.optim import (
     adam_update_,
     momentum_update_,
@@ -44,6 +45,8 @@ __all__ = [
     "dropout_forward_",
     "dropout_scale",
     "gemm",
+    "lstm_backward",
+    "lstm_forward",
     "momentum_update_",
     "rmsprop_update_",
     "sgd_update_",

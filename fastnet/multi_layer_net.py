@@ -11,7 +11,7 @@ off and the textbook's shorter signature. Each hidden block is::
 import numpy as np
 
 from fastnet._activation import get_activation
-from fastnet._checks import float_dtype, make_rng, one_of, positive_int, real_scalar
+from fastnet._checks import flag, float_dtype, make_rng, one_of, positive_int, real_scalar
 from fastnet.init import get_initializer
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from fastnet.layers.activations import Activation
@@ -89,8 +89,8 @@ class MultiLayerNetExtend(Sequential):
         self.hidden_layer_num = len(self.hidden_size_list)
         self.activation = activation
         self.weight_decay_lambda = real_scalar("weight_decay_lambda", weight_decay_lambda, low=0)
-        self.use_dropout = bool(use_dropout)
-        self.use_batchnorm = bool(use_batchnorm)
+        self.use_dropout = flag("use_dropout", use_dropout)
+        self.use_batchnorm = flag("use_batchnorm", use_batchnorm)
         self.dropout_ration = real_scalar("dropout_ration", dropout_ration, low=0, high=1,
                                           high_open=True)
         self.dropout_mode = one_of("dropout_mode", dropout_mode, MODES)

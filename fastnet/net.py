@@ -132,6 +132,11 @@ class Sequential:
             if not isinstance(layer, Layer) or isinstance(layer, LossLayer):
                 raise TypeError(f"layer {name!r} must be a fastnet layer (not a loss); got "
                                 f"{type(layer).__name__}")
+            if layer.batch_axis != 0:
+                raise ValueError(
+                    f"layer {name!r} ({layer.describe()}) takes its samples on axis "
+                    f"{layer.batch_axis}; in a net every layer takes them on axis 0: build it "
+                    f"batch-first (e.g. LSTM(..., batch_first=True))")
             if id(layer) in seen:
                 raise ValueError(f"layer {name!r} appears twice; give each position its own layer")
             seen.add(id(layer))
@@ -180,8 +185,9 @@ class Sequential:
 
     # -- input checks --------------------------------------------------------------
     def _check_x(self, x):
+        x = np.asarray(x)
+        check_batch("x", x)  # before as_input, whose C-order copy makes 0-d arrays 1-d
         x = as_input("x", x, self.dtype)
-        check_batch("x", x)
         sample = x.shape[1:]
         if sample not in self._checked_shapes:
             shape = sample
@@ -253,13 +259,19 @@ class Sequential:
         return self._loss(x, self._check_t(t, x.shape[0]), bool(train_flg))
 
     def accuracy(self, x, t):
-        """Fraction of samples whose arg-max output (inference mode) is the target class."""
+        """Fraction of samples whose arg-max output (inference mode) is the target class.
+
+        A sample whose outputs hold a NaN (a diverged net) counts as wrong.
+        """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        y = np.argmax(self._forward(x, False), axis=1)
+        out = self._forward(x, False)
+        y = np.argmax(out, axis=1)
         if t.ndim != 1:
             t = np.argmax(t, axis=1)
-        return float(np.sum(y == t)) / x.shape[0]
+        right = y == t
+        right &= ~np.isnan(out).any(axis=1)
+        return float(np.sum(right)) / x.shape[0]
 
     def gradient(self, x, t):
         """Backpropagated gradients of the training-mode :meth:`loss`.

@@ -84,6 +84,11 @@ class StopOnNaN(Callback):
         return False
 
 
+def _arrays(network):
+    """The net's parameters and, for a fastnet net, its buffers, by name (distinct names)."""
+    return {**network.params, **getattr(network, "buffers", {})}
+
+
 class EarlyStopping(Callback):
     """Stop when a validation metric has not improved for ``patience`` epochs.
 
@@ -91,9 +96,9 @@ class EarlyStopping(Callback):
     (``monitor='val_loss'``) or ``val_acc > best + min_delta``
     (``monitor='val_acc'``); NaN never improves. After ``patience``
     epochs in a row without improvement training stops. With
-    ``restore_best=True`` the parameters of the best epoch are copied back
-    into ``network.params`` in place when training ends (stopped or not);
-    other state such as batch-norm running statistics keeps its last value.
+    ``restore_best=True`` the parameters of the best epoch, and the net's
+    buffers (batch norm's running statistics) when it has them, are copied
+    back in place when training ends (stopped or not).
 
     Needs validation data (``validation_split`` or ``validation_data`` of the
     Trainer): the test set is never used to choose.
@@ -146,7 +151,7 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self._wait = value, logs["epoch"], 0
             if self.restore_best:
                 self._best_params = {k: np.array(v, copy=True)
-                                     for k, v in trainer.network.params.items()}
+                                     for k, v in _arrays(trainer.network).items()}
             return False
         self._wait += 1
         if self._wait < self.patience:
@@ -160,10 +165,10 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer):
         if not self.restore_best or self._best_params is None:
             return
-        params = trainer.network.params
+        arrays = _arrays(trainer.network)
         for key, best in self._best_params.items():
             # in place: the net's layers hold these very arrays
-            np.copyto(params[key], best)
+            np.copyto(arrays[key], best)
         self.restored = True
         if trainer.stop_reason and trainer.stop_reason.startswith("early stopping"):
             trainer.stop_reason += "; best parameters restored"

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import fastnet._kernels.optim as kopt
+import fastnet._kernels.threads as threads
 from fastnet.optim import (
     OPTIMIZERS,
     SGD,
@@ -236,11 +236,11 @@ def test_kernel_matches_reference(cls, kwargs, shape, dtype, rng):
 @pytest.mark.parametrize("cls,kwargs", CONFIGS[::2], ids=[c.__name__ for c, _ in CONFIGS[::2]])
 def test_parallel_chunks_match_reference(cls, kwargs, shape, rng):
     """Force the OpenMP path on small odd sizes: chunk boundaries must cover every element once."""
-    old = kopt.set_parallel(min_size=1)
+    old = threads.set_parallel(min_size=1)
     try:
         _compare_backends(cls, kwargs, shape, np.float64, 10, rng)
     finally:
-        kopt.set_parallel(*old)
+        threads.set_parallel(*old)
 
 
 # one configuration per kernel (the reference is slow at this size)
@@ -250,13 +250,6 @@ MILLION = [CONFIGS[1], CONFIGS[5], CONFIGS[9], CONFIGS[11]]
 @pytest.mark.parametrize("cls,kwargs", MILLION, ids=[c.__name__ for c, _ in MILLION])
 def test_kernel_matches_reference_million(cls, kwargs, rng):
     _compare_backends(cls, kwargs, (10 ** 6,), np.float32, 100, rng)
-
-
-def test_parallel_settings_checked():
-    with pytest.raises(ValueError, match="min_size"):
-        kopt.set_parallel(min_size=-1)
-    with pytest.raises(ValueError, match="num_threads"):
-        kopt.set_parallel(num_threads=-2)
 
 
 # --------------------------------------------------------------------------
@@ -458,11 +451,3 @@ def test_registry():
     assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}
     assert isinstance(make_optimizer("Adam", lr=0.1), Adam)
     assert make_optimizer("SGD", lr=0.1).lr == 0.1
-
-
-def test_parallel_default_follows_omp_wait_policy():
-    import os
-    expected = kopt.parallel_min_size_for(os.environ.get("OMP_WAIT_POLICY", ""))
-    assert kopt.get_parallel()[0] == expected
-    assert kopt.parallel_min_size_for("passive") == 1 << 18
-    assert kopt.parallel_min_size_for("") > 10 ** 15

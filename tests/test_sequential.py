@@ -369,3 +369,55 @@ def test_activation_param_reaches_every_layer_and_round_trips(batchnorm):
         np.testing.assert_allclose(grads[key], numeric[key], atol=1e-7)
     with pytest.raises(ValueError, match="takes no parameter"):
         MultiLayerNet(5, [6], 3, "relu", activation_param=0.1)
+
+
+def test_time_major_layers_are_rejected_in_a_net():
+    from fastnet.layers.lstm import LSTM, LastStep
+
+    with pytest.raises(ValueError, match=r"takes its samples on axis 1.*batch_first=True"):
+        Sequential([LSTM(3, 4), LastStep(), Affine.create(4, 2)])
+    net = Sequential([LSTM(3, 4, batch_first=True), LastStep(), Affine.create(4, 2)])
+    assert net.predict(np.zeros((5, 7, 3), np.float32)).shape == (5, 2)
+
+
+# -- robustness of the textbook layer API --------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: Affine.create(3, 2, activation="tanh", rng=0,
+                                                        dtype=np.float64),
+                                  lambda: BatchNormalization.create(3, dtype=np.float64),
+                                  lambda: Activation("silu"), lambda: Tanh()])
+def test_changing_inputs_or_outputs_between_forward_and_backward_changes_nothing(make):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3))
+    dout = rng.standard_normal(make().forward(x).shape)
+    clean = make()
+    clean.forward(x.copy())
+    want = clean.backward(dout)
+    layer = make()
+    y = layer.forward(x)
+    x += 5.0
+    y *= -3.0
+    np.testing.assert_array_equal(layer.backward(dout), want)
+    for key in layer.grads:
+        np.testing.assert_array_equal(layer.grads[key], clean.grads[key])
+
+
+def test_zero_d_inputs_and_bad_flags():
+    for layer in (Relu(), Dropout(0.5, rng=0), Affine.create(1, 1)):
+        with pytest.raises(ValueError, match="at least one sample"):
+            layer.forward(np.float32(3.0))
+    with pytest.raises(TypeError, match="use_dropout must be True or False"):
+        MultiLayerNetExtend(3, [2], 2, use_dropout="no")
+    loss = SoftmaxWithLoss()
+    loss.forward(np.zeros((2, 3)), [0, 1])
+    with pytest.raises(TypeError, match="dout must be a real number"):
+        loss.backward(None)
+
+
+def test_nan_outputs_count_as_wrong():
+    net = MultiLayerNet(2, [3], 2, dtype=np.float64, seed=0)
+    x = np.array([[0.1, 0.2], [0.3, 0.4]])
+    right = net.accuracy(x, net.predict(x).argmax(axis=1))
+    assert right == 1.0
+    net.params["W2"][0, 0] = np.nan
+    assert net.accuracy(x, np.zeros(2, int)) == 0.0

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from fastnet import MultiLayerNet
+from fastnet import MultiLayerNet, MultiLayerNetExtend
 from fastnet.optim import SGD, Schedule, StepDecay
 from fastnet.trainer import (
     HISTORY_COLUMNS,
@@ -174,6 +174,28 @@ def test_early_stopping_stops_and_restores_best_in_place():
     # the net itself computes with the restored arrays
     assert trainer.network.loss(trainer.x_val, trainer.t_val) == pytest.approx(
         trainer.history[1]["val_loss"], rel=1e-6)
+
+
+def test_early_stopping_restores_batchnorm_running_statistics():
+    class _Buffers(Callback):
+        def __init__(self):
+            self.buffers = []
+
+        def on_epoch_end(self, trainer, logs):
+            self.buffers.append({k: v.copy() for k, v in trainer.network.buffers.items()})
+            return False
+
+    snaps = _Buffers()
+    stopper = EarlyStopping(monitor="val_loss", patience=2)
+    net = MultiLayerNetExtend(10, [16], 3, use_batchnorm=True, seed=0)
+    trainer = _trainer(net=net, epochs=20, validation_split=0.2,
+                       callbacks=[snaps, LRSchedule(_Explode()), stopper])
+    trainer.train()
+    assert stopper.best_epoch == 2 and len(snaps.buffers) > 2
+    assert not np.array_equal(snaps.buffers[-1]["running_mean1"],
+                              snaps.buffers[1]["running_mean1"])
+    for key, value in net.buffers.items():
+        np.testing.assert_array_equal(value, snaps.buffers[1][key])
 
 
 def _fake_epochs(stopper, values, monitor):

@@ -15,6 +15,7 @@ EXPERIMENTS["batchnorm"] = "batchnorm"
 EXPERIMENTS["overfit"] = "overfit"
 EXPERIMENTS["optimizer-paths"] = "optimizer_paths"
 EXPERIMENTS["optimizer-compare"] = "optimizer_compare"
+EXPERIMENTS["lstm"] = "lstm"
 EXPERIMENTS["ensemble"] = "ensemble"
 EXPERIMENTS["hyperparam"] = "hyperparam"
 

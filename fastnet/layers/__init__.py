@@ -12,10 +12,11 @@ from fastnet.layers.activations import NAMED, Activation
 from fastnet.layers.affine import Affine
 from fastnet.layers.batchnorm import BatchNormalization
 from fastnet.layers.dropout import Dropout
+from fastnet.layers.lstm import LSTM, LastStep, LSTMCell, load_torch_lstm_weights
 from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
 # The named activation layers (Relu, Sigmoid, Tanh, LeakyRelu ...), made from the registry.
 globals().update(NAMED)
 
-__all__ = ["LAYERS", "Activation", "Affine", "BatchNormalization", "Dropout", "Layer",
-           "LossLayer", "SoftmaxWithLoss", *NAMED]
+__all__ = ["LAYERS", "Activation", "Affine", "BatchNormalization", "Dropout", "LSTM", "LSTMCell",
+           "LastStep", "Layer", "LossLayer", "SoftmaxWithLoss", "load_torch_lstm_weights", *NAMED]

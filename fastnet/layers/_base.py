@@ -102,6 +102,7 @@ class Layer:
 
     keeps_input = False   # backward reads the forward's input
     keeps_output = False  # backward reads the forward's output
+    batch_axis = 0        # the axis of the samples (a time-major sequence layer: 1)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -163,13 +164,13 @@ class Layer:
 
     # -- checked textbook API ----------------------------------------------------
     def _check_x(self, x):
+        x = np.asarray(x)
+        check_batch("x", x)  # before any copy: np.ascontiguousarray makes 0-d arrays 1-d
         if self.dtype is None:
-            x = np.asarray(x)
             float_dtype(x.dtype, "x.dtype")
             x = np.ascontiguousarray(x)
         else:
             x = as_input("x", x, self.dtype)
-        check_batch("x", x)
         try:
             self.output_shape(x.shape[1:])
         except ValueError as err:
@@ -180,12 +181,17 @@ class Layer:
         """Return the layer's output for ``x (N, ...)`` as a new array.
 
         ``train_flg`` matters to layers that behave differently in training
-        (batch norm, dropout); others ignore it.
+        (batch norm, dropout); others ignore it. What ``backward`` needs is
+        kept as the layer's own copy: changing ``x`` or the returned array
+        afterwards does not change the gradients.
         """
+        given = x
         x = self._check_x(x)
+        if self.keeps_input and np.may_share_memory(x, given):
+            x = x.copy()
         y = self._forward(x, FRESH, bool(train_flg))
         self._shapes = (x.shape, y.shape, x.dtype)
-        return y.copy() if y is x else y
+        return y.copy() if y is x or self.keeps_output else y
 
     def backward(self, dout):
         """Return ``dL/dx`` (the last forward input's shape) for ``dout = dL/dy``.

@@ -1,7 +1,7 @@
 """Softmax with the mean cross-entropy loss, as one layer (textbook ``SoftmaxWithLoss``)."""
 import numpy as np
 
-from fastnet._checks import as_input, as_labels, check_batch, float_dtype
+from fastnet._checks import as_input, as_labels, check_batch, float_dtype, real_scalar
 from fastnet.layers._base import LossLayer
 
 
@@ -43,10 +43,10 @@ class SoftmaxWithLoss(LossLayer):
         return self._loss(x, t, None)
 
     def backward(self, dout=1):
-        """Return ``dout * dL/dx`` as a new array."""
+        """Return ``dout * dL/dx`` as a new array (``dout`` a finite real, default 1)."""
         if self.dx is None:
             raise RuntimeError("backward called before forward")
-        return self.dx * self.dx.dtype.type(dout)
+        return self.dx * self.dx.dtype.type(real_scalar("dout", dout))
 
     # -- the loss protocol -----------------------------------------------------------
     def _loss(self, x, t, ws):

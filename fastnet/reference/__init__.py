@@ -18,6 +18,7 @@ from fastnet.reference.batchnorm import (
 )
 from fastnet.reference.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet.reference.gemm import gemm
+from fastnet.reference.lstm import lstm_backward, lstm_forward
 from fastnet.reference.optim import (
     adam_update_,
     momentum_update_,
@@ -45,6 +46,8 @@ __all__ = [
     "dropout_forward_",
     "dropout_scale",
     "gemm",
+    "lstm_backward",
+    "lstm_forward",
     "momentum_update_",
     "rmsprop_update_",
     "sgd_update_",

@@ -1,0 +1,49 @@
+# When element-wise kernels split their work across OpenMP threads, from one
+# setting shared by every kernel module.
+#
+# The setting lives in fastnet._kernels.threads (set_parallel); each module
+# that cimports this file calls load_parallel() once at import and then reads
+# it through a pointer. Work is split into contiguous chunks of whole
+# elements (or whole column blocks), one per thread, and every element is
+# computed by the same arithmetic whatever the split: results do not depend
+# on the thread count (tests/test_threads.py checks it).
+
+cimport openmp
+from cpython.pycapsule cimport PyCapsule_GetPointer
+
+cdef extern from *:
+    """
+    typedef struct { Py_ssize_t min_size; int num_threads; } fastnet_parallel_t;
+    static fastnet_parallel_t *fastnet_parallel = 0;
+    """
+    ctypedef struct fastnet_parallel_t:
+        Py_ssize_t min_size
+        int num_threads
+    fastnet_parallel_t* fastnet_parallel
+
+
+cdef inline load_parallel():
+    """Point this module at the shared setting (fastnet._kernels.threads)."""
+    global fastnet_parallel
+    from fastnet._blas import share_thread_pool
+    from fastnet._kernels.threads import _settings_capsule
+    share_thread_pool()  # sets the default once, before any kernel runs
+    fastnet_parallel = <fastnet_parallel_t*>PyCapsule_GetPointer(
+        _settings_capsule, b"fastnet_parallel_t")
+
+
+cdef inline Py_ssize_t chunks(Py_ssize_t n, Py_ssize_t units) noexcept nogil:
+    """Threads (= contiguous chunks) for ``n`` elements split into at most ``units`` parts."""
+    if n < fastnet_parallel.min_size or units < 2:
+        return 1
+    cdef Py_ssize_t t = fastnet_parallel.num_threads
+    if t <= 0:
+        t = openmp.omp_get_max_threads()
+    return max(1, min(t, units))
+
+
+cdef inline Py_ssize_t bound(Py_ssize_t n, Py_ssize_t c, Py_ssize_t nc) noexcept nogil:
+    """Start of chunk ``c`` of ``nc`` over ``n`` elements: multiples of 16, so chunks share no cache line."""
+    if c >= nc:
+        return n
+    return (n * c // nc) & ~(<Py_ssize_t>15)

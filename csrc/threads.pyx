@@ -1,0 +1,77 @@
+"""One thread pool for fastnet and OpenBLAS, and when element-wise kernels use it.
+
+OpenBLAS's parallel sections run on fastnet's OpenMP threads (the callback in
+blas_threads.h, installed into NumPy's OpenBLAS by ``fastnet._blas`` at
+import). Process-wide: NumPy's own GEMMs then run on the same OpenMP pool as
+fastnet's kernels (and as torch's, which loads the same ``libgomp.so.1``), so
+no pool spin-waits against another and the element-wise kernels (optimizer
+updates, batch norm, dropout) can go parallel by default. Measurements:
+bench/RESULTS.md, "One thread pool".
+"""
+cimport openmp
+from cpython.pycapsule cimport PyCapsule_New
+
+from _parallel cimport fastnet_parallel_t
+
+import os
+
+cdef extern from "blas_threads.h":
+    ctypedef void (*fastnet_dojob_t)(int, void*, int) noexcept nogil
+    void fastnet_blas_threads(int sync, fastnet_dojob_t dojob, int numjobs,
+                              size_t elsize, void* jobdata, int dojob_data) noexcept nogil
+    int fastnet_blas_threads_init(Py_ssize_t* min_size)
+
+# Element-wise kernels split arrays of at least this many elements. Below it
+# waking a second thread costs more than it saves (measured in RESULTS.md).
+PARALLEL_MIN_SIZE = 1 << 18
+# "Never": the setting when OpenBLAS keeps its own pool (the pools would fight).
+SERIAL = <Py_ssize_t>(((<size_t>-1) >> 1))
+
+cdef fastnet_parallel_t _settings
+_settings.min_size = SERIAL
+_settings.num_threads = 0
+_settings_capsule = PyCapsule_New(&_settings, b"fastnet_parallel_t", NULL)
+if fastnet_blas_threads_init(&_settings.min_size) != 0:
+    raise OSError("fastnet: pthread_atfork failed")
+
+
+def blas_threads_callback_address():
+    """Address of the C callback for ``openblas_set_threads_callback_function``."""
+    return <size_t>&fastnet_blas_threads
+
+
+def default_min_size(pool_shared):
+    """The default ``min_size``: parallel from PARALLEL_MIN_SIZE elements when one
+    pool serves BLAS and fastnet, or when ``OMP_WAIT_POLICY=PASSIVE`` keeps
+    OpenMP's workers from spinning; otherwise never."""
+    passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    return PARALLEL_MIN_SIZE if pool_shared or passive else SERIAL
+
+
+def set_parallel(min_size=None, num_threads=None):
+    """Set when element-wise kernels use OpenMP threads; returns the previous ``(min_size, num_threads)``.
+
+    ``min_size``: arrays with fewer elements run on one thread (``SERIAL``:
+    always). ``num_threads``: threads for larger arrays (0: OpenMP's default,
+    all cores or ``OMP_NUM_THREADS``). Process-wide, for every kernel module.
+    """
+    old = (_settings.min_size, _settings.num_threads)
+    if min_size is not None:
+        if min_size < 0:
+            raise ValueError(f"min_size must be >= 0; got {min_size!r}")
+        _settings.min_size = min(min_size, SERIAL)
+    if num_threads is not None:
+        if num_threads < 0:
+            raise ValueError(f"num_threads must be >= 0; got {num_threads!r}")
+        _settings.num_threads = num_threads
+    return old
+
+
+def get_parallel():
+    """Return ``(min_size, num_threads)``; see :func:`set_parallel`."""
+    return (_settings.min_size, _settings.num_threads)
+
+
+def max_threads():
+    """Threads an element-wise kernel uses for a large array."""
+    return _settings.num_threads if _settings.num_threads > 0 else openmp.omp_get_max_threads()

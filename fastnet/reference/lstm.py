@@ -1,0 +1,78 @@
+"""LSTM layer in NumPy (reference for csrc/lstm.pyx); same signatures.
+
+``z_t = [x_t, h_{t-1}] @ W + b`` split into column blocks in ``gate_order``
+(a permutation of 'ifog'); ``i, f, o = sigmoid(.)``, ``g = tanh(.)``,
+``c_t = f * c_{t-1} + i * g``, ``h_t = o * tanh(c_t)``. Shapes: x (T, N, D),
+h0/c0 (N, H), W (D + H, 4H), b (4H,) or None, gates (T, N, 4H), c/h (T, N, H).
+"""
+import numpy as np
+
+
+def _sigmoid_(a):
+    """``a = 1 / (1 + exp(-a))`` in place.
+
+    Not ``activations.activate_(a, 2)``: that negates in place, and NumPy
+    2.4.6's float32 ``np.negative`` writing into a strided array (a gate
+    block of an (N, 4H) row with H = 1) returns wrong values.
+    """
+    with np.errstate(over="ignore"):
+        e = np.exp(-a)
+    e += 1
+    np.divide(1, e, out=a)
+
+
+def _blocks(a, gate_order):
+    """Views of the last axis of ``a`` as the gates (i, f, o, g)."""
+    hid = a.shape[-1] // 4
+    return [a[..., gate_order.index(k) * hid:(gate_order.index(k) + 1) * hid] for k in "ifog"]
+
+
+def lstm_forward(x, h0, c0, W, b, gate_order, gates, c, h):
+    """Write the activated gates, c_t and h_t of every step (see the module docstring)."""
+    steps, n, d = x.shape
+    np.matmul(x.reshape(steps * n, d), W[:d], out=gates.reshape(steps * n, -1))
+    if b is not None:
+        gates += b
+    h_prev, c_prev = h0, c0
+    for t in range(steps):
+        z = gates[t]
+        z += h_prev @ W[d:]
+        i, f, o, g = _blocks(z, gate_order)
+        for block in (i, f, o):
+            _sigmoid_(block)
+        np.tanh(g, out=g)
+        np.multiply(f, c_prev, out=c[t])
+        c[t] += i * g
+        np.tanh(c[t], out=h[t])
+        h[t] *= o
+        h_prev, c_prev = h[t], c[t]
+
+
+def lstm_backward(dh, dc_last, x, h0, c0, W, gate_order, gates, c, h, dgates, dx, dh0,
+                  dc0, dW, db):
+    """Write dL/dz (``dgates``), ``dx`` (unless None), ``dh0``, ``dc0``, ``dW`` and
+    ``db`` (unless None) given ``dh = dL/dh_t`` and ``dc_last = dL/dc_{T-1}`` (None: 0)."""
+    steps, n, d = x.shape
+    dh0[...] = 0
+    dc0[...] = 0 if dc_last is None else dc_last
+    for t in range(steps - 1, -1, -1):
+        i, f, o, g = _blocks(gates[t], gate_order)
+        di, df, do, dg = _blocks(dgates[t], gate_order)
+        c_prev = c[t - 1] if t > 0 else c0
+        tc = np.tanh(c[t])
+        dht = dh[t] + dh0
+        dct = dc0 + dht * o * (1 - tc * tc)
+        di[...] = dct * g * i * (1 - i)
+        df[...] = dct * c_prev * f * (1 - f)
+        do[...] = dht * tc * o * (1 - o)
+        dg[...] = dct * i * (1 - g * g)
+        np.multiply(dct, f, out=dc0)
+        np.matmul(dgates[t], W[d:].T, out=dh0)
+    dz = dgates.reshape(steps * n, -1)
+    h_prev = np.concatenate([h0[None], h[:-1]]).reshape(steps * n, -1)
+    np.matmul(x.reshape(steps * n, d).T, dz, out=dW[:d])
+    np.matmul(h_prev.T, dz, out=dW[d:])
+    if db is not None:
+        np.sum(dz, axis=0, out=db)
+    if dx is not None:
+        np.matmul(dz, W[:d].T, out=dx.reshape(steps * n, d))

@@ -1,0 +1,180 @@
+"""One thread pool: OpenBLAS on fastnet's OpenMP threads, and element-wise kernels in parallel.
+
+The BLAS callback is process-wide and set at import, so configurations other
+than this process's run in subprocesses (from "/", so the installed package
+is imported).
+"""
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastnet._blas as fblas
+import fastnet._kernels.threads as threads
+import fastnet.kernels as fk
+
+
+def _run(code, **env):
+    import os
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("FASTNET_BLAS_THREADS", "OMP_DYNAMIC", "OMP_WAIT_POLICY")}
+    full_env.update(env)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, cwd="/", env=full_env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _digest(*arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+pool_shared = pytest.mark.skipif(not fblas.share_thread_pool(),
+                                 reason="NumPy's OpenBLAS has no threads callback (< 0.3.27)")
+
+MATMUL = """
+import hashlib, json, numpy as np, fastnet.kernels, fastnet._blas as fb
+rng = np.random.default_rng(0)
+out = {"shared": fb.share_thread_pool()}
+for dtype in ("float32", "float64"):
+    a = rng.standard_normal((384, 512)).astype(dtype)
+    b = rng.standard_normal((512, 640)).astype(dtype)
+    c = np.empty((384, 640), dtype)
+    fastnet.kernels.gemm(a, b, c)
+    out[dtype] = [hashlib.sha256((a @ b).tobytes()).hexdigest(),
+                  hashlib.sha256(c.tobytes()).hexdigest(),
+                  float(np.abs(c - a.astype(np.float64) @ b).max())]
+print(json.dumps(out))
+"""
+
+
+@pool_shared
+def test_matmul_same_bits_on_every_pool():
+    """NumPy's and fastnet's GEMMs give the same bits on OpenBLAS's pool, on ours, and on
+    the pthread fallback (taken when OpenMP may shrink a team: OMP_DYNAMIC=true)."""
+    ours = _run(MATMUL)
+    theirs = _run(MATMUL, FASTNET_BLAS_THREADS="openblas")
+    fallback = _run(MATMUL, OMP_DYNAMIC="true")
+    assert ours["shared"] and fallback["shared"] and not theirs["shared"]
+    for dtype in ("float32", "float64"):
+        assert ours[dtype][:2] == theirs[dtype][:2] == fallback[dtype][:2]
+        assert ours[dtype][2] < (1e-3 if dtype == "float32" else 1e-11)
+
+
+@pool_shared
+def test_concurrent_matmuls_from_python_threads():
+    """Two sections at once must not share OpenBLAS's per-job buffers (the callback serialises)."""
+    rng = np.random.default_rng(1)
+    pairs = [(rng.standard_normal((300, 400)), rng.standard_normal((400, 500))) for _ in range(4)]
+    expected = [a @ b for a, b in pairs]
+    results = [None] * len(pairs)
+
+    def work(i):
+        for _ in range(5):
+            results[i] = pairs[i][0] @ pairs[i][1]
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(len(pairs))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_default_follows_the_pool():
+    assert threads.get_parallel()[0] == threads.default_min_size(fblas.share_thread_pool())
+    got = _run("import json, fastnet.kernels, fastnet._kernels.threads as t; "
+               "print(json.dumps(t.get_parallel()))", FASTNET_BLAS_THREADS="openblas")
+    assert got == [threads.SERIAL, 0]
+    got = _run("import json, fastnet.kernels, fastnet._kernels.threads as t; "
+               "print(json.dumps(t.get_parallel()))", FASTNET_BLAS_THREADS="openblas",
+               OMP_WAIT_POLICY="passive")
+    assert got == [threads.PARALLEL_MIN_SIZE, 0]
+
+
+def test_parallel_settings_checked():
+    with pytest.raises(ValueError, match="min_size"):
+        threads.set_parallel(min_size=-1)
+    with pytest.raises(ValueError, match="num_threads"):
+        threads.set_parallel(num_threads=-2)
+
+
+def _elementwise_digests(dtype, n_threads):
+    """Every parallel element-wise kernel on fixed data, run with ``n_threads`` threads."""
+    rng = np.random.default_rng(7)
+    size = 100_003  # odd: the chunks end off the 16-element grid
+    old = threads.set_parallel(min_size=1, num_threads=n_threads)
+    try:
+        p, g = (rng.standard_normal(size).astype(dtype) for _ in range(2))
+        m, v, h, vel = (np.abs(rng.standard_normal(size)).astype(dtype) for _ in range(4))
+        fk.sgd_update_(p, g, 0.1, 0.01)
+        fk.momentum_update_(p, g, vel, 0.1, 0.9, 0.0, True, False)
+        fk.rmsprop_update_(p, g, h, 0.01, 0.99, 0.01, 1e-8, 0.0)
+        fk.adam_update_(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 1.0, 0.01, 0.999)
+        x = rng.standard_normal((64, 1000)).astype(dtype)  # 4 column blocks, the last short
+        gamma, beta = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
+        out, dx = np.empty_like(x), np.empty_like(x)
+        mean, inv_std, dgamma, dbeta = (np.empty(1000, dtype) for _ in range(4))
+        rmean, rvar = np.zeros(1000, dtype), np.ones(1000, dtype)
+        fk.batchnorm_forward_train(x, gamma, beta, 1e-5, out, mean, inv_std, rmean, rvar, 0.9, 1.0)
+        fk.batchnorm_backward(out, x, gamma, mean, inv_std, dx, dgamma, dbeta)
+        infer = np.empty_like(x)
+        fk.batchnorm_forward_infer(x, gamma, beta, rmean, rvar, 1e-5, infer)
+        flat = x.ravel()
+        mask = rng.random(flat.size).astype(dtype)
+        dropped, back, scaled = (np.empty_like(flat) for _ in range(3))
+        fk.dropout_forward_(flat, mask, 0.5, 2.0, dropped)
+        fk.dropout_backward(flat, mask, back)
+        fk.dropout_scale(flat, 0.5, scaled)
+    finally:
+        threads.set_parallel(*old)
+    return _digest(p, m, v, h, vel, out, mean, inv_std, rmean, rvar, dx, dgamma, dbeta, infer,
+                   mask, dropped, back, scaled)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_bits_independent_of_thread_count(dtype):
+    one = _elementwise_digests(dtype, 1)
+    two = _elementwise_digests(dtype, 2)
+    three = _elementwise_digests(dtype, 3)  # more threads than this machine's cores
+    assert one == two == three
+    assert _elementwise_digests(dtype, 2) == two  # and across runs
+
+
+def test_elementwise_bits_same_in_a_fresh_process():
+    code = ("import json, numpy as np, test_threads as t; "
+            "print(json.dumps([t._elementwise_digests(np.float32, n) for n in (1, 2)]))")
+    fresh = _run(code, PYTHONPATH=str(Path(__file__).parent))
+    assert fresh == [_elementwise_digests(np.float32, 1), _elementwise_digests(np.float32, 2)]
+
+
+FORK = """
+import os, numpy as np, fastnet.kernels as fk
+a = np.ones((600, 600))
+p, g = np.ones(1 << 20), np.ones(1 << 20)
+a @ a
+fk.sgd_update_(p, g, 0.1, 0.0)  # both pools' workers exist before the fork
+pid = os.fork()
+if pid == 0:
+    b = a @ a
+    fk.sgd_update_(p, g, 0.1, 0.0)
+    os._exit(0 if b[0, 0] == 600 and p[0] == 0.8 else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_forked_child_runs_gemm_and_updates():
+    """GNU OpenMP is not fork-safe: the child must not wait for the parent's pool threads."""
+    out = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True,
+                         cwd="/", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"
