@@ -15,7 +15,7 @@ __all__ = ["Ensemble", "MultiLayerNet", "MultiLayerNetExtend", "Sequential", "__
 
 # Submodules a user reaches as attributes after ``import fastnet``, imported on first use.
 _SUBMODULES = ("datasets", "diagnostics", "init", "kernels", "layers", "optim", "reference",
-               "trainer", "util")
+               "trainer", "tune", "util")
 
 
 def __getattr__(name):

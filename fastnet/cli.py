@@ -1,4 +1,4 @@
-"""The fastnet command: fastnet train, fastnet experiment NAME, fastnet data.
+"""The fastnet command: fastnet train, fastnet experiment NAME, fastnet tune, fastnet data.
 
 Every user error is one line on stderr naming the option and the fix, with
 exit status 2 and no traceback; Ctrl-C prints one line and exits with 130.
@@ -18,7 +18,7 @@ PROG = "fastnet"
 DESCRIPTION = ("A compiled, from-scratch neural-network engine that follows the textbook "
                "Deep Learning from Scratch. Commands: train (a net on MNIST), predict (classify "
                "digits with a saved net), experiment (the textbook's chapter-6 experiments), "
-               "data (download the full MNIST set).")
+               "tune (hyperparameter search), data (download the full MNIST set).")
 
 
 class UsageError(Exception):
@@ -89,6 +89,15 @@ def _weight_init(text):
             f"expected an initializer name (he, xavier, glorot, lecun, orthogonal, ...) or a "
             f"std >= 0; got {text!r}") from None
     return spec
+
+
+def _space_item(text):
+    from fastnet.tune import parse_distribution
+
+    try:
+        return parse_distribution(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _POSITIVE_INT = _int_at_least(1, "a positive integer")
@@ -316,6 +325,85 @@ def _experiment(args):
     return 0
 
 
+def _tune(args):
+    from fastnet import tune
+
+    space = dict(args.space or [])
+    if len(space) != len(args.space or []):
+        names = [name for name, _ in args.space]
+        raise UsageError(f"--space {max(names, key=names.count)} is given twice; give each "
+                         "name once")
+    space = space or {"lr": tune.loguniform(1e-6, 1e-2),
+                      "weight_decay": tune.loguniform(1e-8, 1e-4)}
+    build = tune.MLP(784, args.hidden, 10, optimizer=args.optimizer)
+    unknown = [n for n in space if n not in build.NET_NAMES + build.optimizer_names]
+    if unknown:
+        raise UsageError(f"--space {unknown[0]}: {args.optimizer} nets take "
+                         f"{', '.join(build.NET_NAMES + build.optimizer_names)}")
+    use_optuna = any(v is not None for v in (args.sampler, args.pruner, args.storage,
+                                                args.study)) or args.resume
+    if use_optuna:
+        _check_optuna_options(args)
+    out = _writable_dir(args.out, "--out") if args.out else None
+    (x_train, t_train), _, source = _load_data(args.quiet)
+    x, t = x_train[:args.train_size], t_train[:args.train_size]
+    if not args.quiet:
+        print(f"data: {source}; first {len(x)} training samples, "
+              f"{args.validation_fraction:g} of each class for validation")
+        print("space: " + ", ".join(f"{k}={v!r}" for k, v in space.items()))
+    common = {"n_trials": args.n_trials, "validation_fraction": args.validation_fraction,
+              "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+              "min_epochs": args.min_epochs, "progress": sys.stderr.isatty() and not args.quiet}
+    if use_optuna:
+        result = tune.optuna_search(build, space, x, t, sampler=args.sampler or "random",
+                                    pruner=args.pruner, storage=args.storage,
+                                    study_name=args.study, resume=args.resume, **common)
+    else:
+        result = tune.random_search(build, space, x, t, n_jobs=args.n_jobs,
+                                    early_stopping=args.early_stopping, **common)
+    if not args.quiet:
+        print(result.table(top=args.top))
+    print(result.summary())
+    if out is not None:
+        paths = [result.save(out / "tune.csv"), result.save(out / "tune.json"),
+                 result.plot(out / "tune.png")]
+        if not args.quiet:
+            print("wrote " + ", ".join(str(p) for p in paths if p is not None))
+    return 0
+
+
+def _check_optuna_options(args):
+    """Optuna options: compatible with each other, optuna installed, the storage reachable."""
+    from fastnet import tune
+
+    if args.early_stopping is not None:
+        raise UsageError("--early-stopping is the built-in search's; with Optuna options use "
+                         "--pruner halving (or median)")
+    if args.n_jobs != 1:
+        raise UsageError("--n-jobs is the built-in search's; with Optuna run several "
+                         "'fastnet tune --storage URL --study NAME --resume' processes")
+    if args.resume and args.storage is None:
+        raise UsageError("--resume needs --storage (e.g. sqlite:///study.db): an in-memory "
+                         "study ends with the process")
+    if args.study is not None and args.storage is None:
+        raise UsageError("--study names a study in a --storage; add --storage "
+                         "sqlite:///study.db (or a postgresql:// URL)")
+    try:
+        tune._optuna()
+    except ImportError as exc:
+        raise UsageError(f"--sampler, --pruner, --storage, --study and --resume run an Optuna "
+                         f"study: {exc}") from None
+    if args.storage is not None:
+        try:
+            storage = tune.open_storage(args.storage)
+        except tune.StorageError as exc:
+            raise UsageError(f"--storage {exc.url}: {exc.reason}") from None
+        name = args.study or "fastnet"
+        if not args.resume and name in {s.study_name for s in storage.get_all_studies()}:
+            raise UsageError(f"--study {name} already exists in {tune.redact(args.storage)}; "
+                             "add --resume to continue it, or choose another name")
+
+
 def _data(args):
     from fastnet import datasets
 
@@ -421,6 +509,66 @@ def build_parser():
     exp.add_argument("--quick", action="store_true",
                      help="a small version that takes seconds and still shows the effect")
     exp.set_defaults(func=_experiment)
+
+    tn = sub.add_parser(
+        "tune", help="random search for hyperparameters on a validation split",
+        description="Random search (the textbook's section 6.5): each trial draws a point of "
+                    "the space, trains a fully connected net on the training data less a "
+                    "stratified validation split, and is ranked by validation accuracy; the "
+                    "test set is not used. Default space: the textbook's, "
+                    "--space lr=log:1e-6:1e-2 --space weight_decay=log:1e-8:1e-4.")
+    tn.add_argument("--space", type=_space_item, action="append", metavar="NAME=KIND:ARGS",
+                    help="a searched hyperparameter (repeat the option): NAME is lr, "
+                         "weight_decay, dropout or another argument of the optimizer; KIND:ARGS "
+                         "is log:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH, logint:LOW:HIGH or "
+                         "choice:A,B,...")
+    tn.add_argument("--n-trials", type=_POSITIVE_INT, default=100,
+                    help="number of trials (default 100)")
+    tn.add_argument("--epochs", type=_POSITIVE_INT, default=50,
+                    help="epochs per trial (default 50)")
+    tn.add_argument("--n-jobs", type=_POSITIVE_INT, default=1,
+                    help="trials run in parallel processes (default 1); results do not depend "
+                         "on it")
+    tn.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0,
+                    help="study seed: validation split and every trial (default 0)")
+    tn.add_argument("--out", default=None, metavar="DIR",
+                    help="directory for tune.csv, tune.json and tune.png (created if needed)")
+    tn.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
+                    help="update rule (default sgd, as the textbook)")
+    tn.add_argument("--hidden", type=_hidden_sizes, default=[100] * 6,
+                    help="hidden layer sizes, comma-separated (default 100,100,100,100,100,100)")
+    tn.add_argument("--train-size", type=_POSITIVE_INT, default=500,
+                    help="use the first N training samples (default 500, as the textbook)")
+    tn.add_argument("--validation-fraction", type=_real(0, 1, low_open=True, high_open=True),
+                    default=0.2, metavar="FRACTION",
+                    help="fraction of each class held out for validation (default 0.2)")
+    tn.add_argument("--batch-size", type=_POSITIVE_INT, default=100,
+                    help="mini-batch size (default 100)")
+    tn.add_argument("--early-stopping", choices=["asha"], default=None,
+                    help="abandon trials early: asha (successive halving at epochs M, 3M, "
+                         "9M, ... with M = --min-epochs)")
+    tn.add_argument("--min-epochs", type=_POSITIVE_INT, default=1, metavar="M",
+                    help="epochs before the first asha rung or pruning decision (default 1; "
+                         "larger when the first epochs say little)")
+    tn.add_argument("--sampler", choices=["random", "tpe"], default=None,
+                    help="run the search as an Optuna study with this sampler (needs the "
+                         "tune extra: pip install 'fastnet[tune]')")
+    tn.add_argument("--pruner", choices=["halving", "median"], default=None,
+                    help="Optuna pruner fed with each epoch's validation accuracy: "
+                         "successive halving or median")
+    tn.add_argument("--storage", default=None, metavar="URL",
+                    help="Optuna storage: sqlite:///study.db to stop and resume, "
+                         "postgresql://user:password@host/db to share one study between "
+                         "machines (default: in memory)")
+    tn.add_argument("--study", default=None, metavar="NAME",
+                    help="study name in --storage (default fastnet)")
+    tn.add_argument("--resume", action="store_true",
+                    help="continue the study in --storage (create it if missing); every "
+                         "machine sharing a study passes it")
+    tn.add_argument("--top", type=_POSITIVE_INT, default=20,
+                    help="rows of the printed table (default 20)")
+    tn.add_argument("--quiet", action="store_true", help="print only the summary line")
+    tn.set_defaults(func=_tune)
 
     data = sub.add_parser("data", help="download the full MNIST set (md5-checked)",
                           description="Download the four MNIST files into the cache "

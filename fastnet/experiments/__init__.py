@@ -17,6 +17,7 @@ EXPERIMENTS["optimizer-paths"] = "optimizer_paths"
 EXPERIMENTS["optimizer-compare"] = "optimizer_compare"
 EXPERIMENTS["lstm"] = "lstm"
 EXPERIMENTS["ensemble"] = "ensemble"
+EXPERIMENTS["hyperparam"] = "hyperparam"
 
 
 def get_experiment(name):

@@ -1,0 +1,983 @@
+"""Hyperparameter search (the textbook's section 6.5): random search on a validation split.
+
+A *space* maps names to distributions (:func:`loguniform`, :func:`uniform`,
+:func:`choice`, :func:`intrange`, :func:`logintrange`). :func:`random_search`
+draws ``n_trials`` points, builds a net and optimizer for each with the
+user's ``build(params) -> (net, optimizer)``, trains it on the training data
+less a validation split, and ranks the trials by validation accuracy. The
+test set is never an argument: nothing here can look at it.
+
+* The validation set is split off the training data once per study
+  (stratified and shuffled by :func:`fastnet.trainer.stratified_split`, from
+  the study seed); every trial sees the same split.
+* Trial ``k``'s randomness (its parameters, initial weights and batch order)
+  comes from ``numpy.random.SeedSequence(seed, spawn_key=(1, k))``, so a
+  trial's result depends on the study seed and its number only, not on
+  ``n_jobs`` or on the order trials finish.
+* ``early_stopping='asha'``: asynchronous successive halving in epochs.
+  Rungs sit at ``min_epochs * reduction_factor**r`` epochs; a trial reaching a
+  rung continues only when its validation accuracy ranks in the top
+  ``1/reduction_factor`` of the trials that reached that rung so far (fewer
+  than ``ceil(n / reduction_factor)`` of those ``n`` strictly better; ties
+  continue). "So far"
+  means the trials with smaller numbers (waited for when they run in
+  parallel), which keeps the decisions, and so the results, independent of
+  ``n_jobs``.
+* ``n_jobs > 1`` runs trials in worker processes (``spawn`` context) with
+  ``cores // n_jobs`` BLAS/OpenMP threads each, so the cores are not
+  oversubscribed.
+
+:func:`optuna_search` runs the same objective in an Optuna study (samplers,
+pruners, a SQLite or PostgreSQL storage shared by many processes or
+machines); it needs the ``tune`` extra.
+"""
+import abc
+import importlib
+import inspect
+import json
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fastnet._checks import flag, integer, one_of, positive_int, real_scalar
+from fastnet._io import atomic_open, write_csv
+from fastnet.trainer import Callback, Trainer, _check_pair, stratified_split
+
+#: Columns of the results table (CSV header) after ``trial`` and one column per space name.
+RESULT_COLUMNS = ("best_val_acc", "final_val_acc", "train_acc", "epochs_run",
+                  "stopped", "seconds")
+#: Environment variables that size the BLAS/OpenMP thread pools of a worker process.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "BLIS_NUM_THREADS")
+
+
+# -- distributions ----------------------------------------------------------------------
+
+class Distribution(abc.ABC):
+    """A one-dimensional search distribution; ``sample(rng)`` draws one value."""
+
+    @abc.abstractmethod
+    def sample(self, rng):
+        """Draw one value with the ``numpy.random.Generator`` ``rng``."""
+
+    @abc.abstractmethod
+    def suggest(self, trial, name):
+        """Draw the value of ``name`` through an Optuna ``trial`` (same distribution)."""
+
+
+def _bounds(kind, low, high, *, log, integral):
+    check = integer if integral else real_scalar
+    low, high = check(f"{kind} low", low), check(f"{kind} high", high)
+    if low >= high:
+        raise ValueError(f"{kind}(low, high) needs low < high; got low={low!r}, high={high!r}")
+    if log and low <= 0:
+        raise ValueError(f"{kind}(low, high) is on a log scale, so low must be > 0; "
+                         f"got low={low!r}")
+    return low, high
+
+
+class _Range(Distribution):
+    kind, log, integral = "", False, False
+
+    def __init__(self, low, high):
+        self.low, self.high = _bounds(self.kind, low, high, log=self.log, integral=self.integral)
+
+    def __repr__(self):
+        return f"{self.kind}({self.low!r}, {self.high!r})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and (self.low, self.high) == (other.low, other.high)
+
+    def sample(self, rng):
+        if not self.integral:
+            if self.log:
+                return float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
+            return float(rng.uniform(self.low, self.high))
+        if self.log:
+            # floor of a log-uniform draw on [low, high + 1): integer k gets log((k+1)/k) of the mass
+            value = math.floor(np.exp(rng.uniform(np.log(self.low), np.log(self.high + 1))))
+            return int(min(value, self.high))
+        return int(rng.integers(self.low, self.high, endpoint=True))
+
+    def suggest(self, trial, name):
+        if self.integral:
+            return trial.suggest_int(name, self.low, self.high, log=self.log)
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+
+class loguniform(_Range):  # noqa: N801 -- named like scipy.stats.loguniform, used as a function
+    """``low * (high/low)**U(0, 1)``: uniform in ``log`` on ``[low, high)``, ``0 < low < high``.
+
+    The textbook's learning-rate space ``10**U(-6, -2)`` is ``loguniform(1e-6, 1e-2)``.
+    """
+    kind, log = "loguniform", True
+
+
+class uniform(_Range):  # noqa: N801
+    """Uniform on ``[low, high)``, ``low < high``."""
+    kind = "uniform"
+
+
+class intrange(_Range):  # noqa: N801
+    """An integer uniform on ``{low, ..., high}`` (both ends included), ``low < high``."""
+    kind, integral = "intrange", True
+
+
+class logintrange(_Range):  # noqa: N801
+    """An integer in ``{low, ..., high}``, ``0 < low < high``, uniform in log (e.g. layer widths)."""
+    kind, log, integral = "logintrange", True, True
+
+
+class choice(Distribution):  # noqa: N801
+    """One of ``options`` (a non-empty sequence of distinct values), each equally likely."""
+
+    def __init__(self, options):
+        if isinstance(options, (str, bytes)) or not hasattr(options, "__len__"):
+            raise TypeError(f"choice(options) needs a list of values; got {options!r}")
+        options = list(options)
+        if not options:
+            raise ValueError("choice(options) needs at least one option; got []")
+        if len({repr(o) for o in options}) != len(options):
+            raise ValueError(f"choice(options) has repeated options: {options!r}")
+        self.options = options
+
+    def __repr__(self):
+        return f"choice({self.options!r})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.options == other.options
+
+    def sample(self, rng):
+        value = self.options[int(rng.integers(len(self.options)))]
+        return value.item() if isinstance(value, np.generic) else value
+
+    def suggest(self, trial, name):
+        return trial.suggest_categorical(name, self.options)
+
+
+_SPEC_KINDS = {"log": loguniform, "uniform": uniform, "int": intrange, "logint": logintrange}
+
+
+def parse_distribution(text):
+    """Parse ``NAME=KIND:ARGS`` (the ``fastnet tune --space`` syntax) into ``(name, dist)``.
+
+    Kinds: ``log:LOW:HIGH`` (:func:`loguniform`), ``uniform:LOW:HIGH``,
+    ``int:LOW:HIGH``, ``logint:LOW:HIGH``, ``choice:A,B,...`` (numbers
+    where they parse as numbers, else strings). Raises ValueError saying what
+    was expected.
+    """
+    name, sep, spec = text.partition("=")
+    kind, _, args = spec.partition(":")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise ValueError(f"expected NAME=KIND:ARGS such as lr=log:1e-6:1e-2; got {text!r}")
+    if kind == "choice":
+        options = [_number_or_text(a) for a in args.split(",") if a != ""]
+        return name, choice(options)
+    if kind not in _SPEC_KINDS:
+        raise ValueError(f"{name}: unknown kind {kind!r}; expected one of "
+                         f"{', '.join(sorted([*_SPEC_KINDS, 'choice']))} (e.g. lr=log:1e-6:1e-2)")
+    cls = _SPEC_KINDS[kind]
+    parts = args.split(":")
+    try:
+        bounds = [(int if cls.integral else float)(p) for p in parts]
+    except ValueError:
+        bounds = None
+    if bounds is None or len(bounds) != 2:
+        raise ValueError(f"{name}: expected {kind}:LOW:HIGH with two "
+                         f"{'integers' if cls.integral else 'numbers'}; got {spec!r}")
+    try:
+        return name, cls(*bounds)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _number_or_text(text):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_space(space):
+    """Return ``space`` as a dict after checking it maps identifiers to distributions."""
+    if not isinstance(space, dict) or not space:
+        raise TypeError(f"space must be a non-empty dict {{name: distribution}}, e.g. "
+                        f"{{'lr': loguniform(1e-6, 1e-2)}}; got {space!r}")
+    for name, dist in space.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"space names must be identifiers such as 'lr'; got {name!r}")
+        if not isinstance(dist, Distribution):
+            raise TypeError(f"space[{name!r}] must be a distribution (loguniform(1e-6, 1e-2), "
+                            f"uniform, choice, intrange, logintrange); got {dist!r}")
+    return dict(space)
+
+
+def sample_space(space, rng):
+    """Draw one point ``{name: value}`` of ``space``, names in the space's order."""
+    return {name: dist.sample(rng) for name, dist in space.items()}
+
+
+# -- seeds ------------------------------------------------------------------------------
+
+def trial_seeds(seed, number):
+    """The trial's ``(params, weights, batches)`` seed sequences: from the study seed and ``number``."""
+    return np.random.SeedSequence(seed, spawn_key=(1, number)).spawn(3)
+
+
+def split_validation(x, t, fraction, seed):
+    """Return ``(x_train, t_train, x_val, t_val)``: a stratified split seeded by the study seed.
+
+    ``round(fraction * n_c)`` samples of each class go to validation
+    (:func:`fastnet.trainer.stratified_split`); both parts keep the data's order.
+    """
+    fraction = real_scalar("validation_fraction", fraction, low=0, high=1, low_open=True,
+                           high_open=True)
+    n = _check_pair("x_train", x, "t_train", t)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
+    train_idx, val_idx = stratified_split(t, fraction, rng)
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise ValueError(f"validation_fraction={fraction:g} of {n} samples leaves "
+                         f"{len(train_idx)} for training and {len(val_idx)} for validation; "
+                         "both need at least one")
+    return x[train_idx], t[train_idx], x[val_idx], t[val_idx]
+
+
+# -- building ---------------------------------------------------------------------------
+
+class _ReadTracker(dict):
+    """A dict that remembers which keys were read: the up-front check of ``build``."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __iter__(self):
+        # iteration, ** unpacking (which goes through keys() and [] for a subclass) read all
+        self.read.update(super().keys())
+        return super().__iter__()
+
+    def items(self):
+        self.read.update(super().keys())
+        return super().items()
+
+    def values(self):
+        self.read.update(super().keys())
+        return super().values()
+
+
+def _takes_seed(build):
+    try:
+        return "seed" in inspect.signature(build).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+def _call_build(build, params, weights_seed):
+    if _takes_seed(build):
+        made = build(params, seed=int(weights_seed.generate_state(1)[0]))
+    else:
+        made = build(params)
+    if not isinstance(made, tuple) or len(made) != 2:
+        raise TypeError(f"build(params) must return (net, optimizer); got {made!r}")
+    net, optimizer = made
+    if not callable(getattr(optimizer, "update", None)):
+        raise TypeError(f"build(params) must return (net, optimizer) with an optimizer that "
+                        f"has update(params, grads); got {optimizer!r}")
+    return net, optimizer
+
+
+def probe_build(build, space, seed):
+    """Build trial 0's net once, before any training: check the contract and the names.
+
+    ``build`` is called with a dict that records which names it reads
+    (``params[name]``, ``params.get(name)``, iteration or ``**params``); a
+    space name it never reads is a ValueError, since it would be searched
+    for nothing. ``build`` that takes a ``seed`` keyword gets an int seed for
+    the initial weights. Returns the net built.
+    """
+    if not callable(build):
+        raise TypeError(f"build must be a callable build(params) -> (net, optimizer); "
+                        f"got {build!r}")
+    params_seed, weights_seed, _ = trial_seeds(seed, 0)
+    params = _ReadTracker(sample_space(space, np.random.default_rng(params_seed)))
+    net, _ = _call_build(build, params, weights_seed)
+    unused = [name for name in space if name not in params.read]
+    if unused:
+        raise ValueError(f"space name(s) {', '.join(map(repr, unused))} never read by build "
+                         f"{getattr(build, '__name__', type(build).__name__)}(params); it "
+                         f"reads {sorted(params.read) or 'nothing'}")
+    return net
+
+
+class MLP:
+    """A picklable ``build`` for :func:`random_search`: a MultiLayerNetExtend and a named optimizer.
+
+    Space names it reads: ``lr`` and the optimizer's other hyperparameters
+    (``momentum``, ``beta1`` ...), ``weight_decay`` (the net's L2
+    ``weight_decay_lambda``) and ``dropout`` (a dropout ratio; 0 means none).
+    Any other name is a ValueError naming it. Defaults are the net's and
+    the optimizer's. ``backend='reference'`` runs the NumPy twin (benchmarks).
+    """
+
+    NET_NAMES = ("weight_decay", "dropout")
+
+    def __init__(self, input_size, hidden, output_size, *, optimizer="sgd", activation="relu",
+                 weight_init_std="relu", use_batchnorm=False, backend="compiled",
+                 dtype=np.float32):
+        from fastnet.optim import OPTIMIZERS
+
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden = [positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
+        self.output_size = positive_int("output_size", output_size)
+        self.optimizer = one_of("optimizer", optimizer.lower() if isinstance(optimizer, str)
+                                else optimizer, OPTIMIZERS)
+        self.activation, self.weight_init_std = activation, weight_init_std
+        self.use_batchnorm = flag("use_batchnorm", use_batchnorm)
+        self.backend = one_of("backend", backend, ("compiled", "reference"))
+        self.dtype = dtype
+        self.optimizer_names = tuple(inspect.signature(OPTIMIZERS[self.optimizer]).parameters)
+
+    def __call__(self, params, seed=None):
+        from fastnet.multi_layer_net import MultiLayerNetExtend
+        from fastnet.optim import make_optimizer
+
+        unknown = [k for k in params if k not in self.NET_NAMES + self.optimizer_names]
+        if unknown:
+            raise ValueError(f"space name(s) {', '.join(map(repr, unknown))} unknown to "
+                             f"MLP(optimizer={self.optimizer!r}); it takes "
+                             f"{', '.join(self.NET_NAMES + self.optimizer_names)}")
+        dropout = params.get("dropout", 0.0)
+        net = MultiLayerNetExtend(self.input_size, self.hidden, self.output_size,
+                                  activation=self.activation,
+                                  weight_init_std=self.weight_init_std,
+                                  weight_decay_lambda=params.get("weight_decay", 0.0),
+                                  use_dropout=dropout > 0, dropout_ration=dropout,
+                                  use_batchnorm=self.use_batchnorm, dtype=self.dtype,
+                                  seed=seed, backend=self.backend)
+        optimizer = make_optimizer(self.optimizer, **{k: params[k] for k in self.optimizer_names
+                                                      if k in params})
+        return net, optimizer
+
+
+# -- early abandonment ------------------------------------------------------------------
+
+def asha_rungs(epochs, min_epochs, reduction_factor):
+    """Rung epochs ``min_epochs * reduction_factor**r`` below ``epochs`` (ascending)."""
+    rungs, r = [], min_epochs
+    while r < epochs:
+        rungs.append(r)
+        r *= reduction_factor
+    return rungs
+
+
+class _RungBoard:
+    """The rung records of a study, shared by trials (a dict, or a Manager dict across processes).
+
+    Keys ``('r', trial, epoch)`` hold a trial's validation accuracy at a rung;
+    ``('d', trial)`` the epochs a finished trial ran.
+    """
+
+    def __init__(self, store, rungs, reduction_factor):
+        self.store, self.rungs, self.eta = store, tuple(rungs), reduction_factor
+
+    def keep_going(self, trial, epoch, value):
+        """Record ``value`` at rung ``epoch``; True if it ranks in the top 1/eta so far."""
+        self.store[("r", trial, epoch)] = value
+        earlier = []
+        for j in range(trial):
+            # trials run in number order, so trial j started first and is never waiting on us
+            while True:
+                v = self.store.get(("r", j, epoch))
+                if v is not None:
+                    earlier.append(v)
+                    break
+                if ("d", j) in self.store:
+                    break  # stopped before this rung
+                time.sleep(0.005)
+        better = sum(v > value for v in earlier)
+        return better < math.ceil((len(earlier) + 1) / self.eta)
+
+    def finish(self, trial, epochs_run):
+        self.store[("d", trial)] = epochs_run
+
+
+class _Report(Callback):
+    """Per-epoch validation accuracy into the trial record; stops at a rung when told."""
+
+    def __init__(self, number, board, on_epoch=None):
+        self.number, self.board, self.on_epoch = number, board, on_epoch
+        self.stopped_at = None
+
+    def on_epoch_end(self, trainer, logs):
+        # the Trainer evaluates its "test" set each epoch: the search gives it the validation split
+        value, epoch = logs["test_acc"], logs["epoch"]
+        if self.on_epoch is not None and self.on_epoch(epoch, value):
+            trainer.stop_reason = f"pruned at epoch {epoch}"
+            self.stopped_at = epoch
+            return True
+        if self.board is not None and epoch in self.board.rungs and epoch < trainer.epochs:
+            if not self.board.keep_going(self.number, epoch, value):
+                trainer.stop_reason = f"below the top 1/{self.board.eta} at rung {epoch}"
+                self.stopped_at = epoch
+                return True
+        return False
+
+
+def run_trial(build, params, number, seed, data, *, epochs, batch_size, board=None,
+              on_epoch=None):
+    """Train one trial; return its record (a dict; see :class:`SearchResult`).
+
+    ``data`` is ``(x_train, t_train, x_val, t_val)``. ``on_epoch(epoch,
+    val_acc)`` returning True stops the trial (Optuna pruners use it).
+    Mutates nothing of the caller's but ``board``.
+    """
+    _, weights_seed, batch_seed = trial_seeds(seed, number)
+    x_tr, t_tr, x_val, t_val = data
+    started = time.perf_counter()
+    report = _Report(number, board, on_epoch)
+    try:
+        net, optimizer = _call_build(build, params, weights_seed)
+        # As the textbook's search does, the Trainer's evaluation set is the validation split
+        # (never the test set): its per-epoch "test" accuracy is the validation accuracy.
+        trainer = Trainer(net, x_tr, t_tr, x_val, t_val, epochs=epochs,
+                          mini_batch_size=batch_size, optimizer=optimizer, verbose=False,
+                          seed=np.random.default_rng(batch_seed), callbacks=[report])
+        trainer.train()
+    finally:
+        if board is not None:
+            board.finish(number, report.stopped_at or epochs)
+    val = [float(v) for v in trainer.test_acc_list]
+    return {"trial": number, "params": dict(params),
+            "best_val_acc": max(val) if val else float("nan"),
+            "final_val_acc": val[-1] if val else float("nan"),
+            "train_acc": trainer.train_acc_list[-1] if val else float("nan"),
+            "epochs_run": len(val), "stopped": report.stopped_at is not None,
+            "seconds": time.perf_counter() - started,
+            "val_acc_curve": val, "train_acc_curve": [float(v) for v in trainer.train_acc_list]}
+
+
+# -- worker processes -------------------------------------------------------------------
+
+_WORKER = {}
+
+
+def _worker_init(build, data, settings, store, rungs, eta):
+    _WORKER.update(build=build, data=data, settings=settings,
+                   board=None if store is None else _RungBoard(store, rungs, eta))
+
+
+def _worker_trial(job):
+    number, params, seed = job
+    w = _WORKER
+    return run_trial(w["build"], params, number, seed, w["data"], board=w["board"],
+                     **w["settings"])
+
+
+def threads_per_job(n_jobs):
+    """BLAS/OpenMP threads each of ``n_jobs`` workers gets: ``max(1, cores // n_jobs)``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // n_jobs)
+
+
+class _ChildThreads:
+    """Set the thread variables while worker processes start (they read them as numpy loads)."""
+
+    def __init__(self, n_jobs):
+        self.value = str(threads_per_job(n_jobs))
+
+    def __enter__(self):
+        self.saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+        os.environ.update(dict.fromkeys(THREAD_VARIABLES, self.value))
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# -- the search -------------------------------------------------------------------------
+
+class SearchResult:
+    """The trials of a search, best first.
+
+    ``trials``: list of dicts sorted by ``best_val_acc`` (descending; ties by
+    trial number) with keys ``trial``, ``params`` ({name: value}),
+    ``best_val_acc``, ``final_val_acc``, ``train_acc`` (last epoch),
+    ``epochs_run``, ``stopped`` (abandoned early), ``seconds``,
+    ``val_acc_curve`` and ``train_acc_curve`` (per epoch).
+    ``epochs_budget`` = ``n_trials * epochs``; ``epochs_saved`` = budget less
+    the epochs run.
+    """
+
+    def __init__(self, trials, space, *, seed, epochs, settings=None):
+        self.trials = sorted(trials, key=lambda r: (-_sort_value(r["best_val_acc"]), r["trial"]))
+        self.space, self.seed, self.epochs = space, seed, epochs
+        self.settings = dict(settings or {})
+        self.epochs_budget = epochs * len(trials)
+        self.epochs_run = sum(r["epochs_run"] for r in trials)
+        self.epochs_saved = self.epochs_budget - self.epochs_run
+
+    @property
+    def best(self):
+        """The best trial's record."""
+        return self.trials[0]
+
+    def rows(self):
+        """Table rows: trial number, the space's values, :data:`RESULT_COLUMNS`; best first."""
+        return [[r["trial"], *(r["params"][n] for n in self.space), *(r[c] for c in RESULT_COLUMNS)]
+                for r in self.trials]
+
+    def header(self):
+        """The table's column names (the CSV header)."""
+        return ["trial", *self.space, *RESULT_COLUMNS]
+
+    def table(self, top=None):
+        """The ``top`` best rows (default all) as aligned text."""
+        from fastnet.experiments._common import format_table
+
+        return format_table(self.header(), self.rows()[:top])
+
+    def summary(self):
+        """One line: trials, best validation accuracy and its params, epochs saved."""
+        b = self.best
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in b["params"].items())
+        return (f"{len(self.trials)} trials; best val acc {b['best_val_acc']:.4f} (trial "
+                f"{b['trial']}: {params}); epochs run {self.epochs_run} of "
+                f"{self.epochs_budget} ({self.epochs_saved} saved by early abandonment)")
+
+    def save(self, path):
+        """Write the results to ``path`` atomically: ``.csv`` (the table) or ``.json`` (all).
+
+        JSON: ``{"seed", "epochs", "space" (reprs), "settings", "epochs_budget",
+        "epochs_run", "epochs_saved", "trials": [records with curves]}``; NaN as null.
+        """
+        path = Path(path)
+        suffix = one_of("results file suffix", path.suffix.lower(), (".csv", ".json"))
+        if suffix == ".csv":
+            return write_csv(path, self.header(), self.rows())
+        doc = {"seed": self.seed, "epochs": self.epochs,
+               "space": {k: repr(v) for k, v in self.space.items()},
+               "settings": self.settings, "epochs_budget": self.epochs_budget,
+               "epochs_run": self.epochs_run, "epochs_saved": self.epochs_saved,
+               "trials": [_json_safe(r) for r in self.trials]}
+        with atomic_open(path, "w") as f:
+            json.dump(doc, f, indent=1, allow_nan=False)
+            f.write("\n")
+        return path
+
+    def plot(self, path, top=20):
+        """The textbook's figure: the ``top`` trials' validation (solid) and training (dashed)
+        accuracy per epoch, best first, on a grid of 5 columns; needs matplotlib."""
+        from fastnet.experiments._common import pyplot, save_figure
+
+        plt = pyplot()
+        if plt is None:
+            return None
+        shown = self.trials[:top]
+        rows = max(1, math.ceil(len(shown) / 5))
+        fig, axes = plt.subplots(rows, 5, figsize=(15, 2.6 * rows), sharey=True, squeeze=False)
+        for ax in axes.flat[len(shown):]:
+            ax.axis("off")
+        for k, (ax, r) in enumerate(zip(axes.flat, shown)):
+            epochs = np.arange(1, r["epochs_run"] + 1)
+            ax.plot(epochs, r["val_acc_curve"], "-", label="validation")
+            ax.plot(epochs, r["train_acc_curve"], "--", label="train")
+            ax.set_title(f"best-{k + 1} (trial {r['trial']})", fontsize=9)
+            ax.text(0.98, 0.97, "\n".join(f"{n}={_fmt(v)}" for n, v in r["params"].items()),
+                    transform=ax.transAxes, fontsize=7, va="top", ha="right")
+            ax.set_ylim(0, 1)
+            if k == 0:
+                ax.legend(loc="upper left", fontsize=7)
+        return save_figure(fig, Path(path))
+
+
+def _sort_value(v):
+    return -math.inf if v is None or math.isnan(v) else v
+
+
+def _fmt(v):
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _json_safe(v):
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _draw_progress(done, total, best, started):
+    width = 30
+    filled = int(width * done / total)
+    sys.stderr.write(f"\rtrial {done}/{total} [{'#' * filled}{'.' * (width - filled)}] "
+                     f"best val acc {best:.4f}  elapsed {time.perf_counter() - started:.1f} s")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def check_search_args(n_trials, validation_fraction, epochs, batch_size, seed, n_jobs,
+                      early_stopping, min_epochs, reduction_factor, progress):
+    """Validate the common search arguments; return them normalised (seed drawn if None)."""
+    n_trials = positive_int("n_trials", n_trials)
+    real_scalar("validation_fraction", validation_fraction, low=0, high=1, low_open=True,
+                high_open=True)
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    else:
+        seed = integer("seed", seed, low=0)  # SeedSequence takes non-negative ints only
+    n_jobs = positive_int("n_jobs", n_jobs)
+    if early_stopping is not None:
+        one_of("early_stopping", early_stopping, ("asha",))
+    min_epochs = positive_int("min_epochs", min_epochs)
+    reduction_factor = integer("reduction_factor", reduction_factor, low=2)
+    flag("progress", progress)
+    return n_trials, epochs, batch_size, int(seed), n_jobs, min_epochs, reduction_factor
+
+
+def random_search(build, space, x_train, t_train, n_trials=100, validation_fraction=0.2,
+                  epochs=50, batch_size=100, *, seed=None, n_jobs=1, early_stopping=None,
+                  min_epochs=1, reduction_factor=3, progress=False):
+    """Random search: ``n_trials`` points of ``space``, each trained and scored on validation.
+
+    Parameters
+    ----------
+    build : callable ``build(params) -> (net, optimizer)``
+        ``params`` is ``{name: value}`` for the names of ``space``. If
+        ``build`` has a ``seed`` parameter it is called ``build(params,
+        seed=int)`` with the trial's seed for the initial weights. ``net``
+        follows the textbook's protocol (``params``, ``gradient``, ``loss``,
+        ``accuracy``); ``optimizer`` has ``update(params, grads)``. For
+        ``n_jobs > 1`` it must be picklable (a module-level function or an
+        object such as :class:`MLP`). Tried once before any training: a space
+        name it does not read is a ValueError (:func:`probe_build`).
+    space : dict {name: distribution}
+    x_train, t_train : arrays, samples on the first axis
+        The training data; ``validation_fraction`` of each class is held out
+        for validation (stratified, from ``seed``), the rest is trained on.
+    n_trials, epochs, batch_size : positive ints
+    seed : None or int >= 0
+        The study seed (drawn and recorded when None); trial ``k`` uses
+        seeds derived from it and ``k`` (:func:`trial_seeds`).
+    n_jobs : int >= 1
+        Worker processes; the results do not depend on it.
+    early_stopping : None or 'asha'
+        Asynchronous successive halving at rungs ``min_epochs *
+        reduction_factor**r`` < ``epochs`` (see the module docstring).
+    progress : bool
+        A progress bar over trials on stderr.
+
+    Returns
+    -------
+    SearchResult
+        Trials best first; ``epochs_saved`` by early abandonment.
+    """
+    space = check_space(space)
+    n_trials, epochs, batch_size, seed, n_jobs, min_epochs, eta = check_search_args(
+        n_trials, validation_fraction, epochs, batch_size, seed, n_jobs, early_stopping,
+        min_epochs, reduction_factor, progress)
+    data = split_validation(x_train, t_train, validation_fraction, seed)
+    probe_build(build, space, seed)
+    if n_jobs > 1:
+        try:
+            pickle.dumps(build)
+        except Exception as exc:
+            raise TypeError(f"n_jobs={n_jobs} runs trials in other processes, so build must be "
+                            f"picklable (a module-level function or an object such as "
+                            f"fastnet.tune.MLP); pickling it failed: {exc}") from None
+    rungs = asha_rungs(epochs, min_epochs, eta) if early_stopping else []
+    jobs = [(k, sample_space(space, np.random.default_rng(trial_seeds(seed, k)[0])), seed)
+            for k in range(n_trials)]
+    settings = {"epochs": epochs, "batch_size": batch_size}
+    records, started = [], time.perf_counter()
+
+    def collect(results):
+        for record in results:
+            records.append(record)
+            if progress:
+                _draw_progress(len(records), n_trials,
+                               max(_sort_value(r["best_val_acc"]) for r in records), started)
+
+    if n_jobs == 1:
+        board = _RungBoard({}, rungs, eta) if early_stopping else None
+        collect(run_trial(build, params, k, s, data, board=board, **settings)
+                for k, params, s in jobs)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with _ChildThreads(n_jobs), ctx.Manager() as manager:
+            store = manager.dict() if early_stopping else None
+            with ctx.Pool(n_jobs, _worker_init,
+                          (build, data, settings, store, rungs, eta)) as pool:
+                # chunksize 1 and imap keep trials starting in number order (the rung rule needs it)
+                collect(pool.imap(_worker_trial, jobs, chunksize=1))
+    return SearchResult(records, space, seed=seed, epochs=epochs,
+                        settings={**settings, "n_trials": n_trials,
+                                  "validation_fraction": validation_fraction,
+                                  "early_stopping": early_stopping, "min_epochs": min_epochs,
+                                  "reduction_factor": eta, "rungs": rungs, "n_jobs": n_jobs})
+
+
+# -- Optuna: samplers, pruners, shared storage (the ``tune`` extra) -------------------------
+
+SAMPLERS = ("random", "tpe")
+PRUNERS = ("halving", "median")
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("Optuna studies need optuna: pip install 'fastnet[tune]' "
+                          "(or pip install optuna)") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def redact(url):
+    """``url`` with any password replaced by ``***`` (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+class StorageError(ValueError):
+    """An Optuna storage URL that cannot be used: ``url`` (password hidden) and ``reason``."""
+
+    def __init__(self, url, reason):
+        self.url, self.reason = redact(url), reason
+        super().__init__(f"storage {self.url}: {reason}")
+
+
+#: What the loser of two processes creating Optuna's tables at once is told (SQLite, PostgreSQL).
+_TABLE_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key")
+
+
+def _with_driver(url):
+    """``postgresql://`` with the driver that is installed (SQLAlchemy 2.1 assumes psycopg 3)."""
+    if not url.startswith("postgresql://"):
+        return url
+    for module, dialect in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        return f"postgresql+{dialect}://" + url[len("postgresql://"):]
+    raise StorageError(url, "cannot open it: no PostgreSQL driver is installed "
+                            "(pip install psycopg2-binary)")
+
+
+def open_storage(url):
+    """Return an Optuna storage for ``url`` (None: in memory), connected and checked.
+
+    ``sqlite:///study.db`` keeps a study on disk (stop and resume);
+    ``postgresql://user:password@host:5432/db`` shares it between machines
+    (through psycopg 3 or psycopg2, whichever is installed). Raises
+    :class:`StorageError` (a ValueError naming the URL without its password)
+    when it cannot be reached or used, so a search fails before any training.
+    """
+    optuna = _optuna()
+    if url is None:
+        return optuna.storages.InMemoryStorage()
+    if not isinstance(url, str) or "://" not in url:
+        raise StorageError(str(url), "must be a database URL such as sqlite:///study.db or "
+                                     "postgresql://user:password@host/db")
+    driver_url = _with_driver(url)
+    for attempt in range(3):
+        try:
+            # RDBStorage connects and creates Optuna's tables here, so a bad URL fails now
+            return optuna.storages.RDBStorage(driver_url, engine_kwargs=_engine_kwargs(url))
+        except Exception as exc:  # SQLAlchemy's errors, a missing driver, a refused connection
+            cause = exc.__cause__ or exc
+            reason = " ".join(str(cause).split("\n")[0].split()) or type(cause).__name__
+            # Workers started together race to create the tables; the loser sees them
+            # half made (a table that already exists, a duplicate version row) and retries.
+            if attempt < 2 and any(m in reason for m in _TABLE_RACE):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise StorageError(url, f"cannot open it ({reason})") from None
+
+
+def _engine_kwargs(url):
+    if url.startswith("postgresql"):
+        return {"connect_args": {"connect_timeout": 10}}
+    if url.startswith("sqlite"):
+        # several worker processes on one file: wait for the lock rather than fail at once
+        return {"connect_args": {"timeout": 20}}
+    return {}
+
+
+def _study_settings(space, seed, epochs, batch_size, validation_fraction, n_train):
+    return {"fastnet_seed": seed, "epochs": epochs, "batch_size": batch_size,
+            "validation_fraction": validation_fraction, "n_train": n_train,
+            "space": {k: repr(v) for k, v in space.items()}}
+
+
+def _record_from_trial(trial):
+    attrs = trial.user_attrs
+    val = attrs.get("val_acc_curve", [])
+    return {"trial": trial.number, "params": dict(trial.params),
+            "best_val_acc": max(val) if val else float("nan"),
+            "final_val_acc": val[-1] if val else float("nan"),
+            "train_acc": attrs.get("train_acc", float("nan")), "epochs_run": len(val),
+            "stopped": trial.state.name == "PRUNED", "seconds": attrs.get("seconds", 0.0),
+            "val_acc_curve": val, "train_acc_curve": attrs.get("train_acc_curve", [])}
+
+
+def _caused_by_interrupt(exc):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fraction=0.2,
+                  epochs=50, batch_size=100, *, seed=None, sampler="random", pruner=None,
+                  min_epochs=1, reduction_factor=3, storage=None, study_name=None,
+                  resume=False, progress=False):
+    """The :func:`random_search` objective run by an Optuna study.
+
+    Trial ``k`` trains exactly as trial ``k`` of :func:`random_search` would
+    with the parameters Optuna suggests (same split, same weight and batch
+    seeds), reporting its validation accuracy after each epoch to the pruner.
+
+    Parameters (beyond :func:`random_search`'s)
+    -------------------------------------------
+    sampler : {'random', 'tpe'}
+        ``optuna.samplers.RandomSampler`` (the textbook's search) or
+        ``TPESampler`` (Bayesian refinement). Seeded from ``seed`` in memory;
+        with a shared ``storage`` each process draws independently.
+    pruner : None, 'halving' or 'median'
+        ``SuccessiveHalvingPruner(min_resource=min_epochs,
+        reduction_factor=reduction_factor)`` or ``MedianPruner(n_warmup_steps=min_epochs)``.
+    storage : None or database URL
+        None: in memory. ``sqlite:///study.db``: on disk, to stop and resume.
+        ``postgresql://user:password@host/db``: one study for many machines.
+        Checked before any training (:func:`open_storage`).
+    study_name : str, optional (default 'fastnet' with a storage)
+    resume : bool
+        Continue the study (create it if missing). Without it an existing
+        study of that name is a ValueError, so two searches do not mix by
+        accident. A study keeps its seed (adopted when ``seed`` is None),
+        epochs, batch size, validation fraction, training-set size and space:
+        resuming with others is a ValueError.
+    n_trials : int
+        Trials *this call* runs; N processes sharing a storage run N x that.
+
+    Returns
+    -------
+    SearchResult
+        Every finished or pruned trial of the study (from all processes),
+        best first; its ``study`` attribute is the Optuna study.
+    """
+    optuna = _optuna()
+    space = check_space(space)
+    seed_given = seed is not None
+    n_trials, epochs, batch_size, seed, _, min_epochs, eta = check_search_args(
+        n_trials, validation_fraction, epochs, batch_size, seed, 1, None, min_epochs,
+        reduction_factor, progress)
+    sampler = one_of("sampler", sampler, SAMPLERS)
+    if pruner is not None:
+        one_of("pruner", pruner, PRUNERS)
+    resume = flag("resume", resume)
+    if study_name is None:
+        study_name = "fastnet" if storage is not None else None
+    elif not isinstance(study_name, str) or not study_name:
+        raise TypeError(f"study_name must be a non-empty string; got {study_name!r}")
+    if resume and storage is None:
+        raise ValueError("resume needs a storage (e.g. sqlite:///study.db): an in-memory "
+                         "study ends with the process")
+    store = open_storage(storage)
+    split_validation(x_train, t_train, validation_fraction, seed)  # checks only
+    probe_build(build, space, seed)
+    if storage is None:
+        sampler_seed = int(np.random.SeedSequence(seed, spawn_key=(2,)).generate_state(1)[0])
+    else:  # processes sharing a study must not all draw the same points
+        sampler_seed = None
+    samplers = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+    pruners = {None: optuna.pruners.NopPruner(),
+               "halving": optuna.pruners.SuccessiveHalvingPruner(
+                   min_resource=min_epochs, reduction_factor=eta),
+               "median": optuna.pruners.MedianPruner(n_warmup_steps=min_epochs)}
+    exists = study_name is not None and study_name in {
+        s.study_name for s in store.get_all_studies()}
+    if exists and not resume:
+        raise ValueError(f"study {study_name!r} already exists in {redact(storage)}; pass "
+                         "resume=True (--resume) to continue it, or choose another name")
+    study = optuna.create_study(storage=store, study_name=study_name, direction="maximize",
+                                sampler=samplers[sampler](seed=sampler_seed),
+                                pruner=pruners[pruner], load_if_exists=resume)
+    if resume and not seed_given and "fastnet_seed" in study.user_attrs:
+        seed = study.user_attrs["fastnet_seed"]  # resuming a study continues its seed
+    settings = _study_settings(space, seed, epochs, batch_size, validation_fraction,
+                               len(x_train))
+    data = split_validation(x_train, t_train, validation_fraction, seed)
+    stored = {k: study.user_attrs.get(k) for k in settings}
+    if all(v is None for v in stored.values()):
+        for k, v in settings.items():
+            study.set_user_attr(k, v)
+    elif stored != settings:
+        diff = ", ".join(f"{k} {stored[k]!r} (now {settings[k]!r})" for k in settings
+                         if stored[k] != settings[k])
+        raise ValueError(f"study {study_name!r} was started with other settings: {diff}; "
+                         "give the same ones to resume it, or choose another study name")
+
+    def objective(trial):
+        params = {name: dist.suggest(trial, name) for name, dist in space.items()}
+
+        def report(epoch, value):
+            trial.report(value, epoch)
+            return trial.should_prune()
+
+        record = run_trial(build, params, trial.number, seed, data, epochs=epochs,
+                           batch_size=batch_size, on_epoch=report)
+        for key in ("val_acc_curve", "train_acc_curve", "train_acc", "seconds"):
+            trial.set_user_attr(key, record[key])
+        if record["stopped"]:
+            raise optuna.TrialPruned(f"pruned at epoch {record['epochs_run']}")
+        return record["best_val_acc"]
+
+    try:
+        study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    except Exception as exc:
+        # Optuna 5.0 turns a Ctrl-C that lands while it records a trial into an
+        # UnboundLocalError raised while handling the KeyboardInterrupt: report the interrupt.
+        if _caused_by_interrupt(exc):
+            raise KeyboardInterrupt from exc
+        raise
+    finished = [t for t in study.get_trials(deepcopy=False)
+                if t.state.name in ("COMPLETE", "PRUNED")]
+    result = SearchResult([_record_from_trial(t) for t in finished], space, seed=seed,
+                          epochs=epochs, settings={**settings, "sampler": sampler,
+                                                   "pruner": pruner, "study": study_name,
+                                                   "storage": storage and redact(storage)})
+    result.study = study
+    return result
