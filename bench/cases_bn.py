@@ -35,7 +35,7 @@ def _bn(ops, n, d, dtype):
         mean, inv_std, dgamma, dbeta = (np.empty(d, dtype) for _ in range(4))
 
         def step():
-            ops.batchnorm_forward_train(x, gamma, beta, 1e-5, out, mean, inv_std, rm, rv, 0.9, 1.0)
+            ops.batchnorm_forward_train_(x, gamma, beta, 1e-5, out, mean, inv_std, rm, rv, 0.9, 1.0)
             ops.batchnorm_backward(g, x, gamma, mean, inv_std, dx, dgamma, dbeta)
         return step
     return factory

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-import fastnet
 import fastnet._kernels.threads as threads
 from fastnet.optim import OPTIMIZERS
 from harness import add_case, import_torch, with_torch

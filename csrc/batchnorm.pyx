@@ -171,7 +171,7 @@ cdef void _forward_train_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
                                floating* mean, floating* inv_std, floating* running_mean,
                                floating* running_var, double momentum,
                                double var_correction) noexcept nogil:
-    # batchnorm_forward_train for the columns [j0, j0 + w).
+    # batchnorm_forward_train_ for the columns [j0, j0 + w).
     cdef Py_ssize_t j
     cdef floating keep = <floating>momentum, new = <floating>(1 - momentum)
     cdef floating inv_n = <floating>(1.0 / n), var, shift, istd
@@ -199,7 +199,7 @@ cdef void _forward_train_block(const floating* x, Py_ssize_t n, Py_ssize_t d,
     _normalize_block(x, n, d, j0, w, mean, &inv_std[j0], gamma, beta, out)
 
 
-def batchnorm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
+def batchnorm_forward_train_(const floating[:, ::1] x, const floating[::1] gamma,
                             const floating[::1] beta, double eps,
                             floating[:, ::1] out, floating[::1] mean,
                             floating[::1] inv_std, floating[::1] running_mean,

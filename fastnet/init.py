@@ -54,7 +54,6 @@ PyTorch), and so is the string 'xavier_normal'.
 """
 import math
 import numbers
-import warnings
 
 import numpy as np
 

@@ -13,7 +13,7 @@ from fastnet._kernels.affine import (
 from fastnet._kernels.batchnorm import (
     batchnorm_backward,
     batchnorm_forward_infer,
-    batchnorm_forward_train,
+    batchnorm_forward_train_,
 )
 from fastnet._kernels.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet._kernels.gemm import gemm
@@ -40,7 +40,7 @@ __all__ = [
     "affine_forward",
     "batchnorm_backward",
     "batchnorm_forward_infer",
-    "batchnorm_forward_train",
+    "batchnorm_forward_train_",
     "dropout_backward",
     "dropout_forward_",
     "dropout_scale",

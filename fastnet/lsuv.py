@@ -1,5 +1,4 @@
 """LSUV: layer-sequential unit-variance initialization (Mishkin & Matas 2015)."""
-import contextlib
 import math
 import warnings
 

@@ -142,7 +142,7 @@ def softmax_ce_bounds(z, t, dz_ref, dtype):
 
 
 def batchnorm_train_bounds(x, gamma_, want, eps, momentum, corr, rm0, rv0, growth=gamma):
-    """Bounds on ``|kernel - reference|`` for the outputs of ``batchnorm_forward_train``.
+    """Bounds on ``|kernel - reference|`` for the outputs of ``batchnorm_forward_train_``.
 
     ``want = (out, mean, inv_std, running_mean, running_var)`` from the reference.
     The mean is a sum of ``N`` terms of size ``<= max|x|`` (error ``growth(N + 8)

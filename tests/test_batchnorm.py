@@ -28,7 +28,7 @@ def _train_forward(ops, x, gamma, beta, rm, rv, momentum=0.9, corr=1.0, eps=1e-6
     n, d = x.shape
     out, mean, inv_std = np.empty_like(x), np.empty(d, x.dtype), np.empty(d, x.dtype)
     rm, rv = rm.copy(), rv.copy()
-    ops.batchnorm_forward_train(x, gamma, beta, eps, out, mean, inv_std, rm, rv, momentum, corr)
+    ops.batchnorm_forward_train_(x, gamma, beta, eps, out, mean, inv_std, rm, rv, momentum, corr)
     return out, mean, inv_std, rm, rv
 
 

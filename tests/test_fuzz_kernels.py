@@ -118,7 +118,7 @@ def _bn_train(ops, x, gamma_, beta, rm, rv, eps, momentum, corr):
     out, mean, inv_std = (np.full_like(x, np.nan), np.full(d, np.nan, x.dtype),
                           np.full(d, np.nan, x.dtype))
     rm, rv = rm.copy(), rv.copy()
-    ops.batchnorm_forward_train(x, gamma_, beta, eps, out, mean, inv_std, rm, rv, momentum, corr)
+    ops.batchnorm_forward_train_(x, gamma_, beta, eps, out, mean, inv_std, rm, rv, momentum, corr)
     return out, mean, inv_std, rm, rv
 
 
@@ -171,7 +171,7 @@ def test_batchnorm_empty_batch_rejected_alike(d, dtype):
     v = np.zeros(d, dtype)
     for ops in (fk, ref):
         with pytest.raises(ValueError, match="x must hold at least one sample"):
-            ops.batchnorm_forward_train(z, v, v, 1e-5, z.copy(), v.copy(), v.copy(), v.copy(),
+            ops.batchnorm_forward_train_(z, v, v, 1e-5, z.copy(), v.copy(), v.copy(), v.copy(),
                                         v.copy(), 0.9, 1.0)
 
 

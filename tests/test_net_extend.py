@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import fastnet
 from fastnet import MultiLayerNet, MultiLayerNetExtend
 from fastnet.gradient import numerical_gradient
 from fastnet.layers import Dropout

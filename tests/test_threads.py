@@ -123,7 +123,7 @@ def _elementwise_digests(dtype, n_threads):
         out, dx = np.empty_like(x), np.empty_like(x)
         mean, inv_std, dgamma, dbeta = (np.empty(1000, dtype) for _ in range(4))
         rmean, rvar = np.zeros(1000, dtype), np.ones(1000, dtype)
-        fk.batchnorm_forward_train(x, gamma, beta, 1e-5, out, mean, inv_std, rmean, rvar, 0.9, 1.0)
+        fk.batchnorm_forward_train_(x, gamma, beta, 1e-5, out, mean, inv_std, rmean, rvar, 0.9, 1.0)
         fk.batchnorm_backward(out, x, gamma, mean, inv_std, dx, dgamma, dbeta)
         infer = np.empty_like(x)
         fk.batchnorm_forward_infer(x, gamma, beta, rmean, rvar, 1e-5, infer)

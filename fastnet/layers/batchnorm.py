@@ -146,7 +146,7 @@ class BatchNormalization(Layer):
         n = x2.shape[0]
         if n == 1:
             self._single_sample(x)
-        self._ops.batchnorm_forward_train(
+        self._ops.batchnorm_forward_train_(
             x2, gamma, beta, self.eps, out, self._mean, self._inv_std, running_mean, running_var,
             self._keep, n / (n - 1) if self.convention == "torch" else 1.0)
         self.x, self._x_shape = x2, x.shape

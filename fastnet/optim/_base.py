@@ -4,16 +4,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fastnet._checks import FLOAT_DTYPES, real_scalar
+from fastnet._checks import FLOAT_DTYPES, integer, one_of, real_scalar
 from fastnet.kernels import get_backend
 
 CONVENTIONS = ("textbook", "torch")
 
 
 def check_convention(convention):
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}; got {convention!r}")
-    return convention
+    return one_of("convention", convention, CONVENTIONS)
 
 
 def _is_scalar(x):
@@ -185,10 +183,7 @@ class Optimizer:
         for key, st in state_dict["state"].items():
             if not isinstance(st, Mapping):
                 raise TypeError(f"state[{key!r}] must be a dict; got {type(st).__name__}")
-            step = st.get("step")
-            if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-                raise ValueError(f"state[{key!r}]['step'] must be an int >= 0; got {step!r}")
-            new = {"step": int(step)}
+            new = {"step": integer(f"state[{key!r}]['step']", st.get("step"), low=0)}
             shapes = set()
             for sname in self._state_names:
                 if sname not in st:

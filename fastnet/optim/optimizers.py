@@ -9,7 +9,7 @@ when ``weight_decay = lambda > 0``), ``t`` the parameter's step count.
 """
 import math
 
-from fastnet._checks import real_scalar
+from fastnet._checks import one_of, real_scalar
 from fastnet.optim._base import Optimizer
 
 # eps when not given: the textbook hard-codes 1e-7; torch's defaults differ per optimizer.
@@ -251,8 +251,5 @@ OPTIMIZERS = {cls.__name__.lower(): cls
 
 def make_optimizer(name, **hyperparameters):
     """Return ``OPTIMIZERS[name.lower()](**hyperparameters)`` ('sgd', 'adam', ...)."""
-    try:
-        cls = OPTIMIZERS[name.lower()]
-    except (KeyError, AttributeError):
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}") from None
-    return cls(**hyperparameters)
+    key = name.lower() if isinstance(name, str) else name
+    return OPTIMIZERS[one_of("optimizer", key, OPTIMIZERS)](**hyperparameters)

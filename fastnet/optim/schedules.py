@@ -18,17 +18,14 @@ The parameters then overflow on the next update, as the math says they
 should: divergence is the caller's to see, not an exception.
 """
 import math
-import numbers
 import sys
 from collections.abc import Mapping
 
-from fastnet._checks import real_scalar
+from fastnet._checks import integer, real_scalar
 
 
 def _count(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
+    return integer(name, value, low=low)
 
 
 _MAX = sys.float_info.max

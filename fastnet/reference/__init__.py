@@ -14,7 +14,7 @@ from fastnet.reference.affine import (
 from fastnet.reference.batchnorm import (
     batchnorm_backward,
     batchnorm_forward_infer,
-    batchnorm_forward_train,
+    batchnorm_forward_train_,
 )
 from fastnet.reference.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet.reference.gemm import gemm
@@ -41,7 +41,7 @@ __all__ = [
     "affine_forward",
     "batchnorm_backward",
     "batchnorm_forward_infer",
-    "batchnorm_forward_train",
+    "batchnorm_forward_train_",
     "dropout_backward",
     "dropout_forward_",
     "dropout_scale",

@@ -30,7 +30,7 @@ def _column_stats(x, eps):
     return np.ldexp(m, e), var, inv_std
 
 
-def batchnorm_forward_train(x, gamma, beta, eps, out, mean, inv_std, running_mean,
+def batchnorm_forward_train_(x, gamma, beta, eps, out, mean, inv_std, running_mean,
                             running_var, momentum, var_correction):
     """Normalize ``x (N, D)`` with its batch statistics into ``out``.
 
