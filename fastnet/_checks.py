@@ -25,7 +25,9 @@ def float_dtype(dtype, name="dtype"):
     """
     try:
         dt = None if dtype is None else np.dtype(dtype)
-    except (TypeError, ValueError):  # 'bogus' is a TypeError, some specs a ValueError
+    except (TypeError, ValueError, SyntaxError):
+        # 'bogus' is a TypeError, some specs a ValueError, and np.dtype(',')
+        # a SyntaxError from NumPy's parser of comma-separated field specs
         dt = None
     # None is excluded first: ``np.dtype('f8') == None`` is True, so ``None in
     # FLOAT_DTYPES`` would accept it.

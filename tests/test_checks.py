@@ -76,3 +76,10 @@ def test_one_of_with_choices_of_mixed_types_still_names_the_argument():
     # sorted() of names and numbers raised an unrelated TypeError
     with pytest.raises(ValueError, match=r"^activation must be one of \['relu', 0\]; got None"):
         one_of("activation", None, {"relu", 0})
+
+
+@pytest.mark.parametrize("spec", [",", "f4,", "(", "i4,,f8"])
+def test_float_dtype_rejects_malformed_specs(spec):
+    # np.dtype(',') raises SyntaxError (found by the property tests)
+    with pytest.raises(TypeError, match="the_dtype must be float32 or float64"):
+        float_dtype(spec, "the_dtype")
