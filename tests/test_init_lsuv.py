@@ -126,3 +126,30 @@ def test_lsuv_on_multilayernet_extend(use_batchnorm, use_dropout):
         assert abs(np.var(z) - 1) < 0.05
     for k, v in before.items():  # gamma/beta untouched
         np.testing.assert_array_equal(net.params[k], v)
+
+
+def test_lsuv_failure_leaves_the_net_unchanged(monkeypatch):
+    import fastnet.lsuv as lsuv_module
+
+    net = MultiLayerNet(10, [8, 6], 3, dtype=np.float64, seed=0)
+    before = {k: v.copy() for k, v in net.params.items()}
+    calls = {"n": 0}
+    real = lsuv_module._layer_input
+
+    def failing(net_, x, index):  # fail on the second layer, after the first was rescaled
+        calls["n"] += 1
+        if index > 0:
+            raise FloatingPointError("simulated failure mid-way")
+        return real(net_, x, index)
+
+    monkeypatch.setattr(lsuv_module, "_layer_input", failing)
+    with pytest.raises(FloatingPointError, match="mid-way"):
+        fi.lsuv(net, np.random.default_rng(0).standard_normal((16, 10)), seed=0)
+    assert calls["n"] >= 2
+    for key, value in before.items():
+        np.testing.assert_array_equal(net.params[key], value)
+    # a bad batch is rejected before anything is touched
+    with pytest.raises(TypeError, match="dtype"):
+        fi.lsuv(net, np.zeros((16, 10), np.float32))
+    for key, value in before.items():
+        np.testing.assert_array_equal(net.params[key], value)
