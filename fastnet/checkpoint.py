@@ -12,7 +12,9 @@ code. Saving writes a temporary file in the target's directory, fsyncs it
 and renames it over the target, so a crash leaves the previous file intact.
 """
 import json
+import lzma
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -144,10 +146,14 @@ def _read(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    # A damaged zip directory can claim any compression method, encryption or
+    # zip version: zipfile then raises NotImplementedError or RuntimeError, and
+    # stored bytes read as deflate/lzma can raise zlib.error or LZMAError.
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError,
+            RuntimeError, zlib.error, lzma.LZMAError) as err:
         raise CheckpointError(f"{path}: not a readable .npz checkpoint (truncated or corrupted?): "
                               f"{err}") from None
     if _HEADER not in arrays:

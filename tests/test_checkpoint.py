@@ -113,6 +113,25 @@ def test_truncated_and_garbage_files(tmp_path):
         fastnet.load(tmp_path / "missing.npz")
 
 
+@pytest.mark.parametrize("offset,value", [
+    (6, 64),    # version needed to extract 6.4: NotImplementedError
+    (8, 1),     # flag bit 0, encrypted: RuntimeError
+    (8, 32),    # flag bit 5, compressed patched data: NotImplementedError
+    (10, 99),   # an unknown compression method: NotImplementedError
+])
+def test_damaged_zip_directory_is_a_checkpoint_error(tmp_path, offset, value):
+    # found by tests/test_fuzz_nets.py: zipfile raises these for a damaged central
+    # directory entry, and they escaped load() instead of a CheckpointError
+    net, opt, _, _ = _trained(steps=1)
+    data = bytearray(fastnet.save(tmp_path / "m.npz", net, opt).read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the first central directory entry
+    data[entry + offset] = value
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="not a readable .npz checkpoint"):
+        fastnet.load(bad)
+
+
 def test_pickled_arrays_are_never_loaded(tmp_path):
     net, opt, _, _ = _trained(steps=1)
     bad = _save_variant(tmp_path, lambda a: a.__setitem__(

@@ -2,6 +2,7 @@
 import copy
 import json
 import pickle
+import re
 import subprocess
 import sys
 
@@ -248,6 +249,20 @@ def test_load_state_dict_rejects_and_leaves_net_unchanged(case):
     _assert_same_state_dicts(before, other.state_dict())
     other.load_state_dict(good)
     _assert_same_state(other, net)
+
+
+@pytest.mark.parametrize("layer,value", [("Affine1", None), ("Affine1", []), ("Affine1", 5),
+                                         ("Dropout1", None), ("Dropout1", 5), ("Dropout1", ["rng"])])
+def test_extra_state_must_be_a_dict(layer, value):
+    # found by tests/test_fuzz_nets.py: None or [] passed as a layer's (empty) extra
+    # state, and 5 was a TypeError from sorted()/set() that named nothing
+    net = _extend()
+    before = copy.deepcopy(net.state_dict())
+    state = net.state_dict()
+    state["extra"][layer] = value
+    with pytest.raises(ValueError, match="extra state.*got " + re.escape(repr(value))):
+        net.load_state_dict(state)
+    _assert_same_state_dicts(before, net.state_dict())
 
 
 def _assert_same_state_dicts(sa, sb):

@@ -96,6 +96,12 @@ class TestBadInput:
         with pytest.raises(ValueError, match=r"x must have shape \(N, C\)"):
             SoftmaxWithLoss().forward(np.zeros(3), np.array([0]))
 
+    def test_no_classes_blames_x(self):
+        # found by tests/test_fuzz_layers.py: the message named t, whatever t was
+        for t in (np.array([0]), np.zeros((1, 0))):
+            with pytest.raises(ValueError, match=r"^x must have shape \(N, C\) with C >= 1"):
+                SoftmaxWithLoss().forward(np.zeros((1, 0)), t)
+
 
 @pytest.mark.parametrize("layout", ["fortran", "strided"])
 def test_non_contiguous_logits_are_copied(rng, layout):

@@ -155,8 +155,10 @@ class Layer:
         return {}
 
     def load_extra_state(self, state):
-        if state:
-            raise ValueError(f"{type(self).__name__} has no extra state; got keys {sorted(state)}")
+        # Only an empty dict: None, [] or 5 are no layer's extra state either.
+        if not isinstance(state, dict) or state:
+            raise ValueError(f"{type(self).__name__} has no extra state (expected {{}}); "
+                             f"got {state!r:.100}")
 
     def describe(self):
         """Short text naming the layer and its sizes, for error messages."""

@@ -57,8 +57,9 @@ class Dropout(Layer):
         return {"rng": self.rng.bit_generator.state}
 
     def load_extra_state(self, state):
-        if set(state) != {"rng"}:
-            raise ValueError(f"Dropout extra state must hold 'rng'; got keys {sorted(state)}")
+        if not isinstance(state, dict) or set(state) != {"rng"}:
+            raise ValueError(f"Dropout extra state must be a dict holding 'rng'; "
+                             f"got {state!r:.100}")
         try:
             self.rng.bit_generator.state = state["rng"]
         except (TypeError, ValueError, KeyError) as err:

@@ -39,6 +39,8 @@ class SoftmaxWithLoss(LossLayer):
         if x.ndim != 2:
             raise ValueError(f"x must have shape (N, C); got {x.shape}")
         check_batch("x", x)
+        if x.shape[1] == 0:  # (as_labels would blame t)
+            raise ValueError(f"x must have shape (N, C) with C >= 1 classes; got {x.shape}")
         t = as_labels("t", t, x.shape[0], x.shape[1], x.dtype)
         return self._loss(x, t, None)
 
