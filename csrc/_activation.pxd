@@ -92,7 +92,11 @@ cdef inline floating _tanh(floating v) noexcept nogil:
 
 
 cdef inline floating _sigmoid(floating a) noexcept nogil:
-    return 1 / (1 + _exp(-a))
+    # In double and rounded once, written out: a debug build (Cython's division
+    # checks on) otherwise stores 1 + exp(-a) in a float temporary first, and
+    # float32 results then differ from the release build's by an ulp.
+    cdef double d = 1.0 + <double>_exp(-a)
+    return <floating>(1.0 / d)
 
 
 # GELU's constants as PyTorch writes them: 0.7071... = 1/sqrt(2), 0.3989... =

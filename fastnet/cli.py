@@ -7,6 +7,7 @@ written. Options are checked (and output locations probed) before any work.
 """
 import argparse
 import inspect
+import math
 import os
 import sys
 import time
@@ -56,7 +57,8 @@ def _real(low, high=None, *, low_open=False, high_open=False):
             value = float(text)
         except ValueError:
             value = float("nan")
-        ok = (value > low if low_open else value >= low) and (
+        # inf would pass the bounds and fail later, inside the library, without the flag's name
+        ok = math.isfinite(value) and (value > low if low_open else value >= low) and (
             high is None or (value < high if high_open else value <= high))
         if not ok:
             raise argparse.ArgumentTypeError(f"expected a number {lo}{hi}; got {text!r}")
