@@ -15,7 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastnet.layers import NAMED, Affine, BatchNormalization, Dropout, SoftmaxWithLoss
+from fastnet.layers import (
+    LSTM, NAMED, Affine, BatchNormalization, Dropout, LSTMCell, SoftmaxWithLoss,
+)
 from fuzzing import assert_unchanged, frozen, fuzz, positive_sizes, real_arrays
 from numerics import (
     assert_within, batchnorm_backward_bounds, batchnorm_train_bounds, gemm_bound,
@@ -351,3 +353,59 @@ def test_backward_before_forward(cls):
         layer = cls()
     with pytest.raises(RuntimeError, match="before forward|needs a forward"):
         layer.backward(np.ones((1, 2), np.float32))
+
+
+# -- LSTM ------------------------------------------------------------------------------------
+
+@fuzz
+@given(data=st.data(), x_dtype=ANY_DTYPES, t_steps=st.integers(0, 4), n=st.integers(0, 3),
+       d=st.integers(1, 4), h=st.integers(1, 4), num_layers=st.integers(1, 2),
+       batch_first=st.booleans(), cell=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_lstm(data, x_dtype, t_steps, n, d, h, num_layers, batch_first, cell, seed):
+    """float64 layers (saturating gates: the outputs stay within 1, so a relative
+    1e-9 of the largest value bounds the two backends' rounding over a few steps)."""
+    if cell:
+        layers = [LSTMCell(d, h, rng=seed, bias_init=0.1, dtype=np.float64, backend=bk)
+                  for bk in ("compiled", "reference")]
+        shape = (n, d)
+    else:
+        layers = [LSTM(d, h, num_layers, batch_first=batch_first, rng=seed, bias_init=0.1,
+                       dtype=np.float64, backend=bk) for bk in ("compiled", "reference")]
+        shape = (n, t_steps, d) if batch_first else (t_steps, n, d)
+    # no inf/NaN: see test_lstm_infinite_input_gradients
+    x = data.draw(arrays(x_dtype, shape, specials=False))
+    before = frozen(x)
+    result = _both(lambda: layers[0].forward(x), lambda: layers[1].forward(x), "x")
+    assert_unchanged(before, [x], "x")
+    if x.size and (x.dtype == np.float64 or x.dtype.kind in "biu"):
+        assert result is not None, (x.shape, x.dtype)
+    if result is None:
+        return
+    y, y_ref = result
+    scale = np.max(np.abs(np.nan_to_num(y_ref)), initial=1.0)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-9, atol=1e-9 * scale)
+    dout = data.draw(arrays(np.float64, y.shape, specials=False))
+    before = frozen(dout)
+    dx, dx_ref = _both(lambda: layers[0].backward(dout), lambda: layers[1].backward(dout), "dout")
+    assert_unchanged(before, [dout], "dout")
+    for got, want, what in [(dx, dx_ref, "dx")] + [
+            (layers[0].grads[k], layers[1].grads[k], k) for k in layers[1].grads]:
+        with np.errstate(invalid="ignore", over="ignore"):
+            scale = np.max(np.abs(np.nan_to_num(want)), initial=1.0)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * scale, err_msg=what)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the compiled LSTM's sigmoid(-inf) is a subnormal (~3e-308), not 0: h = -2.5e-308 "
+    "where the reference gives -0, and dW holds -inf where the reference's inf * 0 is NaN; "
+    "found by test_lstm with inf inputs; a fix belongs in the compiled gate kernel"))
+def test_lstm_infinite_input_gradients():
+    out = []
+    for backend in ("compiled", "reference"):
+        cell = LSTMCell(1, 1, rng=0, bias_init=0.1, dtype=np.float64, backend=backend)
+        y = cell.forward(np.array([[np.inf]]))
+        cell.backward(np.array([[0.125]]))
+        out.append((y, cell.grads["W"]))
+    (y, dw), (y_ref, dw_ref) = out
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dw, dw_ref)

@@ -586,3 +586,13 @@ def test_mnist_rows_files(mnist_rows):
         summary = list(csv.DictReader(f))
     assert [float(r["final test acc"]) for r in summary] == [
         pytest.approx(result["models"][n]["final_test_acc"]) for n in (1, 2)]
+
+
+@pytest.mark.parametrize("shape,batch_first", [((1, 0, 2), False), ((0, 1, 2), True),
+                                               ((1, 0, 2), True), ((0, 1, 2), False)])
+def test_empty_sequence_or_batch_is_a_value_error(shape, batch_first):
+    # found by tests/test_fuzz_layers.py: an empty batch (time-major) or zero steps
+    # (batch first) reached the kernels (a reshape error, an IndexError)
+    layer = LSTM(2, 3, batch_first=batch_first, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"^x "):
+        layer.forward(np.zeros(shape))

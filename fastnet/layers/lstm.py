@@ -332,6 +332,9 @@ class LSTM(_Stacked):
         if len(input_shape) != 2 or input_shape[1] != self.input_size:
             raise ValueError(f"must have shape {what} with input_size {self.input_size}; got "
                              f"per-sample shape {tuple(input_shape)}")
+        if input_shape[0] == 0:  # no step or no sample: the kernels' reshapes and h_n need one
+            raise ValueError(f"must have shape {what} with N >= 1 and T >= 1; got per-sample "
+                             f"shape {tuple(input_shape)}")
         return (input_shape[0], self.hidden_size)
 
     def _forward(self, x, ws, train):
