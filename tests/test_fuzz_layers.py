@@ -118,6 +118,16 @@ def _accepts(layer_dtype, x):
     return x.dtype == layer_dtype or x.dtype.kind in "biu"
 
 
+def _forward_both(layers, x, layer_dtype, *args):
+    """``forward(x, *args)`` on both backends: the same outcome, ``x`` unmodified, and a
+    result exactly when the layer must accept ``x``. Returns ``(y, y_ref)`` or None."""
+    before = frozen(x)
+    result = _both(lambda: layers[0].forward(x, *args), lambda: layers[1].forward(x, *args), "x")
+    assert_unchanged(before, [x], "x")
+    assert (result is not None) == _accepts(layer_dtype, x), (x.shape, x.dtype)
+    return result
+
+
 def _ulps(dtype, *arrays):
     """A few roundings of the largest of ``arrays``, element-wise."""
     u = unit_roundoff(dtype)
@@ -133,11 +143,8 @@ def _ulps(dtype, *arrays):
 def test_activation_layers(data, name, dtype, shape, train):
     cls = NAMED[name]
     x = data.draw(arrays(dtype, tuple(shape)))
-    before = frozen(x)
     layers = cls(), cls(backend="reference")
-    result = _both(lambda: layers[0].forward(x, train), lambda: layers[1].forward(x, train), "x")
-    assert_unchanged(before, [x], "x")
-    assert (result is not None) == _accepts(None, x), (x.shape, x.dtype)
+    result = _forward_both(layers, x, None, train)
     if result is None:
         return
     y, y_ref = result
@@ -171,10 +178,7 @@ def test_affine(data, layer_dtype, x_dtype, n, d, m, split, weight_decay):
               for bk in ("compiled", "reference")]
     shape = (n, 1, d) if split else (n, d)  # a larger input is flattened, as the textbook's
     x = data.draw(arrays(x_dtype, shape))
-    before = frozen(x)
-    result = _both(lambda: layers[0].forward(x), lambda: layers[1].forward(x), "x")
-    assert_unchanged(before, [x], "x")
-    assert (result is not None) == _accepts(np.dtype(layer_dtype), x), (x.shape, x.dtype)
+    result = _forward_both(layers, x, np.dtype(layer_dtype))
     if result is None:
         return
     y, y_ref = result
@@ -270,11 +274,8 @@ def test_batchnorm(data, layer_dtype, x_dtype, n, d, convention, momentum):
 def test_dropout(data, dtype, shape, ratio, mode, train, seed):
     """The same seed draws the same mask: the backends agree to a rounding of the scale."""
     x = data.draw(arrays(dtype, tuple(shape)))
-    before = frozen(x)
     layers = [Dropout(ratio, mode, rng=seed, backend=bk) for bk in ("compiled", "reference")]
-    result = _both(lambda: layers[0].forward(x, train), lambda: layers[1].forward(x, train), "x")
-    assert_unchanged(before, [x], "x")
-    assert (result is not None) == _accepts(None, x), (x.shape, x.dtype)
+    result = _forward_both(layers, x, None, train)
     if result is None:
         return
     y, y_ref = result
