@@ -36,9 +36,18 @@ def float_dtype(dtype, name="dtype"):
     return dt
 
 
+def as_array(name, x):
+    """``np.asarray(x)``, with a ValueError naming ``name`` for ragged nested lists."""
+    try:
+        return np.asarray(x)
+    except ValueError as err:  # "setting an array element with a sequence ..."
+        raise ValueError(f"{name} must be an array or a nested list of equal-length rows: "
+                         f"{err}") from None
+
+
 def as_input(name, x, dtype):
     """Return ``x`` as a C-contiguous array of ``dtype`` following the dtype policy."""
-    x = np.asarray(x)
+    x = as_array(name, x)
     if x.dtype != dtype:
         if x.dtype.kind in "biu":
             x = x.astype(dtype)
@@ -83,7 +92,7 @@ def as_labels(name, t, n, num_classes, dtype):
     if num_classes < 1:
         raise ValueError(f"{name}: a softmax needs at least one class; the scores have "
                          f"{num_classes} columns")
-    t = np.asarray(t)
+    t = as_array(name, t)
     if t.ndim == 1:
         if t.dtype.kind not in "iu":
             raise TypeError(

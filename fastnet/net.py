@@ -9,7 +9,7 @@ are builders of a Sequential.
 """
 import numpy as np
 
-from fastnet._checks import as_input, as_labels, check_batch, float_dtype
+from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
 from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.diagnostics import StatsRecorder
 from fastnet.gradient import numerical_gradient
@@ -185,7 +185,7 @@ class Sequential:
 
     # -- input checks --------------------------------------------------------------
     def _check_x(self, x):
-        x = np.asarray(x)
+        x = as_array("x", x)
         check_batch("x", x)  # before as_input, whose C-order copy makes 0-d arrays 1-d
         x = as_input("x", x, self.dtype)
         sample = x.shape[1:]

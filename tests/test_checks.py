@@ -83,3 +83,19 @@ def test_float_dtype_rejects_malformed_specs(spec):
     # np.dtype(',') raises SyntaxError (found by the property tests)
     with pytest.raises(TypeError, match="the_dtype must be float32 or float64"):
         float_dtype(spec, "the_dtype")
+
+
+def test_ragged_nested_lists_name_the_argument():
+    from fastnet import MultiLayerNet
+    from fastnet._checks import as_array
+    from fastnet.layers import Relu
+
+    with pytest.raises(ValueError, match="^x must be an array or a nested list of equal-length"):
+        as_array("x", [[1, 2], [3]])
+    net = MultiLayerNet(2, [3], 2, seed=0)
+    with pytest.raises(ValueError, match="^x must be an array"):
+        net.predict([[1, 2], [3]])
+    with pytest.raises(ValueError, match="^t must be an array"):
+        net.loss(np.ones((2, 2), np.float32), [[1, 0], [1]])
+    with pytest.raises(ValueError, match="^x must be an array"):
+        Relu().forward([[1.0], [2.0, 3.0]])

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from fastnet._checks import as_input, check_batch, check_shape, float_dtype
+from fastnet._checks import as_array, as_input, check_batch, check_shape, float_dtype
 from fastnet._workspace import FRESH
 from fastnet.kernels import get_backend
 
@@ -166,7 +166,7 @@ class Layer:
 
     # -- checked textbook API ----------------------------------------------------
     def _check_x(self, x):
-        x = np.asarray(x)
+        x = as_array("x", x)
         check_batch("x", x)  # before any copy: np.ascontiguousarray makes 0-d arrays 1-d
         if self.dtype is None:
             float_dtype(x.dtype, "x.dtype")

@@ -1,7 +1,7 @@
 """Softmax with the mean cross-entropy loss, as one layer (textbook ``SoftmaxWithLoss``)."""
 import numpy as np
 
-from fastnet._checks import as_input, as_labels, check_batch, float_dtype, real_scalar
+from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype, real_scalar
 from fastnet.layers._base import LossLayer
 
 
@@ -33,7 +33,7 @@ class SoftmaxWithLoss(LossLayer):
 
     def forward(self, x, t):
         """Return the mean loss (Python float) of logits ``x (N, C)``."""
-        x = np.asarray(x)
+        x = as_array("x", x)
         float_dtype(x.dtype, "x.dtype")
         x = as_input("x", x, x.dtype)
         if x.ndim != 2:
