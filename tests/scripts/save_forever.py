@@ -5,7 +5,6 @@ tests/test_crash_safety.py SIGKILLs this process at random moments.
 """
 import sys
 
-
 import fastnet
 
 
