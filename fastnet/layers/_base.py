@@ -126,8 +126,12 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
-        """A layer with this configuration (params and buffers allocated, any values)."""
-        raise NotImplementedError
+        """A layer with this configuration (params and buffers allocated, any values).
+
+        The default passes ``config`` to the constructor as keywords; a layer
+        whose constructor takes arrays (Affine, BatchNormalization) overrides it.
+        """
+        return cls(**config)
 
     def input_shape(self):
         """The per-sample input shape this layer requires, or None for any."""

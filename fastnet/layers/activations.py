@@ -43,10 +43,6 @@ class Activation(Layer):
     def config(self):
         return {"activation": self.activation, "param": self.param, "backend": self.backend}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def describe(self):
         return f"activation {self.activation!r}"
 

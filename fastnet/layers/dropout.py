@@ -46,10 +46,6 @@ class Dropout(Layer):
     def config(self):
         return {"dropout_ratio": self.dropout_ratio, "mode": self.mode, "backend": self.backend}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def describe(self):
         return f"Dropout({self.dropout_ratio})"
 

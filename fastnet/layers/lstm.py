@@ -314,10 +314,6 @@ class LSTM(_Stacked):
         return {**self._config(), "num_layers": self.num_layers,
                 "batch_first": self.batch_first}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def describe(self):
         return (f"LSTM {self.input_size} -> {self.hidden_size} x {self.num_layers} layers"
                 f"{' (batch first)' if self.batch_first else ''}")
@@ -443,10 +439,6 @@ class LSTMCell(_Stacked):
     def config(self):
         return self._config()
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def describe(self):
         return f"LSTMCell {self.input_size} -> {self.hidden_size}"
 
@@ -504,10 +496,6 @@ class LastStep(Layer):
 
     def config(self):
         return {"backend": self.backend}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def output_shape(self, input_shape):
         if input_shape is None:

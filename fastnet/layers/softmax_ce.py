@@ -22,10 +22,6 @@ class SoftmaxWithLoss(LossLayer):
     def config(self):
         return {"backend": self.backend}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def output_shape(self, input_shape):
         if input_shape is not None and len(input_shape) != 1:
             raise ValueError(f"must have shape (N, C); got per-sample shape {tuple(input_shape)}")
