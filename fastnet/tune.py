@@ -32,6 +32,7 @@ pruners, a SQLite or PostgreSQL storage shared by many processes or
 machines); it needs the ``tune`` extra.
 """
 import abc
+import contextlib
 import importlib
 import inspect
 import json
@@ -39,7 +40,9 @@ import math
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -965,6 +968,21 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
             raise optuna.TrialPruned(f"pruned at epoch {record['epochs_run']}")
         return record["best_val_acc"]
 
+    presses = []
+
+    def on_ctrl_c(signum, frame):
+        # A KeyboardInterrupt raised wherever Python happens to be can land in a
+        # garbage-collector callback of SQLAlchemy's and be dropped ("Exception ignored
+        # in ..."); the first Ctrl-C therefore only asks the study to stop after the
+        # running trial (recorded, never torn), a second one interrupts at once.
+        presses.append(signum)
+        if len(presses) > 1:
+            raise KeyboardInterrupt
+        with contextlib.suppress(RuntimeError):  # before optimize() has started
+            study.stop()
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_ctrl_c) if in_main_thread else None
     try:
         study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
     except Exception as exc:
@@ -973,6 +991,11 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
         if _caused_by_interrupt(exc):
             raise KeyboardInterrupt from exc
         raise
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if presses:
+        raise KeyboardInterrupt
     finished = [t for t in study.get_trials(deepcopy=False)
                 if t.state.name in ("COMPLETE", "PRUNED")]
     result = SearchResult([_record_from_trial(t) for t in finished], space, seed=seed,
