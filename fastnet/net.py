@@ -69,7 +69,11 @@ class Sequential:
     params : dict of the layers' live parameter arrays, named ``<param><n>``
         where n counts the layers holding a parameter of that name
         (``W1, b1, W2, b2 ...``, ``gamma1, beta1 ...``). Optimizers update
-        them in place, as the textbook's do.
+        them in place, as the textbook's do. All of them are views into one
+        contiguous buffer (the net copies the layers' arrays into it at
+        construction and rebinds each layer's ``params`` to its view), and
+        each :meth:`gradient` returns views into one new buffer of the same
+        layout, so an optimizer can update every parameter in one pass.
     buffers : dict of the layers' non-trainable arrays, named the same way
         (``running_mean1`` ...).
     input_shape, output_shape : the per-sample shapes of the net's input and output.
@@ -95,6 +99,7 @@ class Sequential:
 
         self._param_slots = _numbered(named.values(), "params")
         self._buffer_slots = _numbered(named.values(), "buffers")
+        self._param_offsets, self._param_size = self._pack_params()
         self.params = {g: layer.params[k] for g, (layer, k) in self._param_slots.items()}
         self.buffers = {g: layer.buffers[k] for g, (layer, k) in self._buffer_slots.items()}
 
@@ -171,6 +176,34 @@ class Sequential:
             raise ValueError("the net's output shape is unknown: give input_shape=")
         return net_input, output
 
+    def _pack_params(self):
+        """Move every parameter into one contiguous buffer (values kept, views rebound).
+
+        Each layer's ``params`` entry becomes a view into the buffer, in the
+        order of ``_param_slots``; gradients get the same layout (see
+        ``_backward``), so an optimizer can update all of them in one pass.
+        Returns ``({global name: (offset, size)}, total size)``.
+        """
+        offsets, total = {}, 0
+        for g, (layer, k) in self._param_slots.items():
+            offsets[g] = (total, layer.params[k].size)
+            total += layer.params[k].size
+        buffer = np.empty(total, self.dtype)
+        for g, (layer, k) in self._param_slots.items():
+            start, size = offsets[g]
+            view = buffer[start:start + size].reshape(layer.params[k].shape)
+            np.copyto(view, layer.params[k])
+            layer.params[k] = view
+        return offsets, total
+
+    def _new_grads(self):
+        """Point every layer's ``grads`` at views into one new buffer laid out like the params."""
+        buffer = np.empty(self._param_size, self.dtype)
+        for g, (layer, k) in self._param_slots.items():
+            start, size = self._param_offsets[g]
+            layer.grads[k] = buffer[start:start + size].reshape(layer.params[k].shape)
+        return buffer
+
     @staticmethod
     def _record_names(named, record):
         if record is None:
@@ -229,9 +262,7 @@ class Sequential:
         return loss
 
     def _backward(self):
-        for layer, local in self._param_slots.values():
-            # New arrays per call: gradient() hands them to the caller.
-            layer.grads[local] = np.empty_like(layer.params[local])
+        self._new_grads()  # new arrays per call: gradient() hands them to the caller
         dout = self.loss_layer._loss_backward(self._loss_ws)
         recorder = self._recorder
         for i in range(len(self._slots) - 1, -1, -1):

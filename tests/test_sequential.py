@@ -436,3 +436,28 @@ def test_nan_outputs_count_as_wrong():
     assert right == 1.0
     net.params["W2"][0, 0] = np.nan
     assert net.accuracy(x, np.zeros(2, int)) == 0.0
+
+
+def test_params_and_grads_are_views_into_one_buffer_each():
+    net = _mixed()
+    values = {k: v.copy() for k, v in net.params.items()}
+    bases = {id(v.base) for v in net.params.values()}
+    assert len(bases) == 1
+    base = next(iter(net.params.values())).base
+    assert base.flags.c_contiguous and base.size == sum(v.size for v in net.params.values())
+    for key, v in net.params.items():
+        np.testing.assert_array_equal(v, values[key])
+    # the layers see the same arrays the net (and its optimizer) updates in place
+    assert net.layers["Affine1"].params["W"] is net.params["W1"]
+    x, t = _data()
+    grads = net.gradient(x, t)
+    assert len({id(g.base) for g in grads.values()}) == 1
+    gbase = next(iter(grads.values())).base
+    for key, g in grads.items():
+        assert g.shape == net.params[key].shape
+        offset = (g.__array_interface__["data"][0] - gbase.__array_interface__["data"][0])
+        p_offset = (net.params[key].__array_interface__["data"][0]
+                    - base.__array_interface__["data"][0])
+        assert offset == p_offset
+    again = net.gradient(x, t)
+    assert next(iter(again.values())).base is not gbase  # a new buffer per call
