@@ -55,3 +55,114 @@ def test_bad_arguments():
         RunningStats(bins=0)
     with pytest.raises(ValueError, match="range low < high"):
         RunningStats(range=(1, 1))
+
+
+# -- the kernel against its NumPy twin, value by value --------------------------------------
+# Bin counts cover both ways of counting (by comparison up to 62 bins, by
+# scatter above), the stack and heap sub-histograms (> 254 bins); sizes cover
+# whole and partial blocks (1024 values) and byte vectors (64).
+RANGES = [(0.0, 1.0), (-0.01, 0.01), (-1.0, 1.0), (0.1, 0.7), (1 / 3, 14 / 3),
+          (1e8, 1e8 + 1e-3), (0.5, 0.5000001), (-1e30, 1e30), (0.0, 1e-30)]
+
+
+def _awkward(edges, dtype, rng, size):
+    """Values on every edge and one ulp (of ``dtype``) either side, the thresholds and
+    their neighbours, zeros, NaN, infinities and values around the range, shuffled."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        on = np.concatenate([edges, [0.1, 0.9]]).astype(dtype)
+        lo, hi = edges[0], edges[-1]
+        spread = rng.uniform(lo - (hi - lo) / 4, hi + (hi - lo) / 4, size)
+    x = np.concatenate([on, np.nextafter(on, dtype(np.inf)), np.nextafter(on, dtype(-np.inf)),
+                        [0.0, -0.0, np.nan, np.inf, -np.inf], spread.astype(dtype)])
+    rng.shuffle(x)
+    return x.astype(dtype)
+
+
+def _both(x, edges, below, above, splits=()):
+    """Run kernel and reference over ``x`` cut at ``splits``: [(counts, totals), ...]."""
+    results = []
+    for ops in (fk, ref):
+        counts, totals = np.zeros(len(edges) - 1, np.int64), np.zeros(5)
+        for part in np.split(x, splits):
+            with np.errstate(invalid="ignore", over="ignore"):
+                ops.accumulate_stats_(part, edges, counts, totals, below, above)
+        results.append((counts, totals))
+    return results
+
+
+def _assert_same(got, want, x):
+    """Histogram, count, zeros and saturated equal; mean and M2 within the
+    float64 summation error of either (both sum in float64, in another
+    order): the mean to 1e-12 of the largest |x|, M2 relatively to the
+    square of the means' difference (~u |mean|) against the variance."""
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1][[0, 3, 4]], want[1][[0, 3, 4]])
+    scale = float(np.max(np.abs(x.astype(np.float64))))
+    np.testing.assert_allclose(got[1][1], want[1][1], rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(got[1][2], want[1][2], rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bins", [1, 2, 7, 30, 62, 63, 100, 300])
+@pytest.mark.parametrize("value_range", RANGES)
+def test_kernel_bins_exactly_as_numpy(rng, dtype, bins, value_range):
+    edges = np.linspace(*value_range, bins + 1)
+    x = _awkward(edges, dtype, rng, 1500)
+    finite = x[np.isfinite(x)]
+    got, want = _both(finite, edges, 0.1, 0.9, splits=[7, 1100])
+    _assert_same(got, want, finite)
+    # with NaN and infinities only the counts can be compared (the moments are NaN)
+    got, want = _both(x, edges, 0.1, 0.9)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1][[0, 3, 4]], want[1][[0, 3, 4]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [1, 63, 64, 65, 1023, 1024, 1025, 3000])
+def test_kernel_block_boundaries(rng, dtype, size):
+    x = np.maximum(rng.standard_normal(size), 0).astype(dtype)  # ReLU-like: half on edge 0
+    x[::7] = 1.0  # on the last edge
+    for bins, below, above in ((30, 0.01, 0.99), (100, -np.inf, np.inf)):
+        got, want = _both(x, np.linspace(0, 1, bins + 1), below, above)
+        _assert_same(got, want, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernel_uneven_and_repeated_edges(rng, dtype):
+    x = _awkward(np.linspace(0, 1, 11), dtype, rng, 2000)
+    x = x[np.isfinite(x)]  # finite, so the moments compare too
+    for edges in (np.geomspace(1e-3, 1, 12),           # uneven: every value compared
+                  np.array([0.0, 0.25, 0.5, 0.5, 1.0]),  # an empty bin [0.5, 0.5)
+                  np.array([0.0, 0.5, 1.0, 1.0])):      # the last bin [1, 1] holds the 1s
+        got, want = _both(x, edges, -np.inf, np.inf)
+        _assert_same(got, want, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_saturation_thresholds_compare_exactly(dtype):
+    # 0.1 is not a float32: the float32 neighbours of 0.1 fall on either side of it
+    below = np.float64(0.1)
+    near = np.array([np.nextafter(dtype(below), dtype(-1)), dtype(below),
+                     np.nextafter(dtype(below), dtype(1))], dtype)
+    for ops in (fk, ref):
+        counts, totals = np.zeros(2, np.int64), np.zeros(5)
+        ops.accumulate_stats_(near, np.linspace(0, 1, 3), counts, totals, below, 0.9)
+        assert totals[4] == np.count_nonzero(near.astype(np.float64) <= below)
+
+
+def test_kernel_empty_array_changes_nothing():
+    for dtype in DTYPES:
+        counts, totals = np.zeros(3, np.int64), np.array([2.0, 0.5, 0.1, 1.0, 0.0])
+        fk.accumulate_stats_(np.zeros(0, dtype), np.linspace(0, 1, 4), counts, totals, 0.1, 0.9)
+        np.testing.assert_array_equal(counts, 0)
+        np.testing.assert_array_equal(totals, [2.0, 0.5, 0.1, 1.0, 0.0])
+
+
+def test_kernel_rejects_mismatched_buffers():
+    x, totals = np.zeros(4), np.zeros(5)
+    with pytest.raises(ValueError, match="edges needs B \\+ 1 >= 2 values and counts B"):
+        fk.accumulate_stats_(x, np.zeros(1), np.zeros(0, np.int64), totals, 0.1, 0.9)
+    with pytest.raises(ValueError, match="got 4 edges and 2 counts"):
+        fk.accumulate_stats_(x, np.linspace(0, 1, 4), np.zeros(2, np.int64), totals, 0.1, 0.9)
+    with pytest.raises(ValueError, match="totals needs 5 values"):
+        fk.accumulate_stats_(x, np.linspace(0, 1, 4), np.zeros(3, np.int64), np.zeros(4), 0, 1)

@@ -17,4 +17,6 @@ def accumulate_stats_(x, edges, counts, totals, saturated_below, saturated_above
     totals[1] += delta * n / total_n
     totals[0] = total_n
     totals[3] += np.count_nonzero(x == 0)
-    totals[4] += np.count_nonzero((x <= saturated_below) | (x >= saturated_above))
+    # Compared as float64 scalars, so exactly (a float32 x is not rounded to them).
+    below, above = np.float64(saturated_below), np.float64(saturated_above)
+    totals[4] += np.count_nonzero((x <= below) | (x >= above))
