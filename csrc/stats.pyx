@@ -111,6 +111,19 @@ cdef Binning _binning(const double* edges, int nbins, double saturated_below,
     return b
 
 
+cdef inline bint _infinite_thresholds(const Binning* b) noexcept nogil:
+    """No saturation (ReLU, identity, gradients): only infinities count as saturated."""
+    return b.below == -INFINITY and b.above == INFINITY
+
+
+cdef long long _count_infinite(const floating* x, Py_ssize_t m) noexcept nogil:
+    cdef long long count = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        count += (x[j] == INFINITY) | (x[j] == -INFINITY)
+    return count
+
+
 ctypedef fused code_t:
     unsigned char  # when counting by comparison (up to COMPARE_BINS + 2 codes)
     int            # when scattering
@@ -121,8 +134,9 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
     """Give each value of ``x`` (m,) a code: its bin when its position leaves
     no doubt; B if it is outside the edges or NaN (not binned); B + 1 if it
     is too close to an edge to tell by its position (:func:`_exact_bin`
-    decides). Adds the zeros and saturated values to ``zeros`` and
-    ``saturated``; returns how many got B + 1."""
+    decides). Adds the zeros and (unless both thresholds are infinite: see
+    :func:`_accumulate`) saturated values to ``zeros`` and ``saturated``;
+    returns how many got B + 1."""
     # Branch-free (comparisons used as 0/1, selects) and in the data's type,
     # so the loop is vector code as wide as the type allows.
     cdef floating lo_in = b.lo_in, hi_in = b.hi_in, first = b.first, norm = b.norm
@@ -130,12 +144,13 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
     cdef floating first_plain = b.first_plain, last_plain = b.last_plain
     cdef floating below = b.below, above = b.above, v, f, d
     cdef int nbins = b.nbins, i, z = 0, s = 0, near = 0
-    cdef bint inside, close
+    cdef bint inside, close, thresholds = not _infinite_thresholds(b)
     cdef Py_ssize_t j
-    for j in range(m):
+    for j in range(m):  # gcc makes one loop with the saturation count and one without
         v = x[j]
         z += v == 0
-        s += (v <= below) | (v >= above)
+        if thresholds:
+            s += (v <= below) | (v >= above)
         inside = (lo_in <= v) & (v <= hi_in)
         f = (v - first) * norm
         f = f if inside else 0
@@ -241,6 +256,15 @@ cdef inline void _count_by_scatter(const int* codes, Py_ssize_t m, long long* su
         j += 1
 
 
+cdef inline void _bin_near_exactly(const floating* x, const code_t* codes, Py_ssize_t m,
+                                   const double* edges, int nbins, long long* hist) noexcept nogil:
+    """Bin the values coded B + 1 (too close to an edge) by comparing them with the edges."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        if codes[j] == nbins + 1:
+            hist[_exact_bin(x[j], edges, nbins)] += 1
+
+
 cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, const Binning* b,
                       long long* sub, double* out) noexcept nogil:
     """Statistics of ``x`` (n,): ``out`` = [count, mean, M2, zeros, saturated];
@@ -259,6 +283,10 @@ cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, cons
         m = min(<Py_ssize_t>BLOCK, n - start)
         bmean = _block_sum(x + start, m, 0, False) / m
         bm2 = _block_sum(x + start, m, bmean, True)
+        # Without thresholds only infinities are saturated, and a block holds
+        # some only if its sum is not finite: they are counted then, not per value.
+        if _infinite_thresholds(b) and not fabs(bmean) < INFINITY:
+            saturated += _count_infinite(x + start, m)
         if compare:
             near = _codes(x + start, m, b, byte_codes, &zeros, &saturated)
             padded = (m + BYTE_LANES - 1) // BYTE_LANES * BYTE_LANES
@@ -270,16 +298,12 @@ cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, cons
                 _empty_counters(counters, nbins, sub)
                 filled = 0
             if near:
-                for j in range(m):
-                    if byte_codes[j] == nbins + 1:
-                        sub[_exact_bin(x[start + j], edges, nbins)] += 1
+                _bin_near_exactly(x + start, byte_codes, m, edges, nbins, sub)
         else:
             near = _codes(x + start, m, b, int_codes, &zeros, &saturated)
             _count_by_scatter(int_codes, m, sub, nbins + 2)
             if near:
-                for j in range(m):
-                    if int_codes[j] == nbins + 1:
-                        sub[_exact_bin(x[start + j], edges, nbins)] += 1
+                _bin_near_exactly(x + start, int_codes, m, edges, nbins, sub)
         # Chan et al.: merge the block's (m, mean, M2) into the running ones.
         delta = bmean - mean
         count += m

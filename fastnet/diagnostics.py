@@ -1,7 +1,7 @@
 """Per-layer statistics of activations and gradients, accumulated while a net trains.
 
 A :class:`RunningStats` receives arrays batch after batch and keeps only
-counts and moments (one kernel pass per batch, ``accumulate_stats_``), never
+counts and moments (one kernel call per batch, ``accumulate_stats_``), never
 copies of the data: mean, std, the fraction of exact zeros (dead ReLUs),
 the fraction of saturated units and histogram counts over fixed bins.
 """
@@ -37,8 +37,9 @@ class RunningStats:
     def __init__(self, bins=30, range=(0.0, 1.0), saturation=NO_SATURATION, *,
                  backend="compiled"):
         low, high = float(range[0]), float(range[1])
-        if not (isinstance(bins, int) and bins >= 1) or not low < high:
-            raise ValueError(f"need bins >= 1 and range low < high; got bins={bins!r}, range={range!r}")
+        if not (isinstance(bins, int) and bins >= 1) or not -math.inf < low < high < math.inf:
+            raise ValueError(f"need bins >= 1 and a finite range low < high; got bins={bins!r}, "
+                             f"range={range!r}")
         self.edges = np.linspace(low, high, bins + 1)
         self.counts = np.zeros(bins, np.int64)
         self._totals = np.zeros(5)

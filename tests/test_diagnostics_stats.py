@@ -53,8 +53,10 @@ def test_stable_std_for_large_offset():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="bins >= 1"):
         RunningStats(bins=0)
-    with pytest.raises(ValueError, match="range low < high"):
+    with pytest.raises(ValueError, match="finite range low < high"):
         RunningStats(range=(1, 1))
+    with pytest.raises(ValueError, match="finite range low < high"):
+        RunningStats(range=(-np.inf, 0))
 
 
 # -- the kernel against its NumPy twin, value by value --------------------------------------
@@ -111,10 +113,13 @@ def test_kernel_bins_exactly_as_numpy(rng, dtype, bins, value_range):
     finite = x[np.isfinite(x)]
     got, want = _both(finite, edges, 0.1, 0.9, splits=[7, 1100])
     _assert_same(got, want, finite)
-    # with NaN and infinities only the counts can be compared (the moments are NaN)
-    got, want = _both(x, edges, 0.1, 0.9)
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1][[0, 3, 4]], want[1][[0, 3, 4]])
+    # with NaN and infinities only the counts can be compared (the moments are NaN);
+    # without thresholds the infinities are what is saturated
+    for below, above in ((0.1, 0.9), (-np.inf, np.inf)):
+        got, want = _both(x, edges, below, above, splits=[1100])
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1][[0, 3, 4]], want[1][[0, 3, 4]])
+    assert want[1][4] == np.count_nonzero(np.isinf(x))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
