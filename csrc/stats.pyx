@@ -14,7 +14,7 @@ the compiler makes it vector code: the sums (in float64), then one pass in
 the data's own type that counts zeros and saturated values and gives each
 value a bin code, then the histogram counted from the codes. Measured on
 net T's 100 x 100 float32 layers (AVX-512): 26 us per array before, with a
-scalar binning loop; ~5.7 us now (bench/RESULTS.md, "Diagnostics overhead").
+scalar binning loop; 5.5 us now (bench/RESULTS.md, "Diagnostics overhead (#10)").
 """
 from cython cimport floating
 from libc.math cimport INFINITY, NAN, fabs, nextafterf
