@@ -148,11 +148,11 @@ class NetBatch:
                                      f"{name0!r} has W {w0}, b {b0} in member 0; {name!r} has "
                                      f"W {w}, b {b} in member {i}")
             for name, layer in net.layers.items():
-                rng = getattr(layer, "rng", None)
-                for obj, what in ((layer, "layer"), (rng, "random generator")):
-                    if obj is None or (what == "random generator"
-                                       and not isinstance(obj, np.random.Generator)):
-                        continue
+                owned = [(layer, "layer")]
+                rng = getattr(layer, "rng", None)  # a dropout layer's mask stream
+                if isinstance(rng, np.random.Generator):
+                    owned.append((rng, "random generator"))
+                for obj, what in owned:
                     j, other = owner.setdefault(id(obj), (i, name))
                     if j != i:
                         raise ValueError(
@@ -366,7 +366,8 @@ class NetBatch:
 
         All or nothing: if any member's state is rejected (a ValueError or
         TypeError naming the member), every member is restored to its state
-        before the call.
+        before the call. ``state["optimizers"]`` None leaves the optimizers
+        as they are.
         """
         k = len(self.nets)
         if not isinstance(state, dict) or "nets" not in state:
