@@ -7,6 +7,7 @@ import pytest
 from fastnet import MultiLayerNet, MultiLayerNetExtend, NetBatch, Sequential
 from fastnet.layers import Affine
 from fastnet.optim import OPTIMIZERS, SGD, Adam, make_optimizer
+from numerics import DTYPES
 
 K, D, HIDDEN, C, N = 3, 12, [9, 7], 4, 10
 LRS = [0.01, 0.03, 0.002]
@@ -47,11 +48,12 @@ def _assert_same_net(a, b):
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("kind", ["plain", "bn_dropout"])
 @pytest.mark.parametrize("shared", [True, False], ids=["shared", "per_member"])
-def test_member_equals_solo_training(optimizer, kind, shared):
-    steps = _batches(4)
-    batch = NetBatch.build(K, _make(kind), optimizer, lr=LRS, weight_decay=[0.0, 1e-3, 0.0],
-                           seed=7)
-    solo = [_make(kind)(i, _member_seed(7, i)) for i in range(K)]
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_member_equals_solo_training(optimizer, kind, shared, dtype):
+    steps = _batches(4, dtype=dtype)
+    batch = NetBatch.build(K, _make(kind, dtype), optimizer, lr=LRS,
+                           weight_decay=[0.0, 1e-3, 0.0], seed=7)
+    solo = [_make(kind, dtype)(i, _member_seed(7, i)) for i in range(K)]
     opts = [make_optimizer(optimizer, lr=LRS[i], weight_decay=[0.0, 1e-3, 0.0][i])
             for i in range(K)]
     for pairs in steps:
