@@ -91,7 +91,7 @@ def _common_step(sts):
     """The step count every state dict of ``sts`` has, or None if they differ or lack one."""
     try:
         steps = set(map(_get_step, sts))
-    except KeyError:
+    except (KeyError, TypeError):  # no step, or an unhashable one
         return None
     return steps.pop() if len(steps) == 1 else None
 
@@ -233,9 +233,10 @@ class Optimizer:
 
         Takes only what :func:`check_update_args` and ``_state_for`` pass
         (NumPy arrays, writable parameters, gradients of their shape and
-        dtype, state of their shape); anything else goes the per-array way,
-        whose checks name the bad key. Makes or gathers the group's state
-        (see :meth:`update`), so runs only once the arguments are known good.
+        dtype, state of their shape and dtype); for anything else it returns
+        None having changed nothing, and the per-array path's checks name
+        the bad key. It makes or gathers the group's state (see
+        :meth:`update`) only once every check has passed.
         """
         if not (_is_mapping(params) and _is_mapping(grads) and params.keys() == grads.keys()):
             return None
