@@ -100,7 +100,7 @@ def tiling(list arrays, bint writable):
     cdef Py_buffer view
     cdef int flags = PyBUF_WRITABLE if writable else 0
     cdef char fmt = 0
-    cdef bint same, empty, flat
+    cdef bint same, empty, one_d
     if n == 0:
         return None
     cdef _Span* spans = <_Span*>malloc(n * sizeof(_Span))
@@ -140,7 +140,7 @@ def tiling(list arrays, bint writable):
             return None
         owner_start, owner_end = <Py_ssize_t>view.buf, <Py_ssize_t>view.buf + view.len
         same = view.format[0] == fmt
-        flat = view.ndim == 1
+        one_d = view.ndim == 1
         PyBuffer_Release(&view)
         if not same:
             return None
@@ -159,7 +159,7 @@ def tiling(list arrays, bint writable):
             offsets[spans[i].index] = (spans[i].address - spans[0].address) // itemsize
         start = (spans[0].address - owner_start) // itemsize
         total = (end - spans[0].address) // itemsize
-        if not (flat and spans[0].address == owner_start and end == owner_end):
+        if not (one_d and spans[0].address == owner_start and end == owner_end):
             owner = owner.reshape(-1)[start:start + total]  # a view: owner is C-contiguous
         return owner, spans[0].address, (chr(fmt), total, tuple(offsets), tuple(shapes))
     finally:
