@@ -1,10 +1,15 @@
-"""The optimizer base class: checked arguments, per-parameter state, one kernel call per array."""
+"""The optimizer base class: checked arguments, per-parameter state, one kernel call per
+array, or one for all of them when they are views of one flat array."""
+import math
 import numbers
 from collections.abc import Mapping
+from itertools import chain
+from operator import is_, itemgetter
 
 import numpy as np
 
 from fastnet._checks import FLOAT_DTYPES, integer, one_of, real_scalar
+from fastnet._kernels.optim import tiling
 from fastnet.kernels import get_backend
 
 CONVENTIONS = ("textbook", "torch")
@@ -75,8 +80,61 @@ def check_update_args(params, grads):
     return out
 
 
+_get_step = itemgetter("step")
+
+
+def _is_mapping(x):
+    return type(x) is dict or isinstance(x, Mapping)  # the first test saves an ABC check a step
+
+
+def _common_step(sts):
+    """The step count every state dict of ``sts`` has, or None if they differ or lack one."""
+    try:
+        steps = set(map(_get_step, sts))
+    except (KeyError, TypeError):  # no step, or an unhashable one
+        return None
+    return steps.pop() if len(steps) == 1 else None
+
+
+class _FlatGroup:
+    """The flat state of parameters that tile one flat range (see ``Optimizer.update``).
+
+    ``keys`` (in the params dict's order) and ``layout`` (``tiling``'s:
+    format, size, offsets, shapes) say which parameters it serves; ``state``
+    holds one flat array per state name laid out like the parameters;
+    ``stdicts`` are the per-key dicts of ``Optimizer.state`` made for it and
+    ``views`` their arrays, key by key and name by name, each a view of
+    ``state``: while all are still in place, ``state`` is the state.
+    """
+
+    __slots__ = ("keys", "layout", "state", "stdicts", "views", "_names")
+
+    def __init__(self, keys, layout, names, state, stdicts, views):
+        self.keys, self.layout, self.state = keys, layout, state
+        self.stdicts, self.views = stdicts, views
+        self._names = names
+
+    def holds(self, sts):
+        """Whether ``sts`` are this group's dicts and still hold its views.
+
+        It runs every step: the loops are ``map``s, not Python loops.
+        """
+        if not all(map(is_, sts, self.stdicts)):
+            return False
+        names = self._names
+        if not names:
+            return True
+        arrays = map(itemgetter(*names), sts)  # one array per dict, or a tuple of them
+        if len(names) > 1:
+            arrays = chain.from_iterable(arrays)
+        try:
+            return all(map(is_, arrays, self.views))
+        except KeyError:  # an array was deleted
+            return False
+
+
 class Optimizer:
-    """Base class: ``update(params, grads)`` runs one fused kernel call per array.
+    """Base class: ``update(params, grads)`` runs one fused kernel call per array, or one in all.
 
     Subclasses name their per-parameter state arrays in ``_state_names``,
     their hyperparameters' checks in ``_checks`` (run on every assignment),
@@ -85,7 +143,13 @@ class Optimizer:
 
     ``state`` maps each parameter key to ``{'step': int, name: array, ...}``;
     arrays are made on first use with the parameter's shape and dtype.
+
+    When the parameters are views that tile one flat range of one array
+    (``fastnet.Sequential`` keeps them so), ``_apply`` is called once over
+    the whole range: see :meth:`update`.
     """
+
+    _flat = None  # the _FlatGroup of the latest one-call update
 
     _state_names = ()
     _hyperparameters = ("lr",)
@@ -128,8 +192,28 @@ class Optimizer:
         scalar entries (Python or NumPy floats, as in the textbook's
         optimizer-path script) are replaced by the updated NumPy scalar.
         Everything is checked before the first array changes.
+
+        One kernel call updates all the arrays when the parameters tile one
+        flat range of one C-contiguous array in any order (no gap, no
+        overlap, one dtype), the gradients tile one range of another array
+        in the same layout, and every key's state is at the same step: a
+        ``fastnet.Sequential``'s ``params`` and ``gradient()`` are made so.
+        The state of such a group then lives in one flat array per state
+        name, ``state[key][name]`` being views of it: made so on first use,
+        or copied there once from separate arrays (after
+        :meth:`load_state_dict`), so keep no reference to a state array
+        across updates. The result is the same, bit for bit, as one call
+        per array: the kernels are element-wise.
         """
         coeffs = self._coefficients()
+        flat = self._flat_args(params, grads)
+        if flat is not None:
+            param, grad, group, step = flat
+            if param.size:
+                self._apply(param, grad, step, group.state, coeffs)
+            for st in group.stdicts:
+                st["step"] = step
+            return
         items = check_update_args(params, grads)
         states = [self._state_for(key, arr) for key, arr, _, _, _ in items]
         for (key, arr, p, g, is_scalar), st in zip(items, states):
@@ -143,6 +227,82 @@ class Optimizer:
                             coeffs)
             if is_scalar:
                 params[key] = arr[()]
+
+    def _flat_args(self, params, grads):
+        """``(flat_param, flat_grad, group, step)`` for a one-call update, or None.
+
+        Takes only what :func:`check_update_args` and ``_state_for`` pass
+        (NumPy arrays, writable parameters, gradients of their shape and
+        dtype, state of their shape and dtype); for anything else it returns
+        None having changed nothing, and the per-array path's checks name
+        the bad key. It makes or gathers the group's state (see
+        :meth:`update`) only once every check has passed.
+        """
+        if not (_is_mapping(params) and _is_mapping(grads) and params.keys() == grads.keys()):
+            return None
+        keys = tuple(params)
+        found = tiling(list(params.values()), True)
+        if found is None:
+            return None
+        param, address, layout = found
+        found = tiling(list(map(grads.__getitem__, keys)), False)
+        if found is None or found[2] != layout:
+            return None
+        grad, grad_address, _ = found
+        if grad_address != address and abs(grad_address - address) < param.nbytes:
+            return None  # gradients overlapping the parameters, shifted: order would matter
+        group = self._flat
+        if group is not None and (group.keys != keys or group.layout != layout):
+            group = None
+        sts = list(map(self.state.get, keys))
+        if group is None or not group.holds(sts):
+            group = self._gather_state(keys, layout, sts)
+            if group is None:
+                return None
+            sts = group.stdicts
+        step = _common_step(sts)
+        if step is None:
+            return None
+        if group is not self._flat:
+            self._flat = group
+        return param, grad, group, step + 1
+
+    def _gather_state(self, keys, layout, sts):
+        """A new :class:`_FlatGroup` for ``keys``, its state in flat arrays, or None.
+
+        ``sts`` are the keys' current state dicts. None for all: zeros, at
+        step 0. Arrays of the parameters' shapes and dtype at one step for
+        all: copied into the flat arrays, which the dicts then hold views
+        of. Anything else (some keys without state, other shapes, steps
+        that differ): None, and the arrays stay as they are.
+        """
+        fmt, total, offsets, shapes = layout
+        dtype = np.dtype(fmt)
+        names = self._state_names
+        fresh = all(st is None for st in sts)
+        if not fresh:
+            if any(not isinstance(st, Mapping) for st in sts):
+                return None
+            if _common_step(sts) is None:
+                return None
+            for st, shape in zip(sts, shapes):
+                for name in names:
+                    a = st.get(name)
+                    if not (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dtype):
+                        return None
+        flat = [np.zeros(total, dtype) for _ in names]
+        stdicts, views = [], []
+        for key, st, offset, shape in zip(keys, sts, offsets, shapes):
+            if fresh:
+                st = self.state[key] = {"step": 0}
+            for name, buffer in zip(names, flat):
+                view = buffer[offset:offset + math.prod(shape)].reshape(shape)
+                if not fresh:
+                    np.copyto(view, st[name])
+                st[name] = view
+                views.append(view)
+            stdicts.append(st)
+        return _FlatGroup(keys, layout, names, flat, stdicts, views)
 
     # -- checkpoints -----------------------------------------------------------
     def hyperparameters(self):
