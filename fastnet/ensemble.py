@@ -10,6 +10,8 @@ import math
 import numpy as np
 
 from fastnet._checks import integer, make_rng, positive_int
+from fastnet.netbatch import NetBatch
+from fastnet.trainer import Trainer, _check_pair
 
 
 def softmax(logits):
@@ -18,11 +20,6 @@ def softmax(logits):
     np.exp(z, out=z)
     z /= np.sum(z, axis=1, keepdims=True)
     return z
-
-
-def _epoch_orders(rngs, n):
-    """One permutation of ``range(n)`` per generator: the epoch's sample order of each."""
-    return [rng.permutation(n) for rng in rngs]
 
 
 def train_together(batch, x, t, *, epochs, batch_size=100, seed=None, on_epoch=None):
@@ -58,13 +55,9 @@ def train_together(batch, x, t, *, epochs, batch_size=100, seed=None, on_epoch=N
     list of ``len(batch)`` lists of float
         Each member's loss per step it took.
     """
-    from fastnet.netbatch import NetBatch
-
     epochs = integer("epochs", epochs, low=0)
     batch_size = positive_int("batch_size", batch_size)
-    n = len(x)
-    if len(t) != n:
-        raise ValueError(f"x and t must hold the same number of samples; got {n} and {len(t)}")
+    n = _check_pair("x", x, "t", t)
     members = list(range(len(batch)))
     shared = seed is None or isinstance(seed, (int, np.integer, np.random.Generator))
     if shared:
@@ -77,7 +70,7 @@ def train_together(batch, x, t, *, epochs, batch_size=100, seed=None, on_epoch=N
     losses = [[] for _ in members]
     steps = math.ceil(n / batch_size)
     for epoch in range(1, epochs + 1):
-        orders = _epoch_orders(rngs, n)
+        orders = [rng.permutation(n) for rng in rngs]
         for i in range(steps):
             idx = [order[i * batch_size:(i + 1) * batch_size] for order in orders]
             if shared:
@@ -91,7 +84,7 @@ def train_together(batch, x, t, *, epochs, batch_size=100, seed=None, on_epoch=N
             keep = [members.index(m) for m in kept]
             if not keep:
                 break
-            batch = NetBatch([batch[j] for j in keep], [batch.optimizers[j] for j in keep])
+            batch = NetBatch([batch.nets[j] for j in keep], [batch.optimizers[j] for j in keep])
             if not shared:
                 rngs = [rngs[j] for j in keep]
             members = [members[j] for j in keep]
@@ -158,9 +151,6 @@ class Ensemble:
         ndarray, shape ``(steps, K)``
             Each member's training loss per step (float64).
         """
-        from fastnet.netbatch import NetBatch
-        from fastnet.trainer import Trainer
-
         k = len(self.nets)
         if isinstance(optimizer, str):
             optimizers = [Trainer._make_optimizer(optimizer, optimizer_param) for _ in range(k)]
