@@ -442,9 +442,9 @@ def _stop_reason(number, epoch, value, epochs, board, on_epoch):
     """
     if on_epoch is not None and on_epoch(epoch, value):
         return f"pruned at epoch {epoch}"
-    if board is not None and epoch in board.rungs and epoch < epochs:
-        if not board.keep_going(number, epoch, value):
-            return f"below the top 1/{board.eta} at rung {epoch}"
+    if (board is not None and epoch in board.rungs and epoch < epochs
+            and not board.keep_going(number, epoch, value)):
+        return f"below the top 1/{board.eta} at rung {epoch}"
     return None
 
 
@@ -1108,7 +1108,7 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
             jobs = [(trial.number, {name: dist.suggest(trial, name)
                                     for name, dist in space.items()}) for trial in trials]
 
-            def report(number, epoch, value):
+            def report(number, epoch, value, by_number=by_number):
                 by_number[number].report(value, epoch)
                 return by_number[number].should_prune()
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure
 from fastnet.datasets import load_mnist_or_sample
 from fastnet.ensemble import train_together
+from fastnet.experiments._common import format_table, pyplot, save_figure
 from fastnet.multi_layer_net import MultiLayerNetExtend
 from fastnet.netbatch import NetBatch
 from fastnet.optim import SGD
