@@ -355,7 +355,8 @@ def _tune(args):
         print("space: " + ", ".join(f"{k}={v!r}" for k, v in space.items()))
     common = {"n_trials": args.n_trials, "validation_fraction": args.validation_fraction,
               "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-              "min_epochs": args.min_epochs, "progress": sys.stderr.isatty() and not args.quiet}
+              "min_epochs": args.min_epochs, "batch_trials": args.batch_trials,
+              "progress": sys.stderr.isatty() and not args.quiet}
     if use_optuna:
         result = tune.optuna_search(build, space, x, t, sampler=args.sampler or "random",
                                     pruner=args.pruner, storage=args.storage,
@@ -531,6 +532,10 @@ def build_parser():
     tn.add_argument("--n-jobs", type=_POSITIVE_INT, default=1,
                     help="trials run in parallel processes (default 1); results do not depend "
                          "on it")
+    tn.add_argument("--batch-trials", type=_POSITIVE_INT, default=1, metavar="K",
+                    help="train trials in groups of K as one batched computation; the trials "
+                         "of a group see the same batches, so they compare with less noise "
+                         "between them, and results depend on K (default 1)")
     tn.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0,
                     help="study seed: validation split and every trial (default 0)")
     tn.add_argument("--out", default=None, metavar="DIR",

@@ -26,6 +26,17 @@ test set is never an argument: nothing here can look at it.
 * ``n_jobs > 1`` runs trials in worker processes (``spawn`` context) with
   ``cores // n_jobs`` BLAS/OpenMP threads each, so the cores are not
   oversubscribed.
+* ``batch_trials=k`` trains trials ``0..k-1``, ``k..2k-1``, ... as groups:
+  each group is one :class:`fastnet.NetBatch` (one batched step per
+  mini-batch), every member with its own parameters, initial weights and
+  optimizer, all on the batch order of the group's first trial. A group is
+  one job of the ``n_jobs`` workers. Sharing the batch order removes the
+  batch-order noise *between the trials of a group* (their difference is
+  their hyperparameters and initial weights only), while trials of
+  different groups still differ by it as before; so a trial's result
+  depends on ``batch_trials`` (not on ``n_jobs``), and the trials of one
+  group are not independent draws of that noise. An ASHA or pruner stop
+  drops the member from its group.
 
 :func:`optuna_search` runs the same objective in an Optuna study (samplers,
 pruners, a SQLite or PostgreSQL storage shared by many processes or
@@ -33,8 +44,10 @@ machines); it needs the ``tune`` extra.
 """
 import abc
 import contextlib
+import functools
 import importlib
 import inspect
+import itertools
 import json
 import math
 import multiprocessing
@@ -421,6 +434,20 @@ class _RungBoard:
         self.store[("d", trial)] = epochs_run
 
 
+def _stop_reason(number, epoch, value, epochs, board, on_epoch):
+    """Why trial ``number`` stops after ``epoch`` with validation accuracy ``value``, or None.
+
+    ``on_epoch(epoch, value)`` returning True prunes it (Optuna); else at an
+    ASHA rung before the last epoch the ``board`` decides.
+    """
+    if on_epoch is not None and on_epoch(epoch, value):
+        return f"pruned at epoch {epoch}"
+    if (board is not None and epoch in board.rungs and epoch < epochs
+            and not board.keep_going(number, epoch, value)):
+        return f"below the top 1/{board.eta} at rung {epoch}"
+    return None
+
+
 class _Report(Callback):
     """Per-epoch validation accuracy into the trial record; stops at a rung when told."""
 
@@ -430,28 +457,39 @@ class _Report(Callback):
 
     def on_epoch_end(self, trainer, logs):
         # the Trainer evaluates its "test" set each epoch: the search gives it the validation split
-        value, epoch = logs["test_acc"], logs["epoch"]
-        if self.on_epoch is not None and self.on_epoch(epoch, value):
-            trainer.stop_reason = f"pruned at epoch {epoch}"
+        epoch = logs["epoch"]
+        reason = _stop_reason(self.number, epoch, logs["test_acc"], trainer.epochs, self.board,
+                              self.on_epoch)
+        if reason is not None:
+            trainer.stop_reason = reason
             self.stopped_at = epoch
-            return True
-        if self.board is not None and epoch in self.board.rungs and epoch < trainer.epochs:
-            if not self.board.keep_going(self.number, epoch, value):
-                trainer.stop_reason = f"below the top 1/{self.board.eta} at rung {epoch}"
-                self.stopped_at = epoch
-                return True
-        return False
+        return reason is not None
+
+
+def _record(number, params, val, train, stopped, seconds):
+    """A trial's record (see :class:`SearchResult`) from its per-epoch accuracies."""
+    val, train = [float(v) for v in val], [float(v) for v in train]
+    return {"trial": number, "params": dict(params),
+            "best_val_acc": max(val) if val else float("nan"),
+            "final_val_acc": val[-1] if val else float("nan"),
+            "train_acc": train[-1] if val else float("nan"),
+            "epochs_run": len(val), "stopped": stopped, "seconds": seconds,
+            "val_acc_curve": val, "train_acc_curve": train}
 
 
 def run_trial(build, params, number, seed, data, *, epochs, batch_size, board=None,
-              on_epoch=None):
+              on_epoch=None, batches_of=None):
     """Train one trial; return its record (a dict; see :class:`SearchResult`).
 
     ``data`` is ``(x_train, t_train, x_val, t_val)``. ``on_epoch(epoch,
     val_acc)`` returning True stops the trial (Optuna pruners use it).
+    ``batches_of``: the number of the trial whose batch order to train on
+    (default ``number``). A trial of a group (``batch_trials``) trains on its
+    group's first trial's batches; this reproduces it alone.
     Mutates nothing of the caller's but ``board``.
     """
-    _, weights_seed, batch_seed = trial_seeds(seed, number)
+    _, weights_seed, _ = trial_seeds(seed, number)
+    batch_seed = trial_seeds(seed, number if batches_of is None else batches_of)[2]
     x_tr, t_tr, x_val, t_val = data
     started = time.perf_counter()
     report = _Report(number, board, on_epoch)
@@ -466,14 +504,73 @@ def run_trial(build, params, number, seed, data, *, epochs, batch_size, board=No
     finally:
         if board is not None:
             board.finish(number, report.stopped_at or epochs)
-    val = [float(v) for v in trainer.test_acc_list]
-    return {"trial": number, "params": dict(params),
-            "best_val_acc": max(val) if val else float("nan"),
-            "final_val_acc": val[-1] if val else float("nan"),
-            "train_acc": trainer.train_acc_list[-1] if val else float("nan"),
-            "epochs_run": len(val), "stopped": report.stopped_at is not None,
-            "seconds": time.perf_counter() - started,
-            "val_acc_curve": val, "train_acc_curve": [float(v) for v in trainer.train_acc_list]}
+    return _record(number, params, trainer.test_acc_list, trainer.train_acc_list,
+                   report.stopped_at is not None, time.perf_counter() - started)
+
+
+def _net_batch(nets, optimizers, numbers):
+    from fastnet.netbatch import NetBatch
+
+    try:
+        return NetBatch(nets, optimizers)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"batch_trials trains each group of trials (here {numbers[0]} to "
+                        f"{numbers[-1]}) as one fastnet.NetBatch, which needs fastnet nets of "
+                        f"one shape (search the shape with batch_trials=1): {exc}") from None
+
+
+def run_group(build, jobs, seed, data, *, epochs, batch_size, board=None, on_epoch=None):
+    """Train the trials ``jobs`` (a list of ``(number, params)``) as one :class:`fastnet.NetBatch`.
+
+    Every member trains on the batch order of the group's first trial
+    (``trial_seeds(seed, jobs[0][0])``), with its own initial weights and
+    optimizer: trial ``j``'s record equals ``run_trial(..., j, ...,
+    batches_of=jobs[0][0])``'s but for ``seconds`` (here the group's wall
+    time while the trial was in it). After each epoch the members still
+    training are judged in number order as :func:`run_trial` judges one
+    (``on_epoch(number, epoch, val_acc)`` returning True prunes it; an ASHA
+    ``board`` may stop it at a rung); a stopped member leaves the group and
+    is no longer trained. Returns the records in the order of ``jobs``.
+    """
+    from fastnet.ensemble import train_together
+
+    numbers = [number for number, _ in jobs]
+    x_tr, t_tr, x_val, t_val = data
+    started = time.perf_counter()
+    val_curves, train_curves = [[] for _ in jobs], [[] for _ in jobs]
+    stopped, seconds = [False] * len(jobs), [None] * len(jobs)
+
+    def judge(epoch, members, batch):
+        val, train = batch.accuracy(x_val, t_val), batch.accuracy(x_tr, t_tr)
+        kept = []
+        for m, v, a in zip(members, val, train):
+            val_curves[m].append(v)
+            train_curves[m].append(a)
+            prune = None if on_epoch is None else functools.partial(on_epoch, numbers[m])
+            if _stop_reason(numbers[m], epoch, float(v), epochs, board, prune) is None:
+                kept.append(m)
+                continue
+            stopped[m], seconds[m] = True, time.perf_counter() - started
+            if board is not None:
+                board.finish(numbers[m], epoch)
+        return kept
+
+    try:
+        made = [_call_build(build, params, trial_seeds(seed, number)[1])
+                for number, params in jobs]
+        batch = _net_batch([net for net, _ in made], [opt for _, opt in made], numbers)
+        train_together(batch, x_tr, t_tr, epochs=epochs, batch_size=batch_size,
+                       seed=np.random.default_rng(trial_seeds(seed, numbers[0])[2]),
+                       on_epoch=judge)
+    finally:
+        if board is not None:
+            for m, number in enumerate(numbers):
+                if not stopped[m]:
+                    board.finish(number, epochs)
+    ended = time.perf_counter() - started
+    return [_record(number, params, val_curves[m], train_curves[m], stopped[m],
+                    ended if seconds[m] is None else seconds[m])
+            for m, (number, params) in enumerate(jobs)]
 
 
 # -- worker processes -------------------------------------------------------------------
@@ -481,16 +578,27 @@ def run_trial(build, params, number, seed, data, *, epochs, batch_size, board=No
 _WORKER = {}
 
 
+def _run_job(build, job, data, board, settings):
+    """Run one job ``(group, seed, grouped)``: a list of records, in trial order.
+
+    ``grouped`` False: ``group`` is one ``(number, params)``, trained alone by
+    :func:`run_trial`; True: the group trains as one NetBatch (:func:`run_group`).
+    """
+    group, seed, grouped = job
+    if grouped:
+        return run_group(build, group, seed, data, board=board, **settings)
+    (number, params), = group
+    return [run_trial(build, params, number, seed, data, board=board, **settings)]
+
+
 def _worker_init(build, data, settings, store, rungs, eta):
     _WORKER.update(build=build, data=data, settings=settings,
                    board=None if store is None else _RungBoard(store, rungs, eta))
 
 
-def _worker_trial(job):
-    number, params, seed = job
+def _worker_job(job):
     w = _WORKER
-    return run_trial(w["build"], params, number, seed, w["data"], board=w["board"],
-                     **w["settings"])
+    return _run_job(w["build"], job, w["data"], w["board"], w["settings"])
 
 
 def threads_per_job(n_jobs):
@@ -664,7 +772,7 @@ def check_search_args(n_trials, validation_fraction, epochs, batch_size, seed, n
 
 def random_search(build, space, x_train, t_train, n_trials=100, validation_fraction=0.2,
                   epochs=50, batch_size=100, *, seed=None, n_jobs=1, early_stopping=None,
-                  min_epochs=1, reduction_factor=3, progress=False):
+                  min_epochs=1, reduction_factor=3, progress=False, batch_trials=1):
     """Random search: ``n_trials`` points of ``space``, each trained and scored on validation.
 
     Parameters
@@ -688,6 +796,14 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
         seeds derived from it and ``k`` (:func:`trial_seeds`).
     n_jobs : int >= 1
         Worker processes; the results do not depend on it.
+    batch_trials : int >= 1
+        Trials trained together as one :class:`fastnet.NetBatch` (see the
+        module docstring): all trials of a group see the same batches, those
+        of its first trial, so grouped trials compare with less noise between
+        them, groups with the same as before; results depend on it. Needs
+        :class:`fastnet.Sequential` nets of one shape (a space searching the
+        shape needs ``batch_trials=1``). ``seconds`` is then the group's wall
+        time while the trial was in it.
     early_stopping : None or 'asha'
         Asynchronous successive halving at rungs ``min_epochs *
         reduction_factor**r`` < ``epochs`` (see the module docstring).
@@ -704,7 +820,10 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
         n_trials, validation_fraction, epochs, batch_size, seed, n_jobs, early_stopping,
         min_epochs, reduction_factor, progress)
     data = split_validation(x_train, t_train, validation_fraction, seed)
-    probe_build(build, space, seed)
+    batch_trials = positive_int("batch_trials", batch_trials)
+    net = probe_build(build, space, seed)
+    if batch_trials > 1:
+        _net_batch([net], None, [0])  # a net NetBatch cannot take fails before any training
     if n_jobs > 1:
         try:
             pickle.dumps(build)
@@ -713,8 +832,10 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
                             f"picklable (a module-level function or an object such as "
                             f"fastnet.tune.MLP); pickling it failed: {exc}") from None
     rungs = asha_rungs(epochs, min_epochs, eta) if early_stopping else []
-    jobs = [(k, sample_space(space, np.random.default_rng(trial_seeds(seed, k)[0])), seed)
-            for k in range(n_trials)]
+    trials = [(k, sample_space(space, np.random.default_rng(trial_seeds(seed, k)[0])))
+              for k in range(n_trials)]
+    jobs = [(trials[k:k + batch_trials], seed, batch_trials > 1)
+            for k in range(0, n_trials, batch_trials)]
     settings = {"epochs": epochs, "batch_size": batch_size}
     records, started = [], time.perf_counter()
 
@@ -727,8 +848,8 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
 
     if n_jobs == 1:
         board = _RungBoard({}, rungs, eta) if early_stopping else None
-        collect(run_trial(build, params, k, s, data, board=board, **settings)
-                for k, params, s in jobs)
+        collect(itertools.chain.from_iterable(_run_job(build, job, data, board, settings)
+                                              for job in jobs))
     else:
         ctx = multiprocessing.get_context("spawn")
         with _ChildThreads(n_jobs), ctx.Manager() as manager:
@@ -736,12 +857,13 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
             with ctx.Pool(n_jobs, _worker_init,
                           (build, data, settings, store, rungs, eta)) as pool:
                 # chunksize 1 and imap keep trials starting in number order (the rung rule needs it)
-                collect(pool.imap(_worker_trial, jobs, chunksize=1))
+                collect(itertools.chain.from_iterable(pool.imap(_worker_job, jobs, chunksize=1)))
     return SearchResult(records, space, seed=seed, epochs=epochs,
                         settings={**settings, "n_trials": n_trials,
                                   "validation_fraction": validation_fraction,
                                   "early_stopping": early_stopping, "min_epochs": min_epochs,
-                                  "reduction_factor": eta, "rungs": rungs, "n_jobs": n_jobs})
+                                  "reduction_factor": eta, "rungs": rungs, "n_jobs": n_jobs,
+                                  "batch_trials": batch_trials})
 
 
 # -- Optuna: samplers, pruners, shared storage (the ``tune`` extra) -------------------------
@@ -865,7 +987,7 @@ def _caused_by_interrupt(exc):
 def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fraction=0.2,
                   epochs=50, batch_size=100, *, seed=None, sampler="random", pruner=None,
                   min_epochs=1, reduction_factor=3, storage=None, study_name=None,
-                  resume=False, progress=False):
+                  resume=False, progress=False, batch_trials=1):
     """The :func:`random_search` objective run by an Optuna study.
 
     Trial ``k`` trains exactly as trial ``k`` of :func:`random_search` would
@@ -894,6 +1016,12 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
         resuming with others is a ValueError.
     n_trials : int
         Trials *this call* runs; N processes sharing a storage run N x that.
+    batch_trials : int >= 1
+        Ask the study for this many trials at a time and train them as one
+        :class:`fastnet.NetBatch` on the batches of the first (as
+        :func:`random_search`'s ``batch_trials``; the same caveat on the
+        comparison). Each member reports to the pruner after every epoch and
+        leaves its group when pruned.
 
     Returns
     -------
@@ -907,6 +1035,7 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
     n_trials, epochs, batch_size, seed, _, min_epochs, eta = check_search_args(
         n_trials, validation_fraction, epochs, batch_size, seed, 1, None, min_epochs,
         reduction_factor, progress)
+    batch_trials = positive_int("batch_trials", batch_trials)
     sampler = one_of("sampler", sampler, SAMPLERS)
     if pruner is not None:
         one_of("pruner", pruner, PRUNERS)
@@ -920,7 +1049,9 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
                          "study ends with the process")
     store = open_storage(storage)
     split_validation(x_train, t_train, validation_fraction, seed)  # checks only
-    probe_build(build, space, seed)
+    net = probe_build(build, space, seed)
+    if batch_trials > 1:
+        _net_batch([net], None, [0])  # a net NetBatch cannot take fails before any training
     if storage is None:
         sampler_seed = int(np.random.SeedSequence(seed, spawn_key=(2,)).generate_state(1)[0])
     else:  # processes sharing a study must not all draw the same points
@@ -968,6 +1099,38 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
             raise optuna.TrialPruned(f"pruned at epoch {record['epochs_run']}")
         return record["best_val_acc"]
 
+    def optimize_in_groups():
+        """``study.optimize`` for groups: ask ``batch_trials``, train them together, tell."""
+        done, started, best = 0, time.perf_counter(), -math.inf
+        while done < n_trials and not presses:
+            trials = [study.ask() for _ in range(min(batch_trials, n_trials - done))]
+            by_number = {trial.number: trial for trial in trials}
+            jobs = [(trial.number, {name: dist.suggest(trial, name)
+                                    for name, dist in space.items()}) for trial in trials]
+
+            def report(number, epoch, value, by_number=by_number):
+                by_number[number].report(value, epoch)
+                return by_number[number].should_prune()
+
+            try:
+                records = run_group(build, jobs, seed, data, epochs=epochs,
+                                    batch_size=batch_size, on_epoch=report)
+            except BaseException:
+                for trial in trials:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            for trial, record in zip(trials, records):
+                for key in ("val_acc_curve", "train_acc_curve", "train_acc", "seconds"):
+                    trial.set_user_attr(key, record[key])
+                if record["stopped"]:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                else:
+                    study.tell(trial, record["best_val_acc"])
+                best = max(best, _sort_value(record["best_val_acc"]))
+            done += len(trials)
+            if progress:
+                _draw_progress(done, n_trials, best, started)
+
     presses = []
 
     def on_ctrl_c(signum, frame):
@@ -984,7 +1147,10 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_ctrl_c) if in_main_thread else None
     try:
-        study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+        if batch_trials == 1:
+            study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+        else:
+            optimize_in_groups()
     except Exception as exc:
         # Optuna 5.0 turns a Ctrl-C that lands while it records a trial into an
         # UnboundLocalError raised while handling the KeyboardInterrupt: report the interrupt.
@@ -1001,6 +1167,7 @@ def optuna_search(build, space, x_train, t_train, n_trials=100, validation_fract
     result = SearchResult([_record_from_trial(t) for t in finished], space, seed=seed,
                           epochs=epochs, settings={**settings, "sampler": sampler,
                                                    "pruner": pruner, "study": study_name,
-                                                   "storage": storage and redact(storage)})
+                                                   "storage": storage and redact(storage),
+                                                   "batch_trials": batch_trials})
     result.study = study
     return result

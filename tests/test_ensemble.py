@@ -80,3 +80,65 @@ def test_experiment_ensemble_at_least_mean_member(tmp_path):
     with open(tmp_path / "ensemble.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["model", "test accuracy"] and rows[-1][0] == "ensemble of 3"
+
+
+# -- training the members together ------------------------------------------------------
+
+def _data(n=150, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 4, n)
+    x = (np.eye(4, 6)[t] * 2 + rng.standard_normal((n, 6))).astype(np.float32)
+    return x, t
+
+
+def test_fit_equals_one_trainer_per_member():
+    from fastnet.optim import Adam
+    from fastnet.trainer import Trainer
+
+    x, t = _data()
+    members = [MultiLayerNet(6, [12, 8], 4, seed=s) for s in range(3)]
+    alone = [MultiLayerNet(6, [12, 8], 4, seed=s) for s in range(3)]
+    seeds = [np.random.default_rng(10 + s) for s in range(3)]
+    losses = Ensemble(members).fit(x, t, epochs=3, batch_size=32,
+                                   optimizer=[Adam(lr=0.01) for _ in range(3)], seed=seeds)
+    assert losses.shape == (3 * 5, 3) and losses.dtype == np.float64  # ceil(150 / 32) steps
+    for k, net in enumerate(alone):
+        trainer = Trainer(net, x, t, x, t, epochs=3, mini_batch_size=32,
+                          optimizer=Adam(lr=0.01), verbose=False,
+                          seed=np.random.default_rng(10 + k))
+        trainer.train()
+        np.testing.assert_array_equal(losses[:, k], trainer.train_loss_list)
+        for key, value in net.params.items():
+            np.testing.assert_array_equal(members[k].params[key], value, err_msg=key)
+
+
+def test_fit_one_seed_gives_each_member_its_own_batch_order():
+    x, t = _data()
+    a = Ensemble([MultiLayerNet(6, [12], 4, seed=0) for _ in range(2)])
+    losses = a.fit(x, t, epochs=1, batch_size=50, optimizer="sgd",
+                   optimizer_param={"lr": 0.1}, seed=4)
+    # same initial weights: only the batch orders differ
+    assert not np.array_equal(losses[:, 0], losses[:, 1])
+    b = Ensemble([MultiLayerNet(6, [12], 4, seed=0) for _ in range(2)])
+    again = b.fit(x, t, epochs=1, batch_size=50, optimizer="sgd", optimizer_param={"lr": 0.1},
+                  seed=4)
+    np.testing.assert_array_equal(losses, again)
+
+
+def test_fit_bad_arguments():
+    from fastnet.optim import SGD
+
+    x, t = _data()
+    ens = Ensemble([MultiLayerNet(6, [12], 4, seed=s) for s in range(2)])
+    with pytest.raises(ValueError, match="2 optimizers"):
+        ens.fit(x, t, epochs=1, optimizer=[SGD()])
+    with pytest.raises(ValueError, match="optimizer_param applies"):
+        ens.fit(x, t, epochs=1, optimizer=[SGD(), SGD()], optimizer_param={"lr": 0.1})
+    with pytest.raises(ValueError, match="one seed or 2"):
+        ens.fit(x, t, epochs=1, seed=[1, 2, 3])
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        ens.fit(x, t, epochs=1, optimizer="nope")
+    with pytest.raises(ValueError, match="same number of samples"):
+        ens.fit(x, t[:-1], epochs=1)
+    with pytest.raises(ValueError, match="epochs must be a non-negative"):
+        ens.fit(x, t, epochs=-1)

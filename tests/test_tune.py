@@ -295,3 +295,111 @@ def test_results_saved_as_csv_and_json(tmp_path, capsys):
         res.save(tmp_path / "r.txt")
     assert "best_val_acc" in res.table(top=2) and len(res.table(top=2).splitlines()) == 4
     assert math.isclose(res.best["best_val_acc"], max(r["best_val_acc"] for r in res.trials))
+
+
+# -- trials in groups (batch_trials) -----------------------------------------------------
+
+def _alone(res, kw, batch_trials, board=None):
+    """Each trial of ``res`` trained alone on its group's first trial's batches, in number order."""
+    x, t = blobs()
+    data = tune.split_validation(x, t, 0.2, kw["seed"])
+    out = []
+    for r in sorted(res.trials, key=lambda r: r["trial"]):
+        first = r["trial"] - r["trial"] % batch_trials
+        out.append(tune.run_trial(BUILD, r["params"], r["trial"], kw["seed"], data,
+                                  epochs=kw["epochs"], batch_size=kw["batch_size"], board=board,
+                                  batches_of=first))
+    return out
+
+
+def _strip(records):
+    return sorted(({k: v for k, v in r.items() if k != "seconds"} for r in records),
+                  key=lambda r: r["trial"])
+
+
+def test_grouped_trials_equal_the_same_trials_trained_alone_on_the_same_batches():
+    x, t = blobs()
+    space = {"lr": loguniform(1e-3, 1.0), "weight_decay": loguniform(1e-8, 1e-2)}
+    kw = {"n_trials": 7, "epochs": 3, "batch_size": 32, "seed": 9}
+    grouped = random_search(BUILD, space, x, t, batch_trials=3, **kw)  # groups of 3, 3, 1
+    assert grouped.settings["batch_trials"] == 3
+    assert _strip(grouped.trials) == _strip(_alone(grouped, kw, 3))
+    # a group's first trial trains on its own batches: as in the search without groups
+    single = {r["trial"]: r for r in _strip(random_search(BUILD, space, x, t, **kw).trials)}
+    for r in _strip(grouped.trials):
+        if r["trial"] % 3 == 0:
+            assert r == single[r["trial"]]
+        else:  # the others train on another batch order
+            assert r["params"] == single[r["trial"]]["params"]
+
+
+def test_asha_drops_members_from_their_group_as_alone():
+    x, t = blobs()
+    space = {"lr": choice([0.3, 1e-6])}
+    kw = {"n_trials": 8, "epochs": 9, "batch_size": 32, "seed": 1}
+    grouped = random_search(BUILD, space, x, t, batch_trials=4, early_stopping="asha", **kw)
+    board = tune._RungBoard({}, tune.asha_rungs(9, 1, 3), 3)
+    assert _strip(grouped.trials) == _strip(_alone(grouped, kw, 4, board))
+    by_group = {}
+    for r in grouped.trials:
+        by_group.setdefault(r["trial"] // 4, set()).add(r["stopped"])
+    # some member left its group early while another of the same group trained on
+    assert any(flags == {True, False} for flags in by_group.values())
+    assert grouped.epochs_saved > 0
+
+
+def test_batch_trials_with_n_jobs():
+    x, t = blobs()
+    space = {"lr": loguniform(1e-6, 1.0)}
+    kw = {"n_trials": 6, "epochs": 4, "batch_size": 32, "seed": 3, "early_stopping": "asha",
+          "reduction_factor": 2, "batch_trials": 2}
+    one = random_search(BUILD, space, x, t, n_jobs=1, **kw)
+    two = random_search(BUILD, space, x, t, n_jobs=2, **kw)
+    assert _strip(one.trials) == _strip(two.trials)
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                          (True, TypeError)])
+def test_bad_batch_trials(value, error):
+    x, t = blobs()
+    with pytest.raises(error, match="batch_trials must be"):
+        random_search(BUILD, {"lr": loguniform(1e-3, 1)}, x, t, n_trials=2, epochs=1, seed=0,
+                      batch_trials=value)
+
+
+class _Textbookish:
+    """A net with the textbook's protocol that is not a fastnet.Sequential."""
+
+    def __init__(self):
+        self.inner = BUILD({"lr": 0.1}, seed=0)[0]
+        self.params = self.inner.params
+
+    def gradient(self, x, t):
+        return self.inner.gradient(x, t)
+
+    def loss(self, x, t):
+        return self.inner.loss(x, t)
+
+    def accuracy(self, x, t):
+        return self.inner.accuracy(x, t)
+
+
+def test_batch_trials_needs_nets_a_netbatch_takes():
+    x, t = blobs()
+    calls = []
+
+    def other(params):
+        calls.append(1)
+        return _Textbookish(), tune.MLP(8, [16], 3)({"lr": params["lr"]})[1]
+
+    with pytest.raises(TypeError, match="batch_trials trains each group"):
+        random_search(other, {"lr": loguniform(1e-3, 1)}, x, t, n_trials=4, epochs=1, seed=0,
+                      batch_trials=2)
+    assert len(calls) == 1  # refused after the probe, before any training
+
+    def width(params, seed=None):  # searches the shape: groups cannot hold it
+        return MLP(8, [params["width"]], 3)({"lr": 0.1}, seed=seed)
+
+    with pytest.raises(ValueError, match="batch_trials trains each group.*batch_trials=1"):
+        random_search(width, {"width": intrange(4, 40)}, x, t, n_trials=4, epochs=1, seed=0,
+                      batch_trials=4)

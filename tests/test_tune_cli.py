@@ -42,6 +42,20 @@ def test_tune_asha_min_epochs(capsys):
     assert "of 54 (" in out and "(0 saved" not in out
 
 
+def test_tune_batch_trials_trains_groups(tmp_path, capsys):
+    argv = ["tune", *SMALL, "--n-trials", "4", "--seed", "3", "--out", str(tmp_path)]
+    code, _, err = _main([*argv, "--batch-trials", "2"], capsys)
+    assert code == 0, err
+    grouped = json.loads((tmp_path / "tune.json").read_text())
+    code, _, err = _main(argv, capsys)
+    assert code == 0, err
+    single = json.loads((tmp_path / "tune.json").read_text())
+    assert grouped["settings"]["batch_trials"] == 2 and single["settings"]["batch_trials"] == 1
+    curves = [{r["trial"]: r["val_acc_curve"] for r in doc["trials"]} for doc in (grouped, single)]
+    # the first of each group trains on its own batches, the second on the first's
+    assert curves[0][0] == curves[1][0] and curves[0][2] == curves[1][2]
+
+
 def test_tune_quiet_prints_one_line_and_is_seeded(capsys):
     code, out1, _ = _main(["tune", *SMALL, "--quiet", "--seed", "2"], capsys)
     code2, out2, _ = _main(["tune", *SMALL, "--quiet", "--seed", "2"], capsys)
@@ -60,6 +74,8 @@ def test_tune_quiet_prints_one_line_and_is_seeded(capsys):
     (["--n-trials", "0"], "--n-trials", "positive integer"),
     (["--epochs", "x"], "--epochs", "positive integer"),
     (["--n-jobs", "0"], "--n-jobs", "positive integer"),
+    (["--batch-trials", "0"], "--batch-trials", "positive integer"),
+    (["--batch-trials", "2.5"], "--batch-trials", "positive integer"),
     (["--validation-fraction", "1"], "--validation-fraction", "< 1"),
     (["--early-stopping", "median"], "--early-stopping", "invalid choice"),
 ])

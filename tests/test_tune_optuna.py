@@ -218,3 +218,22 @@ def test_interrupted_sqlite_study_keeps_finished_trials_and_resumes(tmp_path):
              if tr.state.name == "COMPLETE"]
     assert len(after) == len(kept) + 2
     assert {tr.number for tr in kept} < {tr.number for tr in after}
+
+
+def test_grouped_trials_report_to_the_pruner_and_equal_trials_alone():
+    x, t = blobs()
+    kw = {"n_trials": 8, "epochs": 9, "batch_size": 32, "seed": 1, "pruner": "halving"}
+    res = optuna_search(BUILD, {"lr": choice([0.3, 1e-6])}, x, t, batch_trials=4, **kw)
+    assert res.settings["batch_trials"] == 4 and len(res.trials) == 8
+    stopped = {r["trial"]: r["stopped"] for r in res.trials}
+    assert any(stopped.values()) and res.epochs_saved > 0
+    # a pruned member left its group while another of the same group trained on
+    assert any({stopped[g * 4 + m] for m in range(4)} == {True, False} for g in range(2))
+    data = tune.split_validation(x, t, 0.2, 1)
+    for r in res.trials:
+        # the same trial alone on its group's batches, stopped where the pruner stopped it
+        alone = tune.run_trial(BUILD, r["params"], r["trial"], 1, data, epochs=9,
+                               batch_size=32, batches_of=r["trial"] - r["trial"] % 4,
+                               on_epoch=lambda epoch, v, n=r["epochs_run"]: n < 9 and epoch == n)
+        assert alone["val_acc_curve"] == r["val_acc_curve"]
+        assert alone["train_acc_curve"] == r["train_acc_curve"]

@@ -6,41 +6,54 @@ same SGD steps (lr 0.01, batch 100 drawn with replacement) on 1,000 training
 samples for 20 epochs; the training accuracy is recorded once per epoch (10
 steps), as the textbook does. Batch norm trains across the whole range of
 scales; without it the net is stuck at chance for the small scales (the
-signal vanishes through five layers) and at the largest.
+signal vanishes through five layers) and at the largest. All the nets (two
+per scale) see the same batches, so they train as one :class:`fastnet.NetBatch`:
+one batched step per mini-batch, each net exactly as if trained alone.
 """
 from pathlib import Path
 
 import numpy as np
 
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure
 from fastnet.datasets import load_mnist_or_sample
+from fastnet.experiments._common import format_table, pyplot, save_figure
 from fastnet.multi_layer_net import MultiLayerNetExtend
+from fastnet.netbatch import NetBatch
 from fastnet.optim import SGD
 
 
-def train_pair(x_train, t_train, weight_scale, *, epochs=20, hidden=(100,) * 5, batch_size=100,
-               lr=0.01, seed=0):
-    """Train a net with and one without batch norm from the same initial weights.
+def train_sweep(x_train, t_train, weight_scales, *, epochs=20, hidden=(100,) * 5,
+                batch_size=100, lr=0.01, seed=0):
+    """Train, per weight scale, a net with and one without batch norm from the same weights.
 
-    Returns ``(bn_train_acc, train_acc)``: per-epoch training accuracies.
+    All ``2 * len(weight_scales)`` nets take the same SGD steps on the same
+    batches (drawn with replacement from ``seed``), as one NetBatch. Returns
+    ``(bn_train_acc, train_acc)``, each of shape ``(len(weight_scales),
+    epochs)``: the training accuracy once per epoch of ``N // batch_size``
+    steps, taken after an epoch's first step (the textbook's schedule).
     """
-    nets = [MultiLayerNetExtend(x_train.shape[1], list(hidden), 10, weight_init_std=weight_scale,
-                                use_batchnorm=use_bn, seed=seed) for use_bn in (True, False)]
-    opt = SGD(lr=lr)
+    scales = [float(w) for w in weight_scales]
+    nets = [MultiLayerNetExtend(x_train.shape[1], list(hidden), 10, weight_init_std=w,
+                                use_batchnorm=use_bn, seed=seed)
+            for use_bn in (True, False) for w in scales]
+    batch = NetBatch(nets, [SGD(lr=lr) for _ in nets])
     rng = np.random.default_rng(seed)
     train_size = x_train.shape[0]
     iter_per_epoch = max(train_size // batch_size, 1)
-    curves = ([], [])
+    curves = []
     for i in range(epochs * iter_per_epoch):
-        batch = rng.choice(train_size, batch_size)
-        x, t = x_train[batch], t_train[batch]
-        for net in nets:
-            opt.update(net.params, net.gradient(x, t))
+        idx = rng.choice(train_size, batch_size)
+        batch.step(x_train[idx], t_train[idx])
         if i % iter_per_epoch == 0:
-            for net, curve in zip(nets, curves):
-                curve.append(net.accuracy(x_train, t_train))
-    return np.array(curves[0]), np.array(curves[1])
+            curves.append(batch.accuracy(x_train, t_train))
+    acc = np.array(curves, dtype=np.float64).reshape(epochs, 2, len(scales))
+    return acc[:, 0].T.copy(), acc[:, 1].T.copy()
+
+
+def train_pair(x_train, t_train, weight_scale, **kwargs):
+    """:func:`train_sweep` at one weight scale: ``(bn_train_acc, train_acc)`` per epoch."""
+    bn_acc, acc = train_sweep(x_train, t_train, [weight_scale], **kwargs)
+    return bn_acc[0], acc[0]
 
 
 def run(out_dir=None, *, seed=0, quick=False, epochs=None, train_size=None, num_scales=None):
@@ -54,10 +67,7 @@ def run(out_dir=None, *, seed=0, quick=False, epochs=None, train_size=None, num_
     (x_train, t_train), _, source = load_mnist_or_sample(normalize=True)
     x_train, t_train = x_train[:train_size], t_train[:train_size]
     scales = np.logspace(0, -4, num=num_scales)
-    bn_acc = np.empty((num_scales, epochs))
-    acc = np.empty((num_scales, epochs))
-    for k, w in enumerate(scales):
-        bn_acc[k], acc[k] = train_pair(x_train, t_train, float(w), epochs=epochs, seed=seed)
+    bn_acc, acc = train_sweep(x_train, t_train, scales, epochs=epochs, seed=seed)
 
     rows = [(k + 1, float(w), float(bn_acc[k, -1]), float(acc[k, -1])) for k, w in enumerate(scales)]
     header = ("#", "weight scale", "train acc with BN", "train acc without BN")

@@ -1,10 +1,12 @@
 """An ensemble of nets trained from different seeds vs its members, on MNIST.
 
 ``k`` nets 784-100-100-10 (ReLU, He init) differ only in their seed (initial
-weights and batch order); each is trained with SGD (lr 0.1, batch 100) by
-the :class:`~fastnet.trainer.Trainer`, and :class:`fastnet.Ensemble`
-averages their softmax outputs. Reports each member's test accuracy, their
-mean, and the ensemble's; writes ``ensemble.csv``. Data: the full MNIST set
+weights and batch order); they are trained with SGD (lr 0.1, batch 100) all
+at once by :meth:`fastnet.Ensemble.fit` (one NetBatch step per batch, each
+member on its own batch order, exactly as a :class:`~fastnet.trainer.Trainer`
+would train it alone), and the :class:`fastnet.Ensemble` averages their
+softmax outputs. Reports each member's test accuracy, their mean, and the
+ensemble's; writes ``ensemble.csv``. Data: the full MNIST set
 if on disk, else the offline sample.
 """
 from pathlib import Path
@@ -16,7 +18,6 @@ from fastnet._io import write_csv
 from fastnet.ensemble import Ensemble
 from fastnet.experiments._common import format_table
 from fastnet.multi_layer_net import MultiLayerNet
-from fastnet.trainer import Trainer
 
 HEADER = ("model", "test accuracy")
 
@@ -35,14 +36,11 @@ def run(out_dir=None, *, seed=0, quick=False, k=None, epochs=None, hidden=(100, 
         data = load_mnist_or_sample(normalize=True)
     (x_train, t_train), (x_test, t_test), source = data
     streams = make_rng(seed).spawn(2 * k)
-    nets = []
-    for m in range(k):
-        net = MultiLayerNet(x_train.shape[1], list(hidden), 10, seed=streams[2 * m])
-        Trainer(net, x_train, t_train, x_test, t_test, epochs=epochs, mini_batch_size=100,
-                optimizer="sgd", optimizer_param={"lr": lr}, verbose=False,
-                seed=streams[2 * m + 1]).train()
-        nets.append(net)
-    member_acc, ensemble_acc = Ensemble(nets).member_accuracies(x_test, t_test)
+    ens = Ensemble([MultiLayerNet(x_train.shape[1], list(hidden), 10, seed=streams[2 * m])
+                    for m in range(k)])
+    ens.fit(x_train, t_train, epochs=epochs, batch_size=100, optimizer="sgd",
+            optimizer_param={"lr": lr}, seed=streams[1::2])
+    member_acc, ensemble_acc = ens.member_accuracies(x_test, t_test)
     mean_acc = float(np.mean(member_acc))
     rows = [[f"member {m + 1}", acc] for m, acc in enumerate(member_acc)]
     rows += [["mean member", mean_acc], [f"ensemble of {k}", ensemble_acc]]

@@ -34,8 +34,13 @@ def lr_band(result, top):
 
 
 def run(out_dir=None, *, seed=0, quick=False, n_trials=None, epochs=None, train_size=500,
-        hidden=(100,) * 6, n_jobs=1, early_stopping=None, data=None, backend="compiled"):
+        hidden=(100,) * 6, n_jobs=1, early_stopping=None, data=None, backend="compiled",
+        batch_trials=1):
     """Run the search; ``quick``: 30 trials of 20 epochs.
+
+    ``n_jobs``, ``early_stopping`` and ``batch_trials`` (groups of trials
+    trained as one NetBatch on the same batches) go to
+    :func:`fastnet.tune.random_search`.
 
     ``data``: ``((x_train, t_train), (x_test, t_test), source)`` instead of
     MNIST (the test part is ignored). Returns ``{'result': SearchResult,
@@ -54,7 +59,7 @@ def run(out_dir=None, *, seed=0, quick=False, n_trials=None, epochs=None, train_
     build = MLP(x.shape[1], list(hidden), 10, optimizer="sgd", backend=backend)
     result = random_search(build, SPACE, x, t, n_trials=n_trials, validation_fraction=0.2,
                            epochs=epochs, batch_size=100, seed=seed, n_jobs=n_jobs,
-                           early_stopping=early_stopping)
+                           early_stopping=early_stopping, batch_trials=batch_trials)
     top = top_count(n_trials)
     band = lr_band(result, top)
     print(f"hyperparam: {source}; first {len(x)} training samples (20 % validation), "

@@ -1,7 +1,8 @@
 """Training loss by weight init on MNIST: std 0.01 vs Xavier vs He vs LSUV (textbook 6.2.4).
 
 A 784-100-100-100-100-10 ReLU ``MultiLayerNet`` per initializer, trained with
-SGD (lr 0.01) on the same mini-batches of 128 (2,000 steps; ``quick``: 100).
+SGD (lr 0.01) on the same mini-batches of 128 (2,000 steps; ``quick``: 100),
+all four as one :class:`fastnet.NetBatch` (one batched step per mini-batch).
 "Xavier" and "He" are the textbook's ('sigmoid' = N(0, 1/n), 'relu' =
 N(0, 2/n)); "LSUV" is :func:`fastnet.init.lsuv` on one training batch.
 Writes ``init_compare_loss.csv`` (raw and smoothed loss per step) and
@@ -17,6 +18,7 @@ from fastnet._io import write_csv
 from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
 from fastnet.init import lsuv
 from fastnet.multi_layer_net import MultiLayerNet
+from fastnet.netbatch import NetBatch
 from fastnet.optim import SGD
 from fastnet.util import smooth_curve
 
@@ -59,20 +61,18 @@ def run(out_dir=None, *, seed=0, quick=False, iterations=None, batch_size=128, l
     batches = [rng.choice(len(x_train), batch_size) for _ in range(iterations)]
     lsuv_report = lsuv(nets["LSUV"], x_train[batches[0]] if iterations else x_train[:batch_size],
                        seed=rng)
-    optimizer = SGD(lr)
-    losses = {label: np.empty(iterations) for label in nets}
+    batch = NetBatch(list(nets.values()), [SGD(lr) for _ in nets])
+    per_step = np.empty((iterations, len(nets)))
     for i, idx in enumerate(batches):
-        x, t = x_train[idx], t_train[idx]
-        for label, net in nets.items():
-            optimizer.update(net.params, net.gradient(x, t))
-            losses[label][i] = net.last_loss
+        per_step[i] = batch.step(x_train[idx], t_train[idx])
         if (i + 1) % 500 == 0 or i + 1 == iterations:
-            print(f"step {i + 1}: " + "  ".join(f"{k} {v[i]:.4f}" for k, v in losses.items()))
+            print(f"step {i + 1}: " + "  ".join(f"{k} {v:.4f}" for k, v in zip(nets, per_step[i])))
+    losses = {label: per_step[:, k] for k, label in enumerate(nets)}
 
     smoothed = {label: smooth_curve(v) for label, v in losses.items()}
+    train_acc, test_acc = batch.accuracy(x_train, t_train), batch.accuracy(x_test, t_test)
     final = [[label, float(smoothed[label][-1]) if iterations else float("nan"),
-              net.accuracy(x_train, t_train), net.accuracy(x_test, t_test)]
-             for label, net in nets.items()]
+              float(train_acc[k]), float(test_acc[k])] for k, label in enumerate(nets)]
     print(f"data: {source}")
     print(format_table(FINAL_HEADER, final))
     if out_dir is not None:

@@ -2,8 +2,10 @@
 
 A 784-100-100-100-100-10 ReLU net (He initialisation) is trained with each
 optimizer at its textbook default settings, from the same initial weights
-and on the same mini-batches of 128, for ``iterations`` steps. The loss
-curves are smoothed with the textbook's ``smooth_curve``. Data: the full
+and on the same mini-batches of 128, for ``iterations`` steps; the nets
+train as one :class:`fastnet.NetBatch` (one batched step per mini-batch,
+each member exactly as if trained alone). The loss curves are smoothed with
+the textbook's ``smooth_curve``. Data: the full
 MNIST set if it is on disk, else the offline sample
 (:func:`fastnet.datasets.load_mnist_or_sample`).
 """
@@ -16,6 +18,7 @@ from fastnet._checks import make_rng
 from fastnet._io import write_csv
 from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
 from fastnet.multi_layer_net import MultiLayerNet
+from fastnet.netbatch import NetBatch
 from fastnet.optim import make_optimizer
 from fastnet.util import smooth_curve
 
@@ -43,37 +46,33 @@ def run(out_dir=None, *, seed=0, quick=False, iterations=2000, batch_size=128,
         iterations = min(iterations, 60)
     rng = make_rng(seed)
     init_seed = int(rng.integers(2 ** 31))
-    nets, opts, losses, seconds = {}, {}, {}, {}
-    for name in optimizers:
-        nets[name] = MultiLayerNet(x_train.shape[1], HIDDEN, 10, seed=init_seed, backend=backend)
-        opts[name] = make_optimizer(name, backend=backend)
-        losses[name], seconds[name] = [], 0.0
+    batch = NetBatch([MultiLayerNet(x_train.shape[1], HIDDEN, 10, seed=init_seed, backend=backend)
+                      for _ in optimizers],
+                     [make_optimizer(name, backend=backend) for name in optimizers])
+    per_step = np.empty((iterations, len(optimizers)))
     n = x_train.shape[0]
     print(f"data: {source}; {iterations} iterations, batch {batch_size}")
+    start = time.perf_counter()
     for i in range(iterations):
-        batch = rng.choice(n, min(batch_size, n), replace=False)
-        x, t = x_train[batch], t_train[batch]
-        for name in optimizers:
-            start = time.perf_counter()
-            grads = nets[name].gradient(x, t)
-            opts[name].update(nets[name].params, grads)
-            seconds[name] += time.perf_counter() - start
-            losses[name].append(float(nets[name].last_loss))
+        idx = rng.choice(n, min(batch_size, n), replace=False)
+        per_step[i] = batch.step(x_train[idx], t_train[idx])
+    seconds = time.perf_counter() - start
+    losses = {name: per_step[:, k] for k, name in enumerate(optimizers)}
     smoothed = {name: smooth_curve(losses[name]) for name in optimizers}
-    rows = []
-    for name in optimizers:
-        acc = nets[name].accuracy(x_test, t_test)
-        rows.append([name, opts[name].lr, float(smoothed[name][-1]), acc,
-                     1e3 * seconds[name] / max(iterations, 1)])
-    header = ["optimizer", "lr", "final smoothed loss", "test accuracy", "ms / step"]
+    test_acc = batch.accuracy(x_test, t_test)
+    rows = [[name, batch.optimizers[k].lr, float(smoothed[name][-1]), float(test_acc[k])]
+            for k, name in enumerate(optimizers)]
+    header = ["optimizer", "lr", "final smoothed loss", "test accuracy"]
     print(format_table(header, rows))
-    result = {"losses": {k: np.array(v) for k, v in losses.items()}, "smoothed": smoothed,
-              "table": rows, "source": source}
+    print(f"{1e3 * seconds / max(iterations, 1):.3g} ms per step of all {len(optimizers)} nets")
+    result = {"losses": losses, "smoothed": smoothed, "table": rows, "source": source,
+              "seconds": seconds}
     if out_dir is not None:
         out = Path(out_dir)
         csv_header = ["iteration"] + [f"{name} loss" for name in optimizers] + [
             f"{name} smoothed" for name in optimizers]
-        csv_rows = [[i] + [losses[k][i] for k in optimizers] + [float(smoothed[k][i]) for k in optimizers]
+        csv_rows = [[i] + [float(losses[k][i]) for k in optimizers]
+                    + [float(smoothed[k][i]) for k in optimizers]
                     for i in range(iterations)]
         result["csv"] = write_csv(out / "optimizer_compare.csv", csv_header, csv_rows)
         plt = pyplot()
