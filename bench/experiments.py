@@ -35,9 +35,14 @@ def seconds_of(name, backend, seed):
 
 
 def train_seconds():
-    """Wall seconds of ``fastnet train --quiet`` in a new process (start-up included)."""
+    """Wall seconds of ``fastnet train --quiet`` in a new process (start-up included).
+
+    ``-I`` keeps the current directory off ``sys.path``: run from the source
+    tree, ``-m fastnet`` would otherwise import the uncompiled ``fastnet/``
+    there instead of the installed package.
+    """
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fastnet", "train", "--quiet"], check=True,
+    subprocess.run([sys.executable, "-I", "-m", "fastnet", "train", "--quiet"], check=True,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 

@@ -387,8 +387,8 @@ class MLP:
                                   use_dropout=dropout > 0, dropout_ration=dropout,
                                   use_batchnorm=self.use_batchnorm, dtype=self.dtype,
                                   seed=seed, backend=self.backend)
-        optimizer = make_optimizer(self.optimizer, **{k: params[k] for k in self.optimizer_names
-                                                      if k in params})
+        optimizer = make_optimizer(self.optimizer, backend=self.backend,
+                                   **{k: params[k] for k in self.optimizer_names if k in params})
         return net, optimizer
 
 

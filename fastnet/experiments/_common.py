@@ -3,6 +3,10 @@ import io
 
 from fastnet._io import atomic_open
 
+#: The experiments' ``backend=`` choices (those of :func:`fastnet.kernels.get_backend`):
+#: the compiled kernels, or their plain-NumPy twins in :mod:`fastnet.reference`.
+BACKENDS = ("compiled", "reference")
+
 
 def format_table(header, rows):
     """Return ``rows`` under ``header`` as an aligned plain-text table."""

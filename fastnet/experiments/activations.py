@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import make_rng
+from fastnet._checks import make_rng, one_of
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure
+from fastnet.experiments._common import BACKENDS, format_table, pyplot, save_figure
 from fastnet.init import get_initializer
 from fastnet.layers import Affine
 
@@ -45,10 +45,12 @@ def layer_stats(activation, a):
 
 
 def run(out_dir=None, *, seed=0, quick=False, n_samples=1000, node_num=100, n_layers=5,
-        dtype=np.float64):
+        dtype=np.float64, backend="compiled"):
     """Run the experiment; return ``{'stats': [row dicts], 'hist': {(act, init): counts},
     'bin_edges': {act: edges}}``. ``quick`` is accepted for the CLI: the full
-    experiment already takes well under a second."""
+    experiment already takes well under a second. ``backend``: 'compiled' or
+    'reference' (the NumPy twin of the same math), for every ``Affine`` layer."""
+    backend = one_of("backend", backend, BACKENDS)
     rng = make_rng(seed)
     x = rng.standard_normal((n_samples, node_num)).astype(dtype)
     bias = np.zeros(node_num, dtype)
@@ -61,7 +63,7 @@ def run(out_dir=None, *, seed=0, quick=False, n_samples=1000, node_num=100, n_la
             counts = []
             for layer in range(1, n_layers + 1):
                 W = np.ascontiguousarray(init((node_num, node_num), rng, dtype))
-                h = Affine(W, bias, activation=act).forward(h)
+                h = Affine(W, bias, activation=act, backend=backend).forward(h)
                 counts.append(np.histogram(h, bins=edges[act])[0])
                 stats.append({"activation": act, "init": label, "layer": layer,
                               **layer_stats(act, h)})

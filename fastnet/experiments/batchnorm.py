@@ -14,16 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnet._checks import one_of
 from fastnet._io import write_csv
 from fastnet.datasets import load_mnist_or_sample
-from fastnet.experiments._common import format_table, pyplot, save_figure
+from fastnet.experiments._common import BACKENDS, format_table, pyplot, save_figure
 from fastnet.multi_layer_net import MultiLayerNetExtend
 from fastnet.netbatch import NetBatch
 from fastnet.optim import SGD
 
 
 def train_sweep(x_train, t_train, weight_scales, *, epochs=20, hidden=(100,) * 5,
-                batch_size=100, lr=0.01, seed=0):
+                batch_size=100, lr=0.01, seed=0, backend="compiled"):
     """Train, per weight scale, a net with and one without batch norm from the same weights.
 
     All ``2 * len(weight_scales)`` nets take the same SGD steps on the same
@@ -31,12 +32,13 @@ def train_sweep(x_train, t_train, weight_scales, *, epochs=20, hidden=(100,) * 5
     ``(bn_train_acc, train_acc)``, each of shape ``(len(weight_scales),
     epochs)``: the training accuracy once per epoch of ``N // batch_size``
     steps, taken after an epoch's first step (the textbook's schedule).
+    ``backend`` ('compiled' or 'reference') builds every net and optimizer.
     """
     scales = [float(w) for w in weight_scales]
     nets = [MultiLayerNetExtend(x_train.shape[1], list(hidden), 10, weight_init_std=w,
-                                use_batchnorm=use_bn, seed=seed)
+                                use_batchnorm=use_bn, seed=seed, backend=backend)
             for use_bn in (True, False) for w in scales]
-    batch = NetBatch(nets, [SGD(lr=lr) for _ in nets])
+    batch = NetBatch(nets, [SGD(lr=lr, backend=backend) for _ in nets])
     rng = np.random.default_rng(seed)
     train_size = x_train.shape[0]
     iter_per_epoch = max(train_size // batch_size, 1)
@@ -56,18 +58,23 @@ def train_pair(x_train, t_train, weight_scale, **kwargs):
     return bn_acc[0], acc[0]
 
 
-def run(out_dir=None, *, seed=0, quick=False, epochs=None, train_size=None, num_scales=None):
+def run(out_dir=None, *, seed=0, quick=False, epochs=None, train_size=None, num_scales=None,
+        backend="compiled"):
     """Run the sweep; return a dict of the scales, both accuracy grids and the data source.
 
     ``quick`` shrinks it to 4 scales, 5 epochs and 300 samples (seconds).
+    ``backend``: 'compiled' or 'reference' (the NumPy twin of the same math),
+    for every net and optimizer.
     """
+    backend = one_of("backend", backend, BACKENDS)
     epochs = epochs or (5 if quick else 20)
     train_size = train_size or (300 if quick else 1000)
     num_scales = num_scales or (4 if quick else 16)
     (x_train, t_train), _, source = load_mnist_or_sample(normalize=True)
     x_train, t_train = x_train[:train_size], t_train[:train_size]
     scales = np.logspace(0, -4, num=num_scales)
-    bn_acc, acc = train_sweep(x_train, t_train, scales, epochs=epochs, seed=seed)
+    bn_acc, acc = train_sweep(x_train, t_train, scales, epochs=epochs, seed=seed,
+                              backend=backend)
 
     rows = [(k + 1, float(w), float(bn_acc[k, -1]), float(acc[k, -1])) for k, w in enumerate(scales)]
     header = ("#", "weight scale", "train acc with BN", "train acc without BN")

@@ -13,22 +13,25 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import make_rng, positive_int
+from fastnet._checks import make_rng, one_of, positive_int
 from fastnet._io import write_csv
 from fastnet.ensemble import Ensemble
-from fastnet.experiments._common import format_table
+from fastnet.experiments._common import BACKENDS, format_table
 from fastnet.multi_layer_net import MultiLayerNet
 
 HEADER = ("model", "test accuracy")
 
 
 def run(out_dir=None, *, seed=0, quick=False, k=None, epochs=None, hidden=(100, 100), lr=0.1,
-        data=None):
+        data=None, backend="compiled"):
     """Train ``k`` members (default 5; ``quick``: 3) for ``epochs`` (default 5; ``quick``: 2).
 
     ``data``: ``((x_train, t_train), (x_test, t_test), source)`` instead of MNIST.
+    ``backend``: 'compiled' or 'reference' (the NumPy twin of the same math),
+    for the members and their optimizers.
     Returns ``{'member_acc': [...], 'mean_member_acc', 'ensemble_acc', 'table', 'source'}``.
     """
+    backend = one_of("backend", backend, BACKENDS)
     k = positive_int("k", k if k is not None else (3 if quick else 5))
     epochs = positive_int("epochs", epochs if epochs is not None else (2 if quick else 5))
     if data is None:
@@ -36,10 +39,12 @@ def run(out_dir=None, *, seed=0, quick=False, k=None, epochs=None, hidden=(100, 
         data = load_mnist_or_sample(normalize=True)
     (x_train, t_train), (x_test, t_test), source = data
     streams = make_rng(seed).spawn(2 * k)
-    ens = Ensemble([MultiLayerNet(x_train.shape[1], list(hidden), 10, seed=streams[2 * m])
+    ens = Ensemble([MultiLayerNet(x_train.shape[1], list(hidden), 10, seed=streams[2 * m],
+                                  backend=backend)
                     for m in range(k)])
+    # fit builds the optimizers by name, like Trainer: the backend goes with their settings
     ens.fit(x_train, t_train, epochs=epochs, batch_size=100, optimizer="sgd",
-            optimizer_param={"lr": lr}, seed=streams[1::2])
+            optimizer_param={"lr": lr, "backend": backend}, seed=streams[1::2])
     member_acc, ensemble_acc = ens.member_accuracies(x_test, t_test)
     mean_acc = float(np.mean(member_acc))
     rows = [[f"member {m + 1}", acc] for m, acc in enumerate(member_acc)]

@@ -40,7 +40,8 @@ def run(out_dir=None, *, seed=0, quick=False, n_trials=None, epochs=None, train_
 
     ``n_jobs``, ``early_stopping`` and ``batch_trials`` (groups of trials
     trained as one NetBatch on the same batches) go to
-    :func:`fastnet.tune.random_search`.
+    :func:`fastnet.tune.random_search`. ``backend``: 'compiled' or 'reference'
+    (the NumPy twin of the same math), for every trial's net and optimizer.
 
     ``data``: ``((x_train, t_train), (x_test, t_test), source)`` instead of
     MNIST (the test part is ignored). Returns ``{'result': SearchResult,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import make_rng
+from fastnet._checks import make_rng, one_of
 from fastnet._io import write_csv
-from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
+from fastnet.experiments._common import BACKENDS, curve_style, format_table, pyplot, save_figure
 from fastnet.init import lsuv
 from fastnet.multi_layer_net import MultiLayerNet
 from fastnet.netbatch import NetBatch
@@ -37,13 +37,16 @@ def _load(quick):
 
 
 def run(out_dir=None, *, seed=0, quick=False, iterations=None, batch_size=128, lr=0.01,
-        data=None, dtype=np.float32):
+        data=None, dtype=np.float32, backend="compiled"):
     """Run the comparison; return ``{'loss': {init: per-step losses}, 'final': [rows],
     'lsuv': lsuv report, 'source': data description}``.
 
     ``data`` may be ``((x_train, t_train), (x_test, t_test))`` to use instead of
     :func:`fastnet.datasets.load_mnist_or_sample` (t as class indices).
+    ``backend``: 'compiled' or 'reference' (the NumPy twin of the same math),
+    for every net and optimizer.
     """
+    backend = one_of("backend", backend, BACKENDS)
     if data is None:
         (x_train, t_train), (x_test, t_test), source = _load(quick)
     else:
@@ -56,12 +59,13 @@ def run(out_dir=None, *, seed=0, quick=False, iterations=None, batch_size=128, l
     rng = make_rng(seed)
     input_size, n_classes = x_train.shape[1], 10
     nets = {label: MultiLayerNet(input_size, [100, 100, 100, 100], n_classes, "relu",
-                                 weight_init_std=spec, dtype=dtype, seed=rng)
+                                 weight_init_std=spec, dtype=dtype, seed=rng,
+                                 backend=backend)
             for label, spec in INITS.items()}
     batches = [rng.choice(len(x_train), batch_size) for _ in range(iterations)]
     lsuv_report = lsuv(nets["LSUV"], x_train[batches[0]] if iterations else x_train[:batch_size],
                        seed=rng)
-    batch = NetBatch(list(nets.values()), [SGD(lr) for _ in nets])
+    batch = NetBatch(list(nets.values()), [SGD(lr, backend=backend) for _ in nets])
     per_step = np.empty((iterations, len(nets)))
     for i, idx in enumerate(batches):
         per_step[i] = batch.step(x_train[idx], t_train[idx])

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import make_rng
+from fastnet._checks import make_rng, one_of
 from fastnet._io import write_csv
-from fastnet.experiments._common import curve_style, format_table, pyplot, save_figure
+from fastnet.experiments._common import BACKENDS, curve_style, format_table, pyplot, save_figure
 from fastnet.multi_layer_net import MultiLayerNet
 from fastnet.netbatch import NetBatch
 from fastnet.optim import make_optimizer
@@ -40,7 +40,10 @@ def run(out_dir=None, *, seed=0, quick=False, iterations=2000, batch_size=128,
     ``data``: ``((x_train, t_train), (x_test, t_test), source)`` to use instead of
     MNIST. ``quick`` runs 60 iterations. Writes ``optimizer_compare.csv`` (raw and
     smoothed loss per iteration) and ``optimizer_compare.png`` into ``out_dir``.
+    ``backend``: 'compiled' or 'reference' (the NumPy twin of the same math),
+    for every net and optimizer.
     """
+    backend = one_of("backend", backend, BACKENDS)
     (x_train, t_train), (x_test, t_test), source = _load(data)
     if quick:
         iterations = min(iterations, 60)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnet._checks import one_of
 from fastnet._io import write_csv
-from fastnet.experiments._common import format_table, pyplot, save_figure
+from fastnet.experiments._common import BACKENDS, format_table, pyplot, save_figure
 from fastnet.optim import make_optimizer
 
 START = (-7.0, 2.0)
@@ -65,14 +66,17 @@ def _plot(paths, out_dir):
     return save_figure(fig, Path(out_dir) / "optimizer_paths.png")
 
 
-def run(out_dir=None, *, seed=0, quick=False, steps=STEPS, convention="textbook"):
+def run(out_dir=None, *, seed=0, quick=False, steps=STEPS, convention="textbook",
+        backend="compiled"):
     """Compute the paths; write ``optimizer_paths.csv`` (and ``.png``) into ``out_dir``.
 
     ``seed`` and ``quick`` are accepted for the common interface: the
-    experiment is deterministic and already takes milliseconds.
+    experiment is deterministic and already takes milliseconds. ``backend``:
+    'compiled' or 'reference' (the NumPy twin of the same math), for the optimizers.
     Returns ``{'paths': {name: (steps + 1, 2) array}, 'table': rows}``.
     """
-    paths = compute_paths(steps, convention=convention)
+    backend = one_of("backend", backend, BACKENDS)
+    paths = compute_paths(steps, backend=backend, convention=convention)
     header = ["optimizer", "lr", "final x", "final y", "f(final)", "y sign changes"]
     rows = []
     for name, path in paths.items():

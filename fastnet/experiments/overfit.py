@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnet._checks import one_of
 from fastnet._io import write_csv
 from fastnet.datasets import load_mnist_or_sample
 from fastnet.ensemble import train_together
-from fastnet.experiments._common import format_table, pyplot, save_figure
+from fastnet.experiments._common import BACKENDS, format_table, pyplot, save_figure
 from fastnet.multi_layer_net import MultiLayerNetExtend
 from fastnet.netbatch import NetBatch
 from fastnet.optim import SGD
@@ -38,7 +39,7 @@ SETTINGS = {
 
 
 def train_settings(data, settings, *, epochs, dropout_ratio=0.2, hidden=(100,) * 6, lr=0.01,
-                   seed=0, test_size=None):
+                   seed=0, test_size=None, backend="compiled"):
     """Train one net per setting, all as one NetBatch on the same batches.
 
     ``settings``: ``{name: (weight_decay_lambda, use_dropout)}``. Every net
@@ -46,13 +47,15 @@ def train_settings(data, settings, *, epochs, dropout_ratio=0.2, hidden=(100,) *
     drawn as ``Trainer(..., seed=seed)`` draws them, so each ends as the
     Trainer would have trained it alone. Returns ``{name: (train_acc,
     test_acc)}``, arrays of one accuracy per epoch (on all training samples
-    and the first ``test_size`` test samples).
+    and the first ``test_size`` test samples). ``backend`` ('compiled' or
+    'reference') builds every net and optimizer.
     """
     (x_train, t_train), (x_test, t_test) = data
     if test_size is not None:
         x_test, t_test = x_test[:test_size], t_test[:test_size]
     nets = [MultiLayerNetExtend(x_train.shape[1], list(hidden), 10, weight_decay_lambda=lam,
-                                use_dropout=use_dropout, dropout_ration=dropout_ratio, seed=seed)
+                                use_dropout=use_dropout, dropout_ration=dropout_ratio, seed=seed,
+                                backend=backend)
             for lam, use_dropout in settings.values()]
     train_acc, test_acc = [], []
 
@@ -60,21 +63,24 @@ def train_settings(data, settings, *, epochs, dropout_ratio=0.2, hidden=(100,) *
         train_acc.append(batch.accuracy(x_train, t_train))
         test_acc.append(batch.accuracy(x_test, t_test))
 
-    train_together(NetBatch(nets, [SGD(lr) for _ in nets]), x_train, t_train, epochs=epochs,
+    train_together(NetBatch(nets, [SGD(lr, backend=backend) for _ in nets]), x_train, t_train, epochs=epochs,
                    batch_size=100, seed=seed, on_epoch=evaluate)
     train_acc, test_acc = np.array(train_acc).T, np.array(test_acc).T
     return {name: (train_acc[k], test_acc[k]) for k, name in enumerate(settings)}
 
 
-def run(out_dir=None, *, seed=0, quick=False, epochs=None, lr=None, train_size=300):
+def run(out_dir=None, *, seed=0, quick=False, epochs=None, lr=None, train_size=300,
+        backend="compiled"):
     """Run the four settings; return their curves, final accuracies and gaps.
 
     ``quick``: three settings, lr 0.05, 80 epochs, 500 test samples;
     otherwise all four, lr 0.01, 200 epochs, the whole test set.
-    ``epochs``/``lr`` override.
+    ``epochs``/``lr`` override. ``backend``: 'compiled' or 'reference' (the
+    NumPy twin of the same math), for every net and optimizer.
     Returns ``{'curves': {setting: (train_acc, test_acc) arrays}, 'final':
     rows of (setting, final train acc, final test acc, gap, mean gap), 'source'}``.
     """
+    backend = one_of("backend", backend, BACKENDS)
     epochs = epochs or (80 if quick else 200)
     lr = lr or (0.05 if quick else 0.01)
     (x_train, t_train), test, source = load_mnist_or_sample(normalize=True)
@@ -82,7 +88,7 @@ def run(out_dir=None, *, seed=0, quick=False, epochs=None, lr=None, train_size=3
     settings = {k: (lam, drop) for k, (lam, drop) in SETTINGS.items()
                 if not (quick and lam and drop)}  # quick: the textbook's three
     curves = train_settings(data, settings, epochs=epochs, lr=lr, seed=seed,
-                            test_size=500 if quick else None)
+                            test_size=500 if quick else None, backend=backend)
     rows = [(name, float(tr[-1]), float(te[-1]), float(tr[-1] - te[-1]), float(np.mean(tr - te)))
             for name, (tr, te) in curves.items()]
     header = ("setting", "final train acc", "final test acc", "gap", "mean gap")
