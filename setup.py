@@ -18,6 +18,7 @@ import os
 import platform
 from pathlib import Path
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -63,7 +64,7 @@ def _extension(name, source, extra_args=(), depends=()):
         depends=[str(d) for d in depends],
         extra_compile_args=compile_args + list(extra_args),
         extra_link_args=["-fopenmp"],
-        include_dirs=["csrc"],
+        include_dirs=["csrc", numpy.get_include()],  # numpy: csrc/program.pyx cimports it
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 
