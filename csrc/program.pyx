@@ -319,3 +319,29 @@ def run_many(list programs, list xs, list ts, list grads, int num_threads):
     finally:
         PyMem_Free(ops)
     return list(losses)
+
+
+def views(cnp.ndarray buffer, list specs):
+    """Views into the 1-D C-contiguous ``buffer``, one per ``(offset, shape)`` of ``specs``
+    (offset in elements; every view inside the buffer, checked by the caller).
+
+    What ``buffer[offset:offset + size].reshape(shape)`` gives, made in C: a
+    net makes one per parameter in every ``gradient()`` call.
+    """
+    cdef char* data = <char*>cnp.PyArray_DATA(buffer)
+    cdef cnp.npy_intp dims[32]
+    cdef Py_ssize_t itemsize = buffer.itemsize, k, nd
+    cdef int typenum = cnp.PyArray_TYPE(buffer)
+    cdef cnp.ndarray view
+    out = []
+    for offset, shape in specs:
+        nd = len(shape)
+        if nd > 32:
+            raise ValueError(f"at most 32 dimensions; got shape {shape}")
+        for k in range(nd):
+            dims[k] = shape[k]
+        view = cnp.PyArray_SimpleNewFromData(nd, dims, typenum,
+                                             data + <Py_ssize_t>offset * itemsize)
+        cnp.set_array_base(view, buffer)
+        out.append(view)
+    return out

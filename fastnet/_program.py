@@ -27,6 +27,7 @@ the loss) runs before or after the compiled call, in layer order.
 two); the diagnostics recorder (``net.record_stats()``) also uses it.
 """
 import ctypes
+import functools
 import threading
 
 import numpy as np
@@ -157,21 +158,29 @@ class CompiledPass:
 
         Sets ``net.last_loss`` for passes with a loss.
         """
+        self._prepare()
+        return self._finish(self.program.run(x, t, grads), t is not None)
+
+    def _prepare(self):
         for f in self.before:
             f()
-        loss = self.program.run(x, t, grads)
+
+    def _finish(self, loss, has_loss):
         for f in self.after:
             f(loss)
         for penalty in self.penalties:
             loss += penalty()
-        if t is not None:
+        if has_loss:
             self.net.last_loss = loss
         return loss
 
     def gradient(self, x, t):
         """``net.gradient(x, t)`` for checked ``x`` and ``t``."""
-        grads = self.net._new_grads()
-        self.run(x, t, grads)
+        self.run(x, t, self.net._new_grads())
+        return self.grads()
+
+    def grads(self):
+        """The layers' gradients as ``gradient()`` returns them (ordered like ``params``)."""
         return {key: layer_grads[local] for key, layer_grads, local in self.grad_order}
 
 
@@ -241,6 +250,71 @@ def _record(net, x_shape, train, passes, t):
 _blas_lock = threading.Lock()
 
 
+def gradients_many(nets, xs, ts):
+    """``[net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]``, the nets run at once.
+
+    ``xs`` and ``ts`` hold one entry per net; the same array object may be
+    passed for every net (a shared batch). The compiled passes of all nets
+    run in one nogil call, the nets spread over fastnet's OpenMP threads and
+    each net's matrix products on one thread (NumPy's OpenBLAS is set to one
+    thread for the call and restored after, process-wide: a GEMM another
+    Python thread makes meanwhile also runs on one thread). A net that cannot
+    be compiled runs its own ``gradient`` first. Each net's ``last_loss``,
+    layer state and returned gradients are those of ``net.gradient(x, t)``,
+    except that OpenBLAS's one-thread GEMM may round differently from its
+    multi-threaded one (it does for some shapes: equal to the dtype's
+    tolerance, not bit for bit, when ``net.gradient`` would use several).
+
+    Raises ValueError/TypeError as ``net.gradient`` does (naming x or t), or
+    if the lengths differ or a net appears twice.
+    """
+    nets, xs, ts = list(nets), list(xs), list(ts)
+    if not (len(nets) == len(xs) == len(ts)):
+        raise ValueError(f"nets, xs and ts must have one entry per net; got {len(nets)}, "
+                         f"{len(xs)}, {len(ts)}")
+    if len({id(net) for net in nets}) != len(nets):
+        raise ValueError("nets must be distinct objects (a net appears twice)")
+    checked = []
+    for net, x, t in zip(nets, xs, ts):
+        x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
+        checked.append((x, net._check_t(t, x.shape[0])))
+    results = [None] * len(nets)
+    batch = []
+    for i, (net, (x, t)) in enumerate(zip(nets, checked)):
+        step = compiled_pass(net, x, t, True, GRADIENT)
+        if step is None:
+            results[i] = net.gradient(x, t)
+        else:
+            batch.append((i, step, x, t))
+    if batch:
+        buffers = []
+        for _, step, _, _ in batch:
+            buffers.append(step.net._new_grads())
+            step._prepare()
+        losses = _run_many([step.program for _, step, _, _ in batch],
+                           [x for _, _, x, _ in batch], [t for _, _, _, t in batch], buffers)
+        for (i, step, _, _), loss in zip(batch, losses):
+            step._finish(loss, True)
+            results[i] = step.grads()
+    return results
+
+
+def _run_many(programs, xs, ts, grads):
+    from fastnet._kernels.threads import max_threads
+    threads = _openblas_threads()
+    if threads is None:  # another BLAS: its threads are not ours to set, so one net at a time
+        return _compiled.run_many(programs, xs, ts, grads, 1)
+    get, put = threads
+    with _blas_lock:
+        previous = get()
+        put(1)
+        try:
+            return _compiled.run_many(programs, xs, ts, grads, max_threads())
+        finally:
+            put(previous)
+
+
+@functools.lru_cache(maxsize=None)
 def _openblas_threads():
     """(get, set) of NumPy's OpenBLAS thread count, or None if the kernels use another BLAS."""
     from fastnet._blas import _numpy_openblas

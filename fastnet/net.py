@@ -10,6 +10,7 @@ are builders of a Sequential.
 import numpy as np
 
 from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
+from fastnet._kernels.program import views
 from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
 from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.diagnostics import StatsRecorder
@@ -203,9 +204,10 @@ class Sequential:
     def _new_grads(self):
         """Point every layer's ``grads`` at views into one new buffer laid out like the params."""
         buffer = np.empty(self._param_size, self.dtype)
-        for g, (layer, k) in self._param_slots.items():
-            start, size = self._param_offsets[g]
-            layer.grads[k] = buffer[start:start + size].reshape(layer.params[k].shape)
+        layout = [(self._param_offsets[g][0], layer.params[k].shape)
+                  for g, (layer, k) in self._param_slots.items()]
+        for (layer, k), view in zip(self._param_slots.values(), views(buffer, layout)):
+            layer.grads[k] = view
         return buffer
 
     @staticmethod

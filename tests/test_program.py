@@ -50,6 +50,10 @@ def _assert_same(a, b, path="state"):
         assert a.keys() == b.keys(), path
         for k in a:
             _assert_same(a[k], b[k], f"{path}[{k!r}]")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for k, (u, v) in enumerate(zip(a, b)):
+            _assert_same(u, v, f"{path}[{k}]")
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape, path
         np.testing.assert_array_equal(a, b, err_msg=path, strict=True)
@@ -245,3 +249,68 @@ def test_dropout_masks_and_generators_follow_the_per_layer_path():
                 assert a.rng.bit_generator.state == b.rng.bit_generator.state
     step = fast._programs[((4, 6), True, GRADIENT, 1)]
     assert len(step.before) == 3  # one draw per dropout layer, in layer order
+
+
+def _many(dtype, count=4, **kwargs):
+    return [MultiLayerNetExtend(6, [5, 4], 3, seed=s, dtype=dtype, **kwargs) for s in range(count)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs", [{}, dict(use_batchnorm=True, use_dropout=True,
+                                             weight_decay_lambda=0.1)])
+def test_gradients_many_equals_gradient_per_net(dtype, kwargs):
+    """Shared and separate batches; small GEMMs, where OpenBLAS's one- and
+    multi-threaded products agree bit for bit."""
+    from fastnet._program import gradients_many
+    rng = np.random.default_rng(0)
+    fast, slow = _many(dtype, **kwargs), _many(dtype, **kwargs)
+    for shared in (True, False, True):
+        xs = [rng.standard_normal((7, 6)).astype(dtype) for _ in fast]
+        ts = [rng.integers(0, 3, 7) for _ in fast]
+        if shared:
+            xs, ts = [xs[0]] * len(fast), [ts[0]] * len(fast)
+        got = gradients_many(fast, xs, ts)
+        want = [net.gradient(x, t) for net, x, t in zip(slow, xs, ts)]
+        _assert_same(got, want)
+        for a, b in zip(fast, slow):
+            _assert_same(_state(a), _state(b))
+            _grads_are_live(a, got[fast.index(a)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradients_many_large_gemms_to_tolerance(dtype):
+    """Net T's shapes: OpenBLAS's one-thread GEMM (used per net here) may round
+    differently from its two-thread one (used by gradient()), so equal to the
+    dtype's tolerance."""
+    from numerics import tol
+
+    from fastnet._program import gradients_many
+    rng = np.random.default_rng(0)
+    build = lambda s: MultiLayerNet(784, [100, 100], 10, seed=s, dtype=dtype)  # noqa: E731
+    fast, slow = [build(s) for s in range(3)], [build(s) for s in range(3)]
+    x, t = rng.random((100, 784)).astype(dtype), rng.integers(0, 10, 100)
+    got = gradients_many(fast, [x] * 3, [t] * 3)
+    want = [net.gradient(x, t) for net in slow]
+    for g, w, a, b in zip(got, want, fast, slow):
+        for key in w:
+            np.testing.assert_allclose(g[key], w[key], **tol(dtype))
+        np.testing.assert_allclose(a.last_loss, b.last_loss, **tol(dtype))
+
+
+def test_gradients_many_mixes_compiled_and_per_layer_nets_and_checks():
+    from fastnet._program import gradients_many
+    from fastnet.layers.lstm import LSTM, LastStep
+    lstm = [Sequential([LSTM(6, 4, batch_first=True, rng=s), LastStep(),
+                        Affine.create(4, 3, rng=s)]) for s in (0, 0)]
+    plain = [MultiLayerNet(6, [5], 3, seed=s) for s in (1, 1)]
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((5, 2, 6)).astype(np.float32), rng.standard_normal((5, 6)).astype(np.float32)]
+    t = rng.integers(0, 3, 5)
+    got = gradients_many([lstm[0], plain[0]], xs, [t, t])
+    _assert_same(got, [lstm[1].gradient(xs[0], t), plain[1].gradient(xs[1], t)])
+    with pytest.raises(ValueError, match="one entry per net"):
+        gradients_many(plain, xs, [t])
+    with pytest.raises(ValueError, match="appears twice"):
+        gradients_many([plain[0], plain[0]], xs[1:] * 2, [t, t])
+    with pytest.raises(ValueError, match=r"t holds class indices outside"):
+        gradients_many(plain, xs[1:] * 2, [t, t + 3])
