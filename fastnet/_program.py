@@ -10,8 +10,11 @@ per-kernel argument checks or memoryview acquisition. The ops run the
 kernels' own inline cores with the same arguments in the same order, so the
 results, the gradients and every piece of layer state read afterwards
 (batch norm's running statistics, dropout's ``mask`` and generator,
-``layer.grads``, the loss layer's ``loss``, ``net.last_loss``) are exactly
-those of the per-layer path.
+``layer.grads``, the arrays a layer caches such as ``Affine.x``, the loss
+layer's ``loss``, ``net.last_loss``) are exactly those of the per-layer
+path. A layer's hyperparameters (weight decay, dropout ratio, ...) are read
+when a pass is recorded, as its configuration; ``net._programs.clear()``
+drops the recorded passes.
 
 Recording: a layer's ``_compile(plan, x, train)`` (see
 :class:`fastnet.layers._base.Layer`) is given a :class:`Plan` that stands in
@@ -37,7 +40,7 @@ from fastnet.layers._base import Layer
 
 FORWARD, LOSS, GRADIENT = "forward", "loss", "gradient"
 #: Programs kept per net (input shapes x modes); the cache is cleared when full.
-MAX_PROGRAMS = 16
+MAX_PROGRAMS = 8
 _NOT_BUILT = object()
 
 
@@ -57,6 +60,7 @@ class Plan:
         self._program = program
         self.dtype = dtype
         self.before, self.after, self.penalties = [], [], []
+        self.state = {}
 
     def before_run(self, f):
         self.before.append(f)
@@ -78,12 +82,20 @@ class Plan:
         return y, backward
 
     def record(self, layer, method, *args):
-        """Call ``method(*args)`` with ``layer._ops`` set to this plan; return its result."""
+        """Call ``method(*args)`` with ``layer._ops`` set to this plan; return its result.
+
+        The attributes the call (re)binds on the layer (its cached input and
+        output arrays ...) are kept in ``self.state``: every run binds them again.
+        """
+        before = dict(vars(layer))
         ops, layer._ops = layer._ops, self
         try:
             return method(*args)
         finally:
             layer._ops = ops
+            for name, value in vars(layer).items():
+                if name != "_ops" and (name not in before or before[name] is not value):
+                    self.state[id(layer), name] = (layer, name, value)
 
     # -- the kernel namespace, recording ------------------------------------------
     def _add(self, name, arrays, n=0, d=0, m=0, code=0, scalars=()):
@@ -151,7 +163,8 @@ class Plan:
 class CompiledPass:
     """One recorded pass of a net; :meth:`run` it on checked inputs of its shapes."""
 
-    __slots__ = ("net", "program", "before", "after", "penalties", "output", "grad_order")
+    __slots__ = ("net", "program", "before", "after", "penalties", "output", "grad_order",
+                 "state", "input_views")
 
     def run(self, x, t=None, grads=None):
         """Run the pass; return the loss with every penalty (a forward-only pass: 0.0).
@@ -159,13 +172,17 @@ class CompiledPass:
         Sets ``net.last_loss`` for passes with a loss.
         """
         self._prepare()
-        return self._finish(self.program.run(x, t, grads), t is not None)
+        return self._finish(x, self.program.run(x, t, grads), t is not None)
 
     def _prepare(self):
         for f in self.before:
             f()
 
-    def _finish(self, loss, has_loss):
+    def _finish(self, x, loss, has_loss):
+        for layer, name, value in self.state:
+            setattr(layer, name, value)
+        for layer, name, shape in self.input_views:
+            setattr(layer, name, x.reshape(shape))
         for f in self.after:
             f(loss)
         for penalty in self.penalties:
@@ -237,12 +254,29 @@ def _record(net, x_shape, train, passes, t):
     step = CompiledPass()
     step.net, step.program, step.output = net, program, h
     step.before, step.after = plan.before, plan.after
+    # The layers' attributes a per-layer pass would leave, bound again after
+    # every run; views of the input placeholder become views of the call's x.
+    step.state, step.input_views = [], []
+    for layer, name, value in plan.state.values():
+        if isinstance(value, np.ndarray) and np.may_share_memory(value, x):
+            if not (value.size == x.size and _address(value) == _address(x)):
+                return None  # a part of the input: not a view a reshape can remake
+            step.input_views.append((layer, name, value.shape))
+        elif isinstance(value, np.ndarray) and any(
+                a is not None and np.may_share_memory(value, a) for a in (t_ph, grads)):
+            return None
+        else:
+            step.state.append((layer, name, value))
     # Layers whose penalty is not Layer's constant 0 (adding 0.0 changes no bit).
     step.penalties = [layer.penalty for layer in net.layers.values()
                       if type(layer).penalty is not Layer.penalty]
     slots = net._param_slots
     step.grad_order = [(key, slots[key][0].grads, slots[key][1]) for key in net.params]
     return step
+
+
+def _address(array):
+    return array.__array_interface__["data"][0]
 
 
 # -- several nets at once (issue #15) ---------------------------------------------------
@@ -259,7 +293,8 @@ def gradients_many(nets, xs, ts):
     each net's matrix products on one thread (NumPy's OpenBLAS is set to one
     thread for the call and restored after, process-wide: a GEMM another
     Python thread makes meanwhile also runs on one thread). A net that cannot
-    be compiled runs its own ``gradient`` first. Each net's ``last_loss``,
+    be compiled runs its own ``gradient`` first; nets that share a layer object
+    run one after the other as ``net.gradient``. Each net's ``last_loss``,
     layer state and returned gradients are those of ``net.gradient(x, t)``,
     except that OpenBLAS's one-thread GEMM may round differently from its
     multi-threaded one (it does for some shapes: equal to the dtype's
@@ -274,6 +309,10 @@ def gradients_many(nets, xs, ts):
                          f"{len(xs)}, {len(ts)}")
     if len({id(net) for net in nets}) != len(nets):
         raise ValueError("nets must be distinct objects (a net appears twice)")
+    layers = [id(layer) for net in nets for layer in net.layers.values()]
+    if len(set(layers)) != len(layers):
+        # Nets sharing a layer share its state (batch statistics, masks): one after the other.
+        return [net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]
     checked = []
     for net, x, t in zip(nets, xs, ts):
         x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
@@ -293,8 +332,8 @@ def gradients_many(nets, xs, ts):
             step._prepare()
         losses = _run_many([step.program for _, step, _, _ in batch],
                            [x for _, _, x, _ in batch], [t for _, _, _, t in batch], buffers)
-        for (i, step, _, _), loss in zip(batch, losses):
-            step._finish(loss, True)
+        for (i, step, x, _), loss in zip(batch, losses):
+            step._finish(x, loss, True)
             results[i] = step.grads()
     return results
 

@@ -33,10 +33,11 @@ def _pair(build):
 def _state(net):
     """Everything a call may change that a user can read afterwards."""
     layers = {}
-    for name, layer in net.layers.items():
+    for name, layer in list(net.layers.items()) + [("loss", net.loss_layer)]:
         layers[name] = {
             "grads": {k: v.copy() for k, v in layer.grads.items()},
-            "mask": None if getattr(layer, "mask", None) is None else layer.mask.copy(),
+            # what the latest pass cached (x, y, out, preact, dx, mask, batch statistics)
+            "arrays": {k: v.copy() for k, v in vars(layer).items() if isinstance(v, np.ndarray)},
             "extra": layer.extra_state(),
         }
     return {"params": {k: v.copy() for k, v in net.params.items()},
@@ -314,3 +315,16 @@ def test_gradients_many_mixes_compiled_and_per_layer_nets_and_checks():
         gradients_many([plain[0], plain[0]], xs[1:] * 2, [t, t])
     with pytest.raises(ValueError, match=r"t holds class indices outside"):
         gradients_many(plain, xs[1:] * 2, [t, t + 3])
+
+
+def test_gradients_many_with_a_shared_layer_is_the_loop():
+    from fastnet._program import gradients_many
+    shared = [Dropout(0.5, rng=s) for s in (7, 7)]
+
+    def nets(drop):
+        return [Sequential([Affine.create(4, 3, rng=s), drop, Affine.create(3, 2, rng=s)])
+                for s in (0, 1)]
+    fast, slow = nets(shared[0]), nets(shared[1])
+    x, t = np.ones((5, 4), np.float32), np.array([0, 1, 1, 0, 1])
+    _assert_same(gradients_many(fast, [x, x], [t, t]), [net.gradient(x, t) for net in slow])
+    np.testing.assert_array_equal(shared[0].mask, shared[1].mask)
