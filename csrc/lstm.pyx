@@ -46,7 +46,8 @@ load_blas()
 # (double; < 5e-18). a is clamped (on its bits: a float compare-and-select
 # blocks vectorization, see below) at -87 / -708, where 2^n would stop being
 # a normal number, so sigmoid(x) for x below that is 1.6e-38 / 3.3e-308
-# rather than smaller. sigmoid(x) = 1/(1 + e) or e/(1 + e) with
+# rather than smaller (but sigmoid(-inf) is exactly 0). sigmoid(x)
+# = 1/(1 + e) or e/(1 + e) with
 # e = exp(-|x|), and tanh(|x|) = -m/(2 + m) with m = expm1(-2|x|)
 # = 2^n q + (2^n - 1), so that neither overflows and tanh stays accurate near
 # 0. NaN passes through; +-inf give the limits. Measured against NumPy in
@@ -111,12 +112,19 @@ cdef extern from *:
         memcpy(&xb, &x, sizeof(T));                                          \
         return (xb & ABS_MASK) > INF_BITS ? (I)-1 : (I)0;                    \
     }                                                                        \
+    static inline I fastnet_inf_mask_##SUFFIX(T x) {                         \
+        I xb;                                                                \
+        memcpy(&xb, &x, sizeof(T));                                          \
+        return (xb & ABS_MASK) == INF_BITS ? (I)-1 : (I)0;                   \
+    }                                                                        \
     static inline T fastnet_sigmoid_##SUFFIX(T x) {                          \
         T s, q, e, p;                                                        \
         I xb;                                                                \
         memcpy(&xb, &x, sizeof(T));                                          \
         fastnet_exp_parts_##SUFFIX(-__builtin_fabs##LIBM(x), &s, &q);      \
-        e = s * q + s;                                                       \
+        /* |x| = inf: e is exactly 0 (the clamp would leave the smallest */  \
+        /* normal), so sigmoid(-inf) is 0 as in the reference */              \
+        e = fastnet_select_##SUFFIX(fastnet_inf_mask_##SUFFIX(x), 0, s * q + s); \
         p = 1 / (1 + e);                                                     \
         /* x < 0: e / (1 + e); x >= 0: 1 / (1 + e); NaN: x */               \
         p = fastnet_select_##SUFFIX(xb >> SIGN_SHIFT, e * p, p);             \

@@ -396,10 +396,6 @@ def test_lstm(data, x_dtype, t_steps, n, d, h, num_layers, batch_first, cell, se
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * scale, err_msg=what)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the compiled LSTM's sigmoid(-inf) is a subnormal (~3e-308), not 0: h = -2.5e-308 "
-    "where the reference gives -0, and dW holds -inf where the reference's inf * 0 is NaN; "
-    "found by test_lstm with inf inputs; a fix belongs in the compiled gate kernel"))
 def test_lstm_infinite_input_gradients():
     out = []
     for backend in ("compiled", "reference"):
