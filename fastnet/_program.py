@@ -16,7 +16,7 @@ path. A layer's hyperparameters (weight decay, dropout ratio, ...) are read
 when a pass is recorded, as its configuration; ``net._programs.clear()``
 drops the recorded passes.
 
-Recording: a layer's ``_compile(plan, x, train)`` (see
+Recording: a layer's ``_compile(plan, x, ws, train)`` (see
 :class:`fastnet.layers._base.Layer`) is given a :class:`Plan` that stands in
 for the layer's kernel namespace (``plan.affine_forward(...)`` records the
 call that ``fastnet.kernels.affine_forward(...)`` would make) and runs the
@@ -50,16 +50,16 @@ class Plan:
     Attributes a layer's ``_compile`` may use: ``dtype``; ``before_run(f)``
     (``f()`` runs before every compiled call, in recording order);
     ``after_run(f)`` (``f(loss)`` after it, with the loss layer's loss);
-    ``penalty(f)`` (``f()`` is added to the loss, as ``Layer.penalty``);
     ``trace(layer, x, ws, train)`` (records ``layer._forward`` and returns
-    ``(y, backward)``); ``record(layer, method, *args)`` (any method). Each kernel name of ``fastnet.kernels`` used by a
-    layer (``affine_forward`` ...) records that call with that signature.
+    ``(y, backward)``); ``record(layer, method, *args)`` (any method). Each
+    kernel name of ``fastnet.kernels`` a layer calls (``affine_forward`` ...)
+    records that call, with that signature.
     """
 
     def __init__(self, program, dtype):
         self._program = program
         self.dtype = dtype
-        self.before, self.after, self.penalties = [], [], []
+        self.before, self.after = [], []
         self.state = {}
 
     def before_run(self, f):
@@ -67,9 +67,6 @@ class Plan:
 
     def after_run(self, f):
         self.after.append(f)
-
-    def penalty(self, f):
-        self.penalties.append(f)
 
     def trace(self, layer, x, ws, train, forward=None):
         """Record ``(forward or layer._forward)(x, ws, train)`` with ``layer._ops`` set
@@ -185,9 +182,9 @@ class CompiledPass:
             setattr(layer, name, x.reshape(shape))
         for f in self.after:
             f(loss)
-        for penalty in self.penalties:
-            loss += penalty()
         if has_loss:
+            for penalty in self.penalties:
+                loss += penalty()
             self.net.last_loss = loss
         return loss
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from numerics import DTYPES
 
-import fastnet.kernels as kernels
-from fastnet import MultiLayerNet, MultiLayerNetExtend
+from fastnet import MultiLayerNet, MultiLayerNetExtend, kernels
 from fastnet._activation import REGISTRY
 from fastnet._program import GRADIENT, Plan
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
@@ -287,8 +286,8 @@ def test_gradients_many_large_gemms_to_tolerance(dtype):
 
     from fastnet._program import gradients_many
     rng = np.random.default_rng(0)
-    build = lambda s: MultiLayerNet(784, [100, 100], 10, seed=s, dtype=dtype)  # noqa: E731
-    fast, slow = [build(s) for s in range(3)], [build(s) for s in range(3)]
+    fast, slow = ([MultiLayerNet(784, [100, 100], 10, seed=s, dtype=dtype) for s in range(3)]
+                  for _ in range(2))
     x, t = rng.random((100, 784)).astype(dtype), rng.integers(0, 10, 100)
     got = gradients_many(fast, [x] * 3, [t] * 3)
     want = [net.gradient(x, t) for net in slow]
