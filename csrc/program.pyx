@@ -31,7 +31,7 @@ from _batchnorm cimport (batchnorm_backward_core, batchnorm_forward_infer_core,
                          batchnorm_forward_train_core)
 from _blas cimport load_blas
 from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
-from _parallel cimport load_parallel
+from _parallel cimport fastnet_parallel, load_parallel
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
 
 import numpy as np
@@ -297,7 +297,11 @@ def run_many(list programs, list xs, list ts, list grads, int num_threads):
 
     The programs must be distinct objects over disjoint arrays (apart from
     shared read-only inputs). A BLAS call inside runs on the thread that
-    makes it when the caller has set BLAS to one thread.
+    makes it when the caller has set BLAS to one thread. Where the
+    element-wise kernels stay serial (``min_size`` "never": a child forked
+    after OpenMP ran, whose new parallel regions would wait for threads that
+    do not exist, or OpenBLAS keeping its own pool) the programs run one
+    after the other.
     """
     cdef Py_ssize_t i, count = len(programs)
     cdef Program program
@@ -307,6 +311,8 @@ def run_many(list programs, list xs, list ts, list grads, int num_threads):
     cdef unsigned char[::1] double_precision = np.zeros(count, np.uint8)
     if ops == NULL:
         raise MemoryError()
+    if fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1):
+        num_threads = 1
     try:
         for i in range(count):
             program = programs[i]

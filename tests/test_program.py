@@ -327,3 +327,30 @@ def test_gradients_many_with_a_shared_layer_is_the_loop():
     x, t = np.ones((5, 4), np.float32), np.array([0, 1, 1, 0, 1])
     _assert_same(gradients_many(fast, [x, x], [t, t]), [net.gradient(x, t) for net in slow])
     np.testing.assert_array_equal(shared[0].mask, shared[1].mask)
+
+
+FORK = """
+import os, numpy as np
+from fastnet import MultiLayerNet
+from fastnet._program import gradients_many
+nets = [MultiLayerNet(784, [100], 10, seed=s) for s in range(4)]
+x, t = np.ones((100, 784), np.float32), np.zeros(100, np.int64)
+want = gradients_many(nets, [x] * 4, [t] * 4)  # the parent's OpenMP pool exists before the fork
+pid = os.fork()
+if pid == 0:
+    got = gradients_many(nets, [x] * 4, [t] * 4)
+    os._exit(0 if all(np.allclose(g["W1"], w["W1"]) for g, w in zip(got, want)) else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_gradients_many_in_a_forked_child():
+    """GNU OpenMP is not fork-safe: in a child the nets run one after the other, not hang."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True,
+                         cwd="/", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"
