@@ -8,10 +8,12 @@ from fastnet.ensemble import Ensemble
 from fastnet.layers.lstm import lstm, stack_lstm
 from fastnet.multi_layer_net import MultiLayerNet, MultiLayerNetExtend
 from fastnet.net import Sequential
+from fastnet.netbatch import NetBatch
 
 __version__ = "0.1.0"
-__all__ = ["Ensemble", "MultiLayerNet", "MultiLayerNetExtend", "Sequential", "__version__",
-           "blas_info", "build_info", "load", "load_checkpoint", "lstm", "save", "stack_lstm"]
+__all__ = ["Ensemble", "MultiLayerNet", "MultiLayerNetExtend", "NetBatch", "Sequential",
+           "__version__", "blas_info", "build_info", "load", "load_checkpoint", "lstm", "save",
+           "stack_lstm"]
 
 # Submodules a user reaches as attributes after ``import fastnet``, imported on first use.
 _SUBMODULES = ("datasets", "diagnostics", "init", "kernels", "layers", "optim", "reference",
