@@ -30,6 +30,7 @@ class Activation(Layer):
     """
 
     keeps_output = True
+    _recordable = True
 
     def __init__(self, activation, param=None, *, backend="compiled"):
         spec = get_activation(activation)

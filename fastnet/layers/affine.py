@@ -33,6 +33,7 @@ class Affine(Layer):
     """
 
     keeps_input = True
+    _recordable = True
 
     def __init__(self, W, b, activation="identity", weight_decay=0.0, *, activation_param=None,
                  backend="compiled"):

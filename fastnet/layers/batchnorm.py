@@ -47,6 +47,7 @@ class BatchNormalization(Layer):
     """
 
     keeps_input = True
+    _recordable = True
 
     def __init__(self, gamma, beta, momentum=None, running_mean=None, running_var=None, *,
                  convention="textbook", eps=None, backend="compiled"):
