@@ -13,8 +13,9 @@ results, the gradients and every piece of layer state read afterwards
 ``layer.grads``, the arrays a layer caches such as ``Affine.x``, the loss
 layer's ``loss``, ``net.last_loss``) are exactly those of the per-layer
 path. A layer's hyperparameters (weight decay, dropout ratio, ...) are read
-when a pass is recorded, as its configuration; ``net._programs.clear()``
-drops the recorded passes.
+when a pass is recorded, as its configuration: they are read-only
+attributes (``fastnet.layers._base.setting``), so no pass can run with a
+stale value; ``net._programs.clear()`` drops the recorded passes.
 
 Recording: a layer's ``_compile(plan, x, ws, train)`` (see
 :class:`fastnet.layers._base.Layer`) is given a :class:`Plan` that stands in

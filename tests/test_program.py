@@ -17,7 +17,7 @@ from fastnet import MultiLayerNet, MultiLayerNetExtend, kernels
 from fastnet._activation import REGISTRY
 from fastnet._program import GRADIENT, Plan
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
-from fastnet.layers.activations import Activation
+from fastnet.layers.activations import Activation, LeakyRelu, Relu
 from fastnet.net import Sequential
 from fastnet.optim import make_optimizer
 
@@ -354,3 +354,26 @@ def test_gradients_many_in_a_forked_child():
                          cwd="/", timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: Affine.create(3, 2, weight_decay=0.1, rng=0), "weight_decay"),
+    (lambda: Affine.create(3, 2, "leaky_relu", activation_param=0.1, rng=0), "activation_param"),
+    (lambda: Affine.create(3, 2, rng=0), "activation"),
+    (lambda: Dropout(0.3, rng=0), "dropout_ratio"),
+    (lambda: Dropout(0.3, rng=0), "mode"),
+    (lambda: BatchNormalization.create(3), "eps"),
+    (lambda: BatchNormalization.create(3), "momentum"),
+    (lambda: BatchNormalization.create(3), "convention"),
+    (lambda: Relu(), "activation"),
+    (lambda: LeakyRelu(0.2), "param"),
+])
+def test_recorded_settings_are_read_only(make, name):
+    """A compiled pass records these once: changing one later must fail loudly,
+    not leave some passes on the old value."""
+    layer = make()
+    before = getattr(layer, name)
+    with pytest.raises(AttributeError, match=f"{name} is fixed when the layer is built"):
+        setattr(layer, name, before)
+    assert getattr(layer, name) == before
+    assert layer.config().get(name, before) == before

@@ -4,7 +4,7 @@ import functools
 import numpy as np
 
 from fastnet._checks import make_rng, one_of, real_scalar
-from fastnet.layers._base import Layer
+from fastnet.layers._base import Layer, setting
 
 MODES = ("textbook", "inverted")
 
@@ -34,11 +34,13 @@ class Dropout(Layer):
     """
 
     _recordable = True  # the draws are not: _compile makes them run before each call
+    dropout_ratio = setting("dropout_ratio")
+    mode = setting("mode")
 
     def __init__(self, dropout_ratio=0.5, mode="textbook", rng=None, *, backend="compiled"):
-        self.dropout_ratio = real_scalar("dropout_ratio", dropout_ratio, low=0, high=1,
-                                         high_open=True)
-        self.mode = one_of("mode", mode, MODES)
+        self._settings = {"dropout_ratio": real_scalar("dropout_ratio", dropout_ratio, low=0,
+                                                       high=1, high_open=True),
+                          "mode": one_of("mode", mode, MODES)}
         self.rng = make_rng(rng)
         self._setup(None, backend)
         keep = 1.0 - self.dropout_ratio
