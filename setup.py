@@ -18,6 +18,7 @@ import os
 import platform
 from pathlib import Path
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -45,8 +46,8 @@ compile_args = (["-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-ffp-cont
 BUILD_DIR = Path("build/cython-debug" if DEBUG else "build/cython-release")
 
 # Kernel modules whose loops are element-wise and so gain from wider vectors.
-SIMD_MODULES = ("activations", "affine", "batchnorm", "dropout", "optim", "softmax_ce", "stats",
-                "vmath")
+SIMD_MODULES = ("activations", "affine", "batchnorm", "dropout", "optim", "program", "softmax_ce",
+                "stats", "vmath")
 # level -> compiler flags; names match fastnet._simd.LEVELS.
 SIMD_FLAGS = {
     "avx2": ["-march=x86-64-v3"],
@@ -63,7 +64,7 @@ def _extension(name, source, extra_args=(), depends=()):
         depends=[str(d) for d in depends],
         extra_compile_args=compile_args + list(extra_args),
         extra_link_args=["-fopenmp"],
-        include_dirs=["csrc"],
+        include_dirs=["csrc", numpy.get_include()],  # numpy: csrc/program.pyx cimports it
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 

@@ -11,43 +11,11 @@ are ``x (N, D)``, ``W (D, M)``, ``b (M,)``, ``out (N, M)``. The caller
 """
 from cython cimport floating
 
-from _activation cimport (BIAS_BACKWARD, BIAS_FORWARD, OK, elementwise,
-                          raise_on_error)
-from _blas cimport gemm, load_blas
+from _activation cimport raise_on_error
+from _affine cimport affine_activation_backward_core, affine_backward_core, affine_forward_core
+from _blas cimport load_blas
 
 load_blas()
-
-
-cdef void _bias_grad(const floating[:, ::1] da, floating[::1] db) noexcept nogil:
-    cdef Py_ssize_t i, j, m = da.shape[1]
-    cdef const floating* row
-    cdef floating* acc = &db[0]
-    for j in range(m):
-        acc[j] = 0
-    for i in range(da.shape[0]):
-        row = &da[i, 0]
-        for j in range(m):
-            acc[j] += row[j]
-
-
-cdef void _weight_input_grads(const floating[:, ::1] da, const floating[:, ::1] x,
-                              const floating[:, ::1] W, floating[:, ::1] dx,
-                              bint want_dx, floating[:, ::1] dW,
-                              double weight_decay) noexcept nogil:
-    cdef int n = da.shape[0], m = da.shape[1], d = x.shape[1]
-    cdef Py_ssize_t i, j
-    cdef floating beta = 0
-    if weight_decay != 0:
-        # dW = lambda W + x.T @ da: seed dW with lambda W and let GEMM accumulate.
-        for i in range(d):
-            for j in range(m):
-                dW[i, j] = <floating>weight_decay * W[i, j]
-        beta = 1
-    gemm(True, False, d, m, n, <floating>1, &x[0, 0], d, &da[0, 0], m,
-         beta, &dW[0, 0], m)
-    if want_dx:
-        gemm(False, True, n, d, m, <floating>1, &da[0, 0], m, &W[0, 0], m,
-             <floating>0, &dx[0, 0], d)
 
 
 def affine_forward(const floating[:, ::1] x, const floating[:, ::1] W,
@@ -72,18 +40,11 @@ def affine_forward(const floating[:, ::1] x, const floating[:, ::1] W,
 
     ValueError for an unknown activation code (before anything is written).
     """
-    cdef int n = x.shape[0], d = x.shape[1], m = W.shape[1]
     cdef floating* pre = NULL if preact is None else &preact[0, 0]
     cdef int status
     with nogil:
-        # n = 0: only checks the code, so that nothing is written for a bad one
-        status = elementwise(BIAS_FORWARD, activation, &out[0, 0], NULL, NULL, NULL,
-                             &b[0], pre, NULL, 0, 0, <floating>param)
-        if status == OK:
-            gemm(False, False, n, m, d, <floating>1, &x[0, 0], d, &W[0, 0], m,
-                 <floating>0, &out[0, 0], m)
-            elementwise(BIAS_FORWARD, activation, &out[0, 0], NULL, NULL, NULL, &b[0],
-                        pre, NULL, n, m, <floating>param)
+        status = affine_forward_core(&x[0, 0], &W[0, 0], &b[0], &out[0, 0], pre, x.shape[0],
+                                     x.shape[1], W.shape[1], activation, <floating>param)
     raise_on_error(status, activation, "preact")
 
 
@@ -97,10 +58,10 @@ def affine_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     (M,) and, unless ``dx`` is None, ``dx = dout @ W.T`` (N, D). ``dout`` is
     read only.
     """
-    cdef bint want_dx = dx is not None
+    cdef floating* dx_data = NULL if dx is None else &dx[0, 0]
     with nogil:
-        _bias_grad(dout, db)
-        _weight_input_grads(dout, x, W, dx, want_dx, dW, weight_decay)
+        affine_backward_core(&dout[0, 0], &x[0, 0], &W[0, 0], dx_data, &dW[0, 0], &db[0],
+                             x.shape[0], x.shape[1], W.shape[1], weight_decay)
 
 
 def affine_activation_backward_(floating[:, ::1] dout, const floating[:, ::1] y,
@@ -119,13 +80,11 @@ def affine_activation_backward_(floating[:, ::1] dout, const floating[:, ::1] y,
     activation's parameter. ValueError, with nothing written, for an unknown
     code or a missing ``preact``.
     """
-    cdef bint want_dx = dx is not None
+    cdef floating* dx_data = NULL if dx is None else &dx[0, 0]
     cdef const floating* a = NULL if preact is None else &preact[0, 0]
     cdef int status
     with nogil:
-        status = elementwise(BIAS_BACKWARD, activation, &dout[0, 0], NULL, &y[0, 0], a,
-                             NULL, NULL, &db[0], dout.shape[0], dout.shape[1],
-                             <floating>param)
-        if status == OK:
-            _weight_input_grads(dout, x, W, dx, want_dx, dW, weight_decay)
+        status = affine_activation_backward_core(
+            &dout[0, 0], &y[0, 0], a, activation, <floating>param, &x[0, 0], &W[0, 0],
+            dx_data, &dW[0, 0], &db[0], x.shape[0], x.shape[1], W.shape[1], weight_decay)
     raise_on_error(status, activation, "preact")

@@ -28,6 +28,7 @@ allocate nothing; T, N, D and H are at least 1.
 from cython cimport floating
 from libc.string cimport memcpy, memset
 
+from _affine cimport bias_grad
 from _blas cimport gemm, load_blas
 
 load_blas()
@@ -249,18 +250,6 @@ cdef void _broadcast_rows(floating* out, const floating* b, Py_ssize_t rows,
         memcpy(out + r * m, b, m * sizeof(floating))
 
 
-cdef void _column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t m,
-                       floating* out) noexcept nogil:
-    cdef Py_ssize_t r, j
-    cdef const floating* row
-    for j in range(m):
-        out[j] = 0
-    for r in range(rows):
-        row = a + r * m
-        for j in range(m):
-            out[j] += row[j]
-
-
 cdef _gate_offsets(str gate_order, Py_ssize_t hid, Py_ssize_t* off):
     # off[k] = column offset of gate 'ifog'[k] within a row of 4 hid.
     for k, gate in enumerate("ifog"):
@@ -359,7 +348,7 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
             gemm(True, False, hid, m, (steps - 1) * n, <floating>1, &h[0, 0, 0], hid,
                  &dgates[1, 0, 0], m, <floating>1, dwh, m)
         if want_db:
-            _column_sums(&dgates[0, 0, 0], <Py_ssize_t>steps * n, m, &db[0])
+            bias_grad(&dgates[0, 0, 0], <Py_ssize_t>steps * n, m, &db[0])
         if want_dx:
             gemm(False, True, steps * n, d, m, <floating>1, &dgates[0, 0, 0], m,
                  &W[0, 0], m, <floating>0, &dx[0, 0, 0], d)

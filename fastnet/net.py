@@ -10,6 +10,8 @@ are builders of a Sequential.
 import numpy as np
 
 from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
+from fastnet._kernels.program import views
+from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
 from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.diagnostics import StatsRecorder
 from fastnet.gradient import numerical_gradient
@@ -113,6 +115,9 @@ class Sequential:
         self._recorder = None  # the active StatsRecorder while recording
         self._recorded = None  # the latest one, kept after recording stops
         self.last_loss = None
+        # Compiled passes by call shape (fastnet._program); False forces the per-layer path.
+        self._programs = {}
+        self._use_program = True
 
     # -- construction checks -------------------------------------------------------
     @staticmethod
@@ -199,9 +204,10 @@ class Sequential:
     def _new_grads(self):
         """Point every layer's ``grads`` at views into one new buffer laid out like the params."""
         buffer = np.empty(self._param_size, self.dtype)
-        for g, (layer, k) in self._param_slots.items():
-            start, size = self._param_offsets[g]
-            layer.grads[k] = buffer[start:start + size].reshape(layer.params[k].shape)
+        layout = [(self._param_offsets[g][0], layer.params[k].shape)
+                  for g, (layer, k) in self._param_slots.items()]
+        for (layer, k), view in zip(self._param_slots.values(), views(buffer, layout)):
+            layer.grads[k] = view
         return buffer
 
     @staticmethod
@@ -279,7 +285,12 @@ class Sequential:
         ``train_flg=True`` runs batch norm on batch statistics (updating the
         running ones) and draws dropout masks, as in training.
         """
-        return self._forward(self._check_x(x), bool(train_flg)).copy()
+        x = self._check_x(x)
+        step = compiled_pass(self, x, None, bool(train_flg), FORWARD)
+        if step is not None:
+            step.run(x)
+            return step.output.copy()
+        return self._forward(x, bool(train_flg)).copy()
 
     def loss(self, x, t, train_flg=False):
         """The loss (plus every layer's penalty, e.g. weight decay) on ``x`` against ``t``.
@@ -287,7 +298,11 @@ class Sequential:
         ``t`` holds class indices ``(N,)`` or target rows ``(N, C)``.
         """
         x = self._check_x(x)
-        return self._loss(x, self._check_t(t, x.shape[0]), bool(train_flg))
+        t = self._check_t(t, x.shape[0])
+        step = compiled_pass(self, x, t, bool(train_flg), LOSS)
+        if step is not None:
+            return step.run(x, t)
+        return self._loss(x, t, bool(train_flg))
 
     def accuracy(self, x, t):
         """Fraction of samples whose arg-max output (inference mode) is the target class.
@@ -296,7 +311,12 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        out = self._forward(x, False)
+        step = compiled_pass(self, x, None, False, FORWARD)
+        if step is not None:
+            step.run(x)
+            out = step.output
+        else:
+            out = self._forward(x, False)
         y = np.argmax(out, axis=1)
         if t.ndim != 1:
             t = np.argmax(t, axis=1)
@@ -311,6 +331,9 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
+        step = compiled_pass(self, x, t, True, GRADIENT)
+        if step is not None:
+            return step.gradient(x, t)
         self._loss(x, t, True)
         grads = self._backward()
         return {key: grads[key] for key in self.params}

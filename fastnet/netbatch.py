@@ -13,21 +13,26 @@ import numbers
 import numpy as np
 
 from fastnet._checks import integer, positive_int
+from fastnet._program import gradients_many
 from fastnet.layers import Affine
 from fastnet.net import Sequential
 from fastnet.optim import make_optimizer
 
 
 def _member_gradients(nets, xs, ts):
-    """Gradients of every member: ``[net.gradient(x, t) for net, x, t in zip(...)]``.
+    """Gradients of every member: ``[net.gradient(x, t) for net, x, t in zip(...)]``,
+    the members' compiled passes run in one call, spread over the threads.
 
     ``xs[i]``, ``ts[i]`` are member i's checked inputs (the same arrays for
     every member when they share a batch; they are only read). Returns a list
-    of grads dicts, each equal to ``nets[i].gradient(xs[i], ts[i])``; sets each
-    net's ``last_loss`` and mutates what a training-mode pass mutates (batch
-    norm running statistics, dropout generators).
+    of grads dicts, each equal to ``nets[i].gradient(xs[i], ts[i])`` (see
+    :func:`fastnet._program.gradients_many`: each member's matrix products
+    run on one BLAS thread, which for some shapes rounds differently from
+    OpenBLAS's multi-threaded GEMM); sets each net's ``last_loss`` and
+    mutates what a training-mode pass mutates (batch norm running
+    statistics, dropout generators).
     """
-    return [net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]
+    return gradients_many(nets, xs, ts)
 
 
 def _per_member(values):

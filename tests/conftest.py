@@ -30,3 +30,26 @@ _check_installed_and_compiled()
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def one_blas_thread():
+    """NumPy's OpenBLAS on one thread for the test, as NetBatch runs each member's GEMMs.
+
+    OpenBLAS's one-thread GEMM rounds differently from its multi-threaded one
+    for some shapes (100x784x100 among them), so a test that compares a
+    NetBatch member with the same net trained alone bit for bit gives both
+    the same arithmetic with this fixture.
+    """
+    from fastnet._program import _openblas_threads
+    threads = _openblas_threads()
+    if threads is None:  # SciPy's BLAS: NetBatch runs members one at a time on it anyway
+        yield
+        return
+    get, put = threads
+    previous = get()
+    put(1)
+    try:
+        yield
+    finally:
+        put(previous)

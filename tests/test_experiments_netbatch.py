@@ -3,7 +3,8 @@
 Each test runs an experiment (or its training function) at a small size and
 compares it with the per-net loop it replaced, written out here as the
 oracle: every loss and accuracy must be bit-identical, since a NetBatch
-member computes exactly what the net computes alone.
+member computes exactly what the net computes alone (with the same BLAS
+thread count: see the ``one_blas_thread`` fixture).
 """
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from fastnet.init import lsuv
 from fastnet.multi_layer_net import MultiLayerNet, MultiLayerNetExtend
 from fastnet.optim import SGD, make_optimizer
 from fastnet.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -97,12 +97,35 @@ def shape_text(shape):
     return "(" + ", ".join(["N"] + [str(s) for s in shape]) + ")"
 
 
+def setting(name):
+    """A read-only attribute for a layer's construction-time setting, kept in ``_settings``.
+
+    A layer's kernels take these values as its configuration, and a net's
+    compiled passes record them once (fastnet._program); assigning a new
+    value afterwards is an AttributeError rather than a value some passes
+    would ignore. A different value needs a new layer.
+    """
+    def get(self):
+        return self._settings[name]
+
+    def refuse(self, value):
+        raise AttributeError(f"{type(self).__name__}.{name} is fixed when the layer is built "
+                             f"(a net records it in its compiled passes); build a new layer "
+                             f"with {name}={value!r} instead")
+    return property(get, refuse, doc=f"The layer's ``{name}`` (read-only after construction).")
+
+
 class Layer:
     """Base class of every layer; see the module docstring for the protocol."""
 
     keeps_input = False   # backward reads the forward's input
     keeps_output = False  # backward reads the forward's output
     batch_axis = 0        # the axis of the samples (a time-major sequence layer: 1)
+    # True if _forward and _backward touch array contents only through
+    # self._ops (kernel calls) and ws (buffers): no NumPy arithmetic, no random
+    # draws, no choice made from array values. A net may then record their
+    # kernel calls once and replay them in one compiled call (_compile).
+    _recordable = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -149,6 +172,17 @@ class Layer:
 
     def _backward(self, dout, ws, need_dx):
         raise NotImplementedError
+
+    def _compile(self, plan, x, ws, train):
+        """Record this layer's ``_forward(x, ws, train)`` into ``plan`` (a
+        :class:`fastnet._program.Plan`); return ``(y, backward)``, where
+        ``backward(dout, ws, need_dx)`` records ``_backward`` and returns dx,
+        or None if the layer cannot be compiled (the net then runs every layer
+        from Python). ``x`` is a placeholder or an earlier layer's output
+        buffer: its contents are not known yet. The default traces a
+        ``_recordable`` layer's own methods.
+        """
+        return plan.trace(self, x, ws, train) if self._recordable else None
 
     def penalty(self):
         """The layer's regularization term of the loss (weight decay); 0 by default."""
@@ -256,3 +290,8 @@ class LossLayer(Layer):
 
     def _loss_backward(self, ws):
         raise NotImplementedError
+
+    def _compile_loss(self, plan, x, t, ws):
+        """Record ``_loss(x, t, ws)`` into ``plan``; return the array that will hold
+        ``dL/dx``, or None if the loss cannot be compiled (see ``Layer._compile``)."""
+        return None

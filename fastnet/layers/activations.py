@@ -7,7 +7,7 @@ name fixed, one per registry entry (its ``class_name``), made here from the
 registry so that adding an activation needs no code in this file.
 """
 from fastnet._activation import REGISTRY, get_activation
-from fastnet.layers._base import Layer
+from fastnet.layers._base import Layer, setting
 
 
 class Activation(Layer):
@@ -30,13 +30,16 @@ class Activation(Layer):
     """
 
     keeps_output = True
+    _recordable = True
+    activation = setting("activation")
+    param = setting("param")
 
     def __init__(self, activation, param=None, *, backend="compiled"):
         spec = get_activation(activation)
         self._act, self._param = spec.code, spec.check_param(param)
         # gelu/silu derivatives read x: the net must then leave x intact for backward
         self.keeps_input = spec.needs_input
-        self.activation, self.param = activation, param
+        self._settings = {"activation": activation, "param": param}
         self._setup(None, backend)
         self.out = self.x = None
 

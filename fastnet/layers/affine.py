@@ -3,7 +3,7 @@ import numpy as np
 
 from fastnet._activation import get_activation
 from fastnet._checks import check_shape, float_dtype, make_rng, positive_int, real_scalar
-from fastnet.layers._base import Layer, check_flat_size
+from fastnet.layers._base import Layer, check_flat_size, setting
 
 
 class Affine(Layer):
@@ -33,6 +33,7 @@ class Affine(Layer):
     """
 
     keeps_input = True
+    _recordable = True
 
     def __init__(self, W, b, activation="identity", weight_decay=0.0, *, activation_param=None,
                  backend="compiled"):
@@ -49,9 +50,8 @@ class Affine(Layer):
         spec = get_activation(activation)
         self._act, self._needs_input = spec.code, spec.needs_input
         self._param = spec.check_param(activation_param)
-        self.activation = activation
-        self.activation_param = activation_param
-        self.weight_decay = real_scalar("weight_decay", weight_decay, low=0)
+        self._settings = {"activation": activation, "activation_param": activation_param,
+                          "weight_decay": real_scalar("weight_decay", weight_decay, low=0)}
         self._setup(dtype, backend, params={"W": W, "b": b})
         # The fused backward takes the activation's derivative from the output
         # (and from the pre-activation, kept in the workspace, if it needs it).
@@ -86,6 +86,9 @@ class Affine(Layer):
         return cls(*arrays, activation, weight_decay, activation_param=activation_param,
                    backend=backend)
 
+    activation = setting("activation")
+    activation_param = setting("activation_param")
+    weight_decay = setting("weight_decay")
     W = property(lambda self: self.params["W"])
     b = property(lambda self: self.params["b"])
     dW = property(lambda self: self.grads["W"])

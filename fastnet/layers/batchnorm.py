@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 
 from fastnet._checks import check_shape, float_dtype, one_of, positive_int, real_scalar
-from fastnet.layers._base import Layer, check_flat_size
+from fastnet.layers._base import Layer, check_flat_size, setting
 
 # convention -> (eps, default momentum); see BatchNormalization.
 _CONVENTIONS = {"textbook": (1e-6, 0.9), "torch": (1e-5, 0.1)}
@@ -47,6 +47,10 @@ class BatchNormalization(Layer):
     """
 
     keeps_input = True
+    _recordable = True
+    convention = setting("convention")
+    eps = setting("eps")
+    momentum = setting("momentum")
 
     def __init__(self, gamma, beta, momentum=None, running_mean=None, running_var=None, *,
                  convention="textbook", eps=None, backend="compiled"):
@@ -62,10 +66,11 @@ class BatchNormalization(Layer):
         if not (gamma.flags.c_contiguous and beta.flags.c_contiguous):
             raise ValueError("gamma and beta must be C-contiguous (the layer reads them in place)")
         default_eps, default_momentum = _CONVENTIONS[convention]
-        self.convention = convention
-        self.eps = default_eps if eps is None else real_scalar("eps", eps, low=0, low_open=True)
-        self.momentum = default_momentum if momentum is None else real_scalar(
-            "momentum", momentum, low=0, high=1)
+        self._settings = {
+            "convention": convention,
+            "eps": default_eps if eps is None else real_scalar("eps", eps, low=0, low_open=True),
+            "momentum": default_momentum if momentum is None else real_scalar(
+                "momentum", momentum, low=0, high=1)}
         # The kernels take the weight of the old value.
         self._keep = self.momentum if convention == "textbook" else 1 - self.momentum
         d = gamma.shape[0]

@@ -1,8 +1,10 @@
 """Dropout (Srivastava et al. 2014, JMLR 15; the textbook cites arXiv:1207.0580)."""
+import functools
+
 import numpy as np
 
 from fastnet._checks import make_rng, one_of, real_scalar
-from fastnet.layers._base import Layer
+from fastnet.layers._base import Layer, setting
 
 MODES = ("textbook", "inverted")
 
@@ -31,10 +33,14 @@ class Dropout(Layer):
     the same masks as the original would have.
     """
 
+    _recordable = True  # the draws are not: _compile makes them run before each call
+    dropout_ratio = setting("dropout_ratio")
+    mode = setting("mode")
+
     def __init__(self, dropout_ratio=0.5, mode="textbook", rng=None, *, backend="compiled"):
-        self.dropout_ratio = real_scalar("dropout_ratio", dropout_ratio, low=0, high=1,
-                                         high_open=True)
-        self.mode = one_of("mode", mode, MODES)
+        self._settings = {"dropout_ratio": real_scalar("dropout_ratio", dropout_ratio, low=0,
+                                                       high=1, high_open=True),
+                          "mode": one_of("mode", mode, MODES)}
         self.rng = make_rng(rng)
         self._setup(None, backend)
         keep = 1.0 - self.dropout_ratio
@@ -68,6 +74,20 @@ class Dropout(Layer):
 
         In inverted mode at inference the result is ``x`` itself (no copy).
         """
+        if train:
+            mask = self.mask
+            if mask is None or mask.shape != x.shape or mask.dtype != x.dtype:
+                mask = np.empty_like(x)
+            self._draw(mask)
+        return self._apply(x, ws, train)
+
+    def _draw(self, mask):
+        """Make ``mask`` the layer's mask, filled with uniforms from its generator."""
+        self.mask = mask
+        self.rng.random(out=mask.reshape(-1), dtype=mask.dtype)
+
+    def _apply(self, x, ws, train):
+        """The forward once the mask is drawn: kernel calls only."""
         self._train = train
         if not train and self._infer_scale == 1.0:
             return x
@@ -75,13 +95,19 @@ class Dropout(Layer):
         if not train:
             self._ops.dropout_scale(x.reshape(-1), self._infer_scale, out.reshape(-1))
             return out
-        mask = self.mask
-        if mask is None or mask.shape != x.shape or mask.dtype != x.dtype:
-            mask = self.mask = np.empty_like(x)
-        self.rng.random(out=mask.reshape(-1), dtype=mask.dtype)
-        self._ops.dropout_forward_(x.reshape(-1), mask.reshape(-1), self.dropout_ratio,
+        self._ops.dropout_forward_(x.reshape(-1), self.mask.reshape(-1), self.dropout_ratio,
                                    self._train_scale, out.reshape(-1))
         return out
+
+    def _compile(self, plan, x, ws, train):
+        """Trace ``_apply``; in training the program gets its own mask, which every
+        run makes the layer's mask and fills from the generator before the
+        compiled call (the per-layer path's draws, in the same order)."""
+        if train:
+            mask = np.empty_like(x)
+            plan.before_run(functools.partial(self._draw, mask))
+            self.mask = mask
+        return plan.trace(self, x, ws, train, forward=self._apply)
 
     def _backward(self, dout, ws, need_dx):
         """``dout`` through the latest forward's mask (or inference scale)."""

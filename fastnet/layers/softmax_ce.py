@@ -1,4 +1,6 @@
 """Softmax with the mean cross-entropy loss, as one layer (textbook ``SoftmaxWithLoss``)."""
+import functools
+
 import numpy as np
 
 from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype, real_scalar
@@ -58,4 +60,9 @@ class SoftmaxWithLoss(LossLayer):
         return self.loss
 
     def _loss_backward(self, ws):
+        return self.dx
+
+    def _compile_loss(self, plan, x, t, ws):
+        plan.record(self, self._loss, x, t, ws)
+        plan.after_run(functools.partial(setattr, self, "loss"))
         return self.dx

@@ -1,0 +1,79 @@
+# The affine kernels' nogil cores over raw pointers, shared by csrc/affine.pyx
+# (the checked entries) and csrc/program.pyx (a net's whole step in one
+# call), so both run the same arithmetic. Shapes: x (n, d), W (d, m),
+# b (m,), out/preact/dout/y (n, m), all C-contiguous, one dtype.
+
+from cython cimport floating
+
+from _activation cimport BIAS_BACKWARD, BIAS_FORWARD, OK, elementwise
+from _blas cimport gemm
+
+
+cdef inline void bias_grad(const floating* da, Py_ssize_t n, Py_ssize_t m,
+                           floating* db) noexcept nogil:
+    """``db[j] = sum_i da[i, j]``, row by row."""
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    for j in range(m):
+        db[j] = 0
+    for i in range(n):
+        row = da + i * m
+        for j in range(m):
+            db[j] += row[j]
+
+
+cdef inline void weight_input_grads(const floating* da, const floating* x, const floating* W,
+                                    floating* dx, floating* dW, Py_ssize_t n, Py_ssize_t d,
+                                    Py_ssize_t m, double weight_decay) noexcept nogil:
+    """``dW = x.T @ da + weight_decay * W`` and, unless ``dx`` is NULL, ``dx = da @ W.T``."""
+    cdef Py_ssize_t k
+    cdef floating beta = 0
+    if weight_decay != 0:
+        # dW = lambda W + x.T @ da: seed dW with lambda W and let GEMM accumulate.
+        for k in range(d * m):
+            dW[k] = <floating>weight_decay * W[k]
+        beta = 1
+    gemm(True, False, d, m, n, <floating>1, x, d, da, m, beta, dW, m)
+    if dx != NULL:
+        gemm(False, True, n, d, m, <floating>1, da, m, W, m, <floating>0, dx, d)
+
+
+cdef inline int affine_forward_core(const floating* x, const floating* W, const floating* b,
+                                    floating* out, floating* preact, Py_ssize_t n,
+                                    Py_ssize_t d, Py_ssize_t m, int activation,
+                                    floating param) noexcept nogil:
+    """``out = act(x @ W + b)`` (and ``preact = x @ W + b`` unless NULL); returns
+    elementwise()'s status, with nothing written unless OK."""
+    # n = 0: only checks the code, so that nothing is written for a bad one
+    cdef int status = elementwise(BIAS_FORWARD, activation, out, NULL, NULL, NULL, b, preact,
+                                  NULL, 0, 0, param)
+    if status == OK:
+        gemm(False, False, n, m, d, <floating>1, x, d, W, m, <floating>0, out, m)
+        elementwise(BIAS_FORWARD, activation, out, NULL, NULL, NULL, b, preact, NULL, n, m,
+                    param)
+    return status
+
+
+cdef inline void affine_backward_core(const floating* dout, const floating* x,
+                                      const floating* W, floating* dx, floating* dW,
+                                      floating* db, Py_ssize_t n, Py_ssize_t d, Py_ssize_t m,
+                                      double weight_decay) noexcept nogil:
+    """Gradients of ``out = x @ W + b``; ``dx`` may be NULL (not wanted)."""
+    bias_grad(dout, n, m, db)
+    weight_input_grads(dout, x, W, dx, dW, n, d, m, weight_decay)
+
+
+cdef inline int affine_activation_backward_core(floating* dout, const floating* y,
+                                                const floating* preact, int activation,
+                                                floating param, const floating* x,
+                                                const floating* W, floating* dx, floating* dW,
+                                                floating* db, Py_ssize_t n, Py_ssize_t d,
+                                                Py_ssize_t m,
+                                                double weight_decay) noexcept nogil:
+    """Gradients of ``y = act(x @ W + b)``: ``dout`` becomes ``dL/d(x @ W + b)``; returns
+    elementwise()'s status, with nothing written unless OK."""
+    cdef int status = elementwise(BIAS_BACKWARD, activation, dout, NULL, y, preact, NULL, NULL,
+                                  db, n, m, param)
+    if status == OK:
+        weight_input_grads(dout, x, W, dx, dW, n, d, m, weight_decay)
+    return status

@@ -1,0 +1,353 @@
+"""A net's whole pass (forward, loss, backward) as one compiled call.
+
+A :class:`Program` is a list of ops, each one kernel call of the per-layer
+path (an op kind, the data pointers of its arrays, its sizes and scalars),
+recorded once by ``fastnet._program`` from the layers' own ``_forward`` and
+``_backward`` and then run in one ``nogil`` call with no Python between
+ops. The ops call the same inline cores as the kernel modules
+(``_affine.pxd``, ``_activation.pxd``, ``_batchnorm.pxd``, ``_dropout.pxd``,
+``_softmax_ce.pxd``), with the same arguments in the same order, so a
+program's results are bit-identical to the per-layer path's.
+
+Three arrays change from call to call: the input ``x``, the targets ``t``
+and the new gradient buffer. The program is recorded against placeholder
+arrays of the same shapes; every op pointer into a placeholder is kept as
+an offset and pointed at the call's array when the program runs. Every
+other array (parameters, workspace buffers, batch norm's statistics,
+dropout's mask) is fixed: the program keeps a reference to each.
+
+The checks are the caller's: ``fastnet.net.Sequential`` validates ``x`` and
+``t`` once per call, and recording validates every op's activation code.
+"""
+cimport numpy as cnp
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+from _activation cimport BACKWARD, FORWARD, elementwise, raise_on_error
+from _affine cimport affine_activation_backward_core, affine_backward_core, affine_forward_core
+from _batchnorm cimport (batchnorm_backward_core, batchnorm_forward_infer_core,
+                         batchnorm_forward_train_core)
+from _blas cimport load_blas
+from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
+from _parallel cimport fastnet_parallel, load_parallel
+from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
+
+import numpy as np
+
+cnp.import_array()
+load_blas()
+load_parallel()
+
+# Op kinds, one per kernel entry of the per-layer path (fastnet.kernels),
+# named as there. Each op's arrays, in order, are that entry's arrays.
+cdef enum:
+    AFFINE_FORWARD = 0              # x W b out preact
+    AFFINE_BACKWARD = 1             # dout x W dx dW db
+    AFFINE_ACTIVATION_BACKWARD = 2  # dout y preact x W dx dW db
+    ACTIVATION_FORWARD = 3          # x out
+    ACTIVATION_BACKWARD = 4         # dout y x dx
+    BATCHNORM_FORWARD_TRAIN = 5     # x gamma beta out mean inv_std running_mean running_var
+    BATCHNORM_FORWARD_INFER = 6     # x gamma beta running_mean running_var out
+    BATCHNORM_BACKWARD = 7          # dout x gamma mean inv_std dx dgamma dbeta
+    DROPOUT_FORWARD = 8             # x mask out
+    DROPOUT_BACKWARD = 9            # dout mask dx
+    DROPOUT_SCALE = 10              # x out
+    SOFTMAX_CE_INDICES = 11         # logits labels dlogits
+    SOFTMAX_CE_ROWS = 12            # logits t dlogits
+    NUM_KINDS = 13
+
+KINDS = {
+    "affine_forward": AFFINE_FORWARD,
+    "affine_backward": AFFINE_BACKWARD,
+    "affine_activation_backward_": AFFINE_ACTIVATION_BACKWARD,
+    "activation_forward": ACTIVATION_FORWARD,
+    "activation_backward": ACTIVATION_BACKWARD,
+    "batchnorm_forward_train_": BATCHNORM_FORWARD_TRAIN,
+    "batchnorm_forward_infer": BATCHNORM_FORWARD_INFER,
+    "batchnorm_backward": BATCHNORM_BACKWARD,
+    "dropout_forward_": DROPOUT_FORWARD,
+    "dropout_backward": DROPOUT_BACKWARD,
+    "dropout_scale": DROPOUT_SCALE,
+    "softmax_cross_entropy": SOFTMAX_CE_INDICES,
+    "softmax_cross_entropy_onehot": SOFTMAX_CE_ROWS,
+}
+
+# The run-time arrays an op pointer may refer to.
+cdef enum:
+    INPUT_X = 0
+    INPUT_T = 1
+    INPUT_GRADS = 2
+    NUM_INPUTS = 3
+
+cdef enum:
+    MAX_ARRAYS = 8
+    MAX_SCALARS = 3
+
+
+cdef struct Op:
+    int kind
+    int code                 # activation code
+    Py_ssize_t n, d, m       # sizes (rows; columns of the input; of the output)
+    double s[MAX_SCALARS]    # scalars, as the kernel entry takes them
+    void* p[MAX_ARRAYS]      # data pointers (NULL: None)
+
+
+cdef struct Patch:
+    int op
+    int slot
+    int input                # INPUT_X, INPUT_T or INPUT_GRADS
+    Py_ssize_t offset        # bytes from the start of that input
+
+
+cdef double _run_ops(Op* ops, int count, floating tag) noexcept nogil:
+    """Run the ops in order; return the loss (0 without a loss op). ``tag``
+    picks the dtype."""
+    cdef int i
+    cdef Op* o
+    cdef double loss = 0
+    for i in range(count):
+        o = &ops[i]
+        if o.kind == AFFINE_FORWARD:
+            affine_forward_core(<floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2],
+                                <floating*>o.p[3], <floating*>o.p[4], o.n, o.d, o.m, o.code,
+                                <floating>o.s[0])
+        elif o.kind == AFFINE_BACKWARD:
+            affine_backward_core(<floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2],
+                                 <floating*>o.p[3], <floating*>o.p[4], <floating*>o.p[5],
+                                 o.n, o.d, o.m, o.s[0])
+        elif o.kind == AFFINE_ACTIVATION_BACKWARD:
+            affine_activation_backward_core(
+                <floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2], o.code,
+                <floating>o.s[0], <floating*>o.p[3], <floating*>o.p[4], <floating*>o.p[5],
+                <floating*>o.p[6], <floating*>o.p[7], o.n, o.d, o.m, o.s[1])
+        elif o.kind == ACTIVATION_FORWARD:
+            elementwise(FORWARD, o.code, <floating*>o.p[1], <floating*>o.p[0], NULL, NULL,
+                        NULL, NULL, NULL, o.n, 1, <floating>o.s[0])
+        elif o.kind == ACTIVATION_BACKWARD:
+            elementwise(BACKWARD, o.code, <floating*>o.p[3], <floating*>o.p[0],
+                        <floating*>o.p[1], <floating*>o.p[2], NULL, NULL, NULL, o.n, 1,
+                        <floating>o.s[0])
+        elif o.kind == BATCHNORM_FORWARD_TRAIN:
+            batchnorm_forward_train_core(
+                <floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2], o.s[0],
+                <floating*>o.p[3], <floating*>o.p[4], <floating*>o.p[5], <floating*>o.p[6],
+                <floating*>o.p[7], o.s[1], o.s[2], o.n, o.d)
+        elif o.kind == BATCHNORM_FORWARD_INFER:
+            batchnorm_forward_infer_core(
+                <floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2], <floating*>o.p[3],
+                <floating*>o.p[4], o.s[0], <floating*>o.p[5], o.n, o.d)
+        elif o.kind == BATCHNORM_BACKWARD:
+            batchnorm_backward_core(
+                <floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2], <floating*>o.p[3],
+                <floating*>o.p[4], <floating*>o.p[5], <floating*>o.p[6], <floating*>o.p[7],
+                o.n, o.d)
+        elif o.kind == DROPOUT_FORWARD:
+            dropout_pass(APPLY_MASK, <floating*>o.p[0], <floating*>o.p[1], o.s[0], o.s[1],
+                         <floating*>o.p[2], o.n)
+        elif o.kind == DROPOUT_BACKWARD:
+            dropout_pass(MULTIPLY, <floating*>o.p[0], <floating*>o.p[1], 0, 0,
+                         <floating*>o.p[2], o.n)
+        elif o.kind == DROPOUT_SCALE:
+            dropout_pass(SCALE, <floating*>o.p[0], <floating*>NULL, 0, o.s[0],
+                         <floating*>o.p[1], o.n)
+        elif o.kind == SOFTMAX_CE_INDICES:
+            loss = softmax_ce_indices(<floating*>o.p[0], <long long*>o.p[1],
+                                      <floating*>o.p[2], o.n, o.m)
+        elif o.kind == SOFTMAX_CE_ROWS:
+            loss = softmax_ce_rows(<floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2],
+                                   o.n, o.m)
+    return loss
+
+
+cdef double _run_program(Op* ops, int count, bint double_precision) noexcept nogil:
+    if double_precision:
+        return _run_ops(ops, count, <double>0)
+    return _run_ops(ops, count, <float>0)
+
+
+cdef inline char* _data(object array) except? NULL:
+    return <char*>cnp.PyArray_DATA(<cnp.ndarray?>array)
+
+
+cdef class Program:
+    """Ops recorded against placeholder inputs, run on the call's inputs.
+
+    Parameters
+    ----------
+    dtype : float32 or float64
+        The dtype of every floating array of the ops.
+    x, t, grads : ndarray or None
+        The placeholders: arrays of the shapes the program will be run with,
+        whose memory no op may use except through them.
+    """
+
+    cdef Op* ops
+    cdef int count
+    cdef Patch* patches
+    cdef int npatches
+    cdef bint double_precision
+    cdef object _placeholders   # keeps their memory reserved
+    cdef list _arrays           # every array an op points into
+    cdef char* _start[NUM_INPUTS]
+    cdef char* _end[NUM_INPUTS]
+
+    def __cinit__(self, dtype, x, t, grads):
+        cdef int k
+        self.double_precision = np.dtype(dtype) == np.float64
+        self._placeholders = (x, t, grads)
+        self._arrays = []
+        for k, array in enumerate(self._placeholders):
+            if array is None or array.size == 0:
+                self._start[k] = self._end[k] = NULL
+            else:
+                self._start[k] = _data(array)
+                self._end[k] = self._start[k] + <Py_ssize_t>array.nbytes
+
+    def __dealloc__(self):
+        PyMem_Free(self.ops)
+        PyMem_Free(self.patches)
+
+    def __len__(self):
+        return self.count
+
+    def add(self, int kind, arrays, Py_ssize_t n=0, Py_ssize_t d=0, Py_ssize_t m=0,
+            int code=0, scalars=()):
+        """Append an op: ``arrays`` (ndarrays or None, at most 8, C-contiguous),
+        its sizes, activation ``code`` and ``scalars`` (at most 3).
+
+        ValueError for an unknown activation code, or for an activation
+        backward whose derivative needs the pre-activation without it (as
+        the kernel entries would raise), before anything is appended.
+        """
+        cdef Op op
+        cdef int k, slot, status = 0
+        cdef char* p
+        cdef Patch* patch
+        cdef double tag = 0
+        if not 0 <= kind < NUM_KINDS or len(arrays) > MAX_ARRAYS or len(scalars) > MAX_SCALARS:
+            raise ValueError(f"bad op: kind {kind}, {len(arrays)} arrays, "
+                             f"{len(scalars)} scalars")
+        memset(&op, 0, sizeof(Op))
+        op.kind, op.code, op.n, op.d, op.m = kind, code, n, d, m
+        for k, value in enumerate(scalars):
+            op.s[k] = value
+        for slot, array in enumerate(arrays):
+            op.p[slot] = NULL if array is None else _data(array)
+        # n = 0: elementwise() only checks the code and the pre-activation.
+        if kind == AFFINE_FORWARD or kind == ACTIVATION_FORWARD:
+            status = elementwise(FORWARD, code, &tag, &tag, NULL, NULL, &tag, NULL, NULL, 0, 0,
+                                 <double>0)
+        elif kind == AFFINE_ACTIVATION_BACKWARD or kind == ACTIVATION_BACKWARD:
+            status = elementwise(BACKWARD, code, &tag, &tag, &tag,
+                                 <double*>op.p[2], NULL, NULL, NULL, 0, 0, <double>0)
+        raise_on_error(status, code, "preact" if kind == AFFINE_ACTIVATION_BACKWARD else "x")
+        self._grow(self.count + 1, self.npatches + MAX_ARRAYS)
+        for slot in range(MAX_ARRAYS):
+            p = <char*>op.p[slot]
+            for k in range(NUM_INPUTS):
+                if p != NULL and self._start[k] <= p < self._end[k]:
+                    patch = &self.patches[self.npatches]
+                    patch.op, patch.slot, patch.input = self.count, slot, k
+                    patch.offset = p - self._start[k]
+                    self.npatches += 1
+        self.ops[self.count] = op
+        self.count += 1
+        self._arrays.append(arrays)
+
+    cdef _grow(self, int ops, int patches):
+        cdef void* grown = PyMem_Realloc(self.ops, ops * sizeof(Op))
+        if grown == NULL:
+            raise MemoryError()
+        self.ops = <Op*>grown
+        grown = PyMem_Realloc(self.patches, patches * sizeof(Patch))
+        if grown == NULL:
+            raise MemoryError()
+        self.patches = <Patch*>grown
+
+    cdef void _point(self, x, t, grads) except *:
+        # Every op pointer into a placeholder, pointed at the call's array.
+        cdef char* base[NUM_INPUTS]
+        cdef Patch* patch
+        cdef int k
+        base[INPUT_X] = _data(x)
+        base[INPUT_T] = NULL if t is None else _data(t)
+        base[INPUT_GRADS] = NULL if grads is None else _data(grads)
+        for k in range(self.npatches):
+            patch = &self.patches[k]
+            self.ops[patch.op].p[patch.slot] = base[patch.input] + patch.offset
+
+    def run(self, x, t=None, grads=None):
+        """Run the ops on ``x`` (and ``t``, ``grads``); return the loss (0.0 without one).
+
+        The arrays must have the placeholders' shapes and dtypes and be
+        C-contiguous (the caller has checked them); ``grads`` is written.
+        """
+        cdef double loss
+        self._point(x, t, grads)
+        with nogil:
+            loss = _run_program(self.ops, self.count, self.double_precision)
+        return loss
+
+
+def run_many(list programs, list xs, list ts, list grads, int num_threads):
+    """Run ``programs[i]`` on ``xs[i]``, ``ts[i]``, ``grads[i]`` for every i, the
+    programs spread over ``num_threads`` OpenMP threads; return the losses.
+
+    The programs must be distinct objects over disjoint arrays (apart from
+    shared read-only inputs). A BLAS call inside runs on the thread that
+    makes it when the caller has set BLAS to one thread. Where the
+    element-wise kernels stay serial (``min_size`` "never": a child forked
+    after OpenMP ran, whose new parallel regions would wait for threads that
+    do not exist, or OpenBLAS keeping its own pool) the programs run one
+    after the other.
+    """
+    cdef Py_ssize_t i, count = len(programs)
+    cdef Program program
+    cdef double[::1] losses = np.zeros(count)
+    cdef Op** ops = <Op**>PyMem_Realloc(NULL, max(count, 1) * sizeof(Op*))
+    cdef int[::1] counts = np.zeros(count, np.intc)
+    cdef unsigned char[::1] double_precision = np.zeros(count, np.uint8)
+    if ops == NULL:
+        raise MemoryError()
+    if fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1):
+        num_threads = 1
+    try:
+        for i in range(count):
+            program = programs[i]
+            program._point(xs[i], ts[i], grads[i])
+            ops[i], counts[i], double_precision[i] = (program.ops, program.count,
+                                                      program.double_precision)
+        for i in prange(count, nogil=True, num_threads=max(1, min(num_threads, count)),
+                        schedule="dynamic", use_threads_if=num_threads > 1 and count > 1):
+            losses[i] = _run_program(ops[i], counts[i], double_precision[i])
+    finally:
+        PyMem_Free(ops)
+    return list(losses)
+
+
+def views(cnp.ndarray buffer, list specs):
+    """Views into the 1-D C-contiguous ``buffer``, one per ``(offset, shape)`` of ``specs``
+    (offset in elements; every view inside the buffer, checked by the caller).
+
+    What ``buffer[offset:offset + size].reshape(shape)`` gives, made in C: a
+    net makes one per parameter in every ``gradient()`` call.
+    """
+    cdef char* data = <char*>cnp.PyArray_DATA(buffer)
+    cdef cnp.npy_intp dims[32]
+    cdef Py_ssize_t itemsize = buffer.itemsize, k, nd
+    cdef int typenum = cnp.PyArray_TYPE(buffer)
+    cdef cnp.ndarray view
+    out = []
+    for offset, shape in specs:
+        nd = len(shape)
+        if nd > 32:
+            raise ValueError(f"at most 32 dimensions; got shape {shape}")
+        for k in range(nd):
+            dims[k] = shape[k]
+        view = cnp.PyArray_SimpleNewFromData(nd, dims, typenum,
+                                             data + <Py_ssize_t>offset * itemsize)
+        cnp.set_array_base(view, buffer)
+        out.append(view)
+    return out

@@ -1,0 +1,367 @@
+"""A net's pass as one compiled call: recording the layers' kernel calls, and running them.
+
+The per-layer path (``Sequential._forward``/``_loss``/``_backward``) calls
+each layer's ``_forward``/``_backward`` from Python, and each of those calls
+one or two kernels. For a net whose layers all support it, this module
+records those kernel calls once per (input shape, train flag, passes,
+target kind) into a :class:`fastnet._kernels.program.Program` and then runs
+the whole pass in one ``nogil`` call: no Python between layers, no
+per-kernel argument checks or memoryview acquisition. The ops run the
+kernels' own inline cores with the same arguments in the same order, so the
+results, the gradients and every piece of layer state read afterwards
+(batch norm's running statistics, dropout's ``mask`` and generator,
+``layer.grads``, the arrays a layer caches such as ``Affine.x``, the loss
+layer's ``loss``, ``net.last_loss``) are exactly those of the per-layer
+path. A layer's hyperparameters (weight decay, dropout ratio, ...) are read
+when a pass is recorded, as its configuration: they are read-only
+attributes (``fastnet.layers._base.setting``), so no pass can run with a
+stale value; ``net._programs.clear()`` drops the recorded passes.
+
+Recording: a layer's ``_compile(plan, x, ws, train)`` (see
+:class:`fastnet.layers._base.Layer`) is given a :class:`Plan` that stands in
+for the layer's kernel namespace (``plan.affine_forward(...)`` records the
+call that ``fastnet.kernels.affine_forward(...)`` would make) and runs the
+layer's ``_forward`` against it; arrays come from the net's workspace as
+usual, and the call's input, targets and gradient buffer are placeholders
+the program later points at the real arrays. Python work a step needs (a
+dropout layer's uniform draws from its generator, the weight-decay terms of
+the loss) runs before or after the compiled call, in layer order.
+
+``net._use_program = False`` forces the per-layer path (tests compare the
+two); the diagnostics recorder (``net.record_stats()``) also uses it.
+"""
+import ctypes
+import functools
+import threading
+
+import numpy as np
+
+from fastnet._kernels import program as _compiled
+from fastnet.layers._base import Layer
+
+FORWARD, LOSS, GRADIENT = "forward", "loss", "gradient"
+#: Programs kept per net (input shapes x modes); the cache is cleared when full.
+MAX_PROGRAMS = 8
+_NOT_BUILT = object()
+
+
+class Plan:
+    """What a layer records its kernel calls into (see the module docstring).
+
+    Attributes a layer's ``_compile`` may use: ``dtype``; ``before_run(f)``
+    (``f()`` runs before every compiled call, in recording order);
+    ``after_run(f)`` (``f(loss)`` after it, with the loss layer's loss);
+    ``trace(layer, x, ws, train)`` (records ``layer._forward`` and returns
+    ``(y, backward)``); ``record(layer, method, *args)`` (any method). Each
+    kernel name of ``fastnet.kernels`` a layer calls (``affine_forward`` ...)
+    records that call, with that signature.
+    """
+
+    def __init__(self, program, dtype):
+        self._program = program
+        self.dtype = dtype
+        self.before, self.after = [], []
+        self.state = {}
+
+    def before_run(self, f):
+        self.before.append(f)
+
+    def after_run(self, f):
+        self.after.append(f)
+
+    def trace(self, layer, x, ws, train, forward=None):
+        """Record ``(forward or layer._forward)(x, ws, train)`` with ``layer._ops`` set
+        to this plan; return ``(y, backward)``, where ``backward(dout, ws, need_dx)``
+        records ``layer._backward`` the same way and returns its dx."""
+        y = self.record(layer, forward or layer._forward, x, ws, train)
+
+        def backward(dout, ws_, need_dx):
+            return self.record(layer, layer._backward, dout, ws_, need_dx)
+        return y, backward
+
+    def record(self, layer, method, *args):
+        """Call ``method(*args)`` with ``layer._ops`` set to this plan; return its result.
+
+        The attributes the call (re)binds on the layer (its cached input and
+        output arrays ...) are kept in ``self.state``: every run binds them again.
+        """
+        before = dict(vars(layer))
+        ops, layer._ops = layer._ops, self
+        try:
+            return method(*args)
+        finally:
+            layer._ops = ops
+            for name, value in vars(layer).items():
+                if name != "_ops" and (name not in before or before[name] is not value):
+                    self.state[id(layer), name] = (layer, name, value)
+
+    # -- the kernel namespace, recording ------------------------------------------
+    def _add(self, name, arrays, n=0, d=0, m=0, code=0, scalars=()):
+        for a in arrays:
+            if a is not None and not (a.flags.c_contiguous
+                                      and a.dtype in (self.dtype, np.int64)):
+                raise ValueError(f"{name}: cannot record a {a.dtype} array of shape {a.shape} "
+                                 f"that is not C-contiguous {self.dtype}")
+        self._program.add(_compiled.KINDS[name], arrays, n, d, m, code, scalars)
+
+    def affine_forward(self, x, W, b, out, activation=0, param=0.0, preact=None):
+        self._add("affine_forward", (x, W, b, out, preact), x.shape[0], x.shape[1], W.shape[1],
+                  activation, (param,))
+
+    def affine_backward(self, dout, x, W, dx, dW, db, weight_decay=0):
+        self._add("affine_backward", (dout, x, W, dx, dW, db), x.shape[0], x.shape[1],
+                  W.shape[1], 0, (weight_decay,))
+
+    def affine_activation_backward_(self, dout, y, preact, activation, param, x, W, dx, dW, db,
+                                    weight_decay=0):
+        self._add("affine_activation_backward_", (dout, y, preact, x, W, dx, dW, db),
+                  x.shape[0], x.shape[1], W.shape[1], activation, (param, weight_decay))
+
+    def activation_forward(self, x, out, activation, param=0.0):
+        self._add("activation_forward", (x, out), x.shape[0], 0, 0, activation, (param,))
+
+    def activation_backward(self, dout, y, x, dx, activation, param=0.0):
+        self._add("activation_backward", (dout, y, x, dx), dout.shape[0], 0, 0, activation,
+                  (param,))
+
+    def batchnorm_forward_train_(self, x, gamma, beta, eps, out, mean, inv_std, running_mean,
+                                 running_var, momentum, var_correction):
+        self._add("batchnorm_forward_train_",
+                  (x, gamma, beta, out, mean, inv_std, running_mean, running_var),
+                  x.shape[0], x.shape[1], 0, 0, (eps, momentum, var_correction))
+
+    def batchnorm_forward_infer(self, x, gamma, beta, running_mean, running_var, eps, out):
+        self._add("batchnorm_forward_infer", (x, gamma, beta, running_mean, running_var, out),
+                  x.shape[0], x.shape[1], 0, 0, (eps,))
+
+    def batchnorm_backward(self, dout, x, gamma, mean, inv_std, dx, dgamma, dbeta):
+        self._add("batchnorm_backward", (dout, x, gamma, mean, inv_std, dx, dgamma, dbeta),
+                  x.shape[0], x.shape[1])
+
+    def dropout_forward_(self, x, mask, ratio, scale, out):
+        self._add("dropout_forward_", (x, mask, out), x.shape[0], 0, 0, 0, (ratio, scale))
+
+    def dropout_backward(self, dout, mask, dx):
+        self._add("dropout_backward", (dout, mask, dx), dout.shape[0])
+
+    def dropout_scale(self, x, scale, out):
+        self._add("dropout_scale", (x, out), x.shape[0], 0, 0, 0, (scale,))
+
+    def softmax_cross_entropy(self, logits, labels, dlogits):
+        self._add("softmax_cross_entropy", (logits, labels, dlogits), logits.shape[0], 0,
+                  logits.shape[1])
+        return float("nan")  # the loss is known when the program runs
+
+    def softmax_cross_entropy_onehot(self, logits, t, dlogits):
+        self._add("softmax_cross_entropy_onehot", (logits, t, dlogits), logits.shape[0], 0,
+                  logits.shape[1])
+        return float("nan")
+
+
+class CompiledPass:
+    """One recorded pass of a net; :meth:`run` it on checked inputs of its shapes."""
+
+    __slots__ = ("net", "program", "before", "after", "penalties", "output", "grad_order",
+                 "state", "input_views")
+
+    def run(self, x, t=None, grads=None):
+        """Run the pass; return the loss with every penalty (a forward-only pass: 0.0).
+
+        Sets ``net.last_loss`` for passes with a loss.
+        """
+        self._prepare()
+        return self._finish(x, self.program.run(x, t, grads), t is not None)
+
+    def _prepare(self):
+        for f in self.before:
+            f()
+
+    def _finish(self, x, loss, has_loss):
+        for layer, name, value in self.state:
+            setattr(layer, name, value)
+        for layer, name, shape in self.input_views:
+            setattr(layer, name, x.reshape(shape))
+        for f in self.after:
+            f(loss)
+        if has_loss:
+            for penalty in self.penalties:
+                loss += penalty()
+            self.net.last_loss = loss
+        return loss
+
+    def gradient(self, x, t):
+        """``net.gradient(x, t)`` for checked ``x`` and ``t``."""
+        self.run(x, t, self.net._new_grads())
+        return self.grads()
+
+    def grads(self):
+        """The layers' gradients as ``gradient()`` returns them (ordered like ``params``)."""
+        return {key: layer_grads[local] for key, layer_grads, local in self.grad_order}
+
+
+def compiled_pass(net, x, t, train, passes):
+    """The net's :class:`CompiledPass` for this call, recorded on first use, or None
+    when the per-layer path must run (a layer without the hook, a reference
+    backend, ``net._use_program`` false, diagnostics recording)."""
+    if not net._use_program or net._recorder is not None:
+        return None
+    key = (x.shape, bool(train), passes, None if t is None else t.ndim)
+    step = net._programs.get(key, _NOT_BUILT)
+    if step is _NOT_BUILT:
+        if len(net._programs) >= MAX_PROGRAMS:
+            net._programs.clear()
+        step = net._programs[key] = _record(net, x.shape, train, passes, t)
+    return step
+
+
+def _record(net, x_shape, train, passes, t):
+    layers = list(net.layers.values()) + [net.loss_layer]
+    if any(layer.backend != "compiled" for layer in layers):
+        return None
+    x = np.empty(x_shape, net.dtype)
+    t_ph = None if passes == FORWARD else np.empty(t.shape, t.dtype)
+    # The per-call gradient buffer's placeholder: layer.grads become views into it.
+    grads = net._new_grads() if passes == GRADIENT else None
+    program = _compiled.Program(net.dtype, x, t_ph, grads)
+    plan = Plan(program, net.dtype)
+
+    # The forward, with Sequential._forward's rule of which outputs may be
+    # written in place.
+    h, protected, backwards = x, True, []
+    for layer, ws in net._slots:
+        keeps_input = train and layer.keeps_input
+        ws.may_overwrite_x = not (protected or keeps_input)
+        traced = layer._compile(plan, h, ws, train)
+        if traced is None:
+            return None
+        y, backward = traced
+        protected = (train and layer.keeps_output) or (y is h and (protected or keeps_input))
+        backwards.append((backward, ws))
+        h = y
+    if passes == FORWARD:
+        if np.shares_memory(h, x):
+            return None  # the output is the input (inverted dropout at inference): nothing to run
+    else:
+        dout = net.loss_layer._compile_loss(plan, h, t_ph, net._loss_ws)
+        if dout is None:
+            return None
+        if passes == GRADIENT:
+            for i in range(len(backwards) - 1, -1, -1):
+                backward, ws = backwards[i]
+                dout = backward(dout, ws, i > 0)
+    step = CompiledPass()
+    step.net, step.program, step.output = net, program, h
+    step.before, step.after = plan.before, plan.after
+    # The layers' attributes a per-layer pass would leave, bound again after
+    # every run; views of the input placeholder become views of the call's x.
+    step.state, step.input_views = [], []
+    for layer, name, value in plan.state.values():
+        if isinstance(value, np.ndarray) and np.may_share_memory(value, x):
+            if not (value.size == x.size and _address(value) == _address(x)):
+                return None  # a part of the input: not a view a reshape can remake
+            step.input_views.append((layer, name, value.shape))
+        elif isinstance(value, np.ndarray) and any(
+                a is not None and np.may_share_memory(value, a) for a in (t_ph, grads)):
+            return None
+        else:
+            step.state.append((layer, name, value))
+    # Layers whose penalty is not Layer's constant 0 (adding 0.0 changes no bit).
+    step.penalties = [layer.penalty for layer in net.layers.values()
+                      if type(layer).penalty is not Layer.penalty]
+    slots = net._param_slots
+    step.grad_order = [(key, slots[key][0].grads, slots[key][1]) for key in net.params]
+    return step
+
+
+def _address(array):
+    return array.__array_interface__["data"][0]
+
+
+# -- several nets at once (issue #15) ---------------------------------------------------
+
+_blas_lock = threading.Lock()
+
+
+def gradients_many(nets, xs, ts):
+    """``[net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]``, the nets run at once.
+
+    ``xs`` and ``ts`` hold one entry per net; the same array object may be
+    passed for every net (a shared batch). The compiled passes of all nets
+    run in one nogil call, the nets spread over fastnet's OpenMP threads and
+    each net's matrix products on one thread (NumPy's OpenBLAS is set to one
+    thread for the call and restored after, process-wide: a GEMM another
+    Python thread makes meanwhile also runs on one thread). A net that cannot
+    be compiled runs its own ``gradient`` first; nets that share a layer object
+    run one after the other as ``net.gradient``. Each net's ``last_loss``,
+    layer state and returned gradients are those of ``net.gradient(x, t)``,
+    except that OpenBLAS's one-thread GEMM may round differently from its
+    multi-threaded one (it does for some shapes: equal to the dtype's
+    tolerance, not bit for bit, when ``net.gradient`` would use several).
+
+    Raises ValueError/TypeError as ``net.gradient`` does (naming x or t), or
+    if the lengths differ or a net appears twice.
+    """
+    nets, xs, ts = list(nets), list(xs), list(ts)
+    if not (len(nets) == len(xs) == len(ts)):
+        raise ValueError(f"nets, xs and ts must have one entry per net; got {len(nets)}, "
+                         f"{len(xs)}, {len(ts)}")
+    if len({id(net) for net in nets}) != len(nets):
+        raise ValueError("nets must be distinct objects (a net appears twice)")
+    layers = [id(layer) for net in nets for layer in net.layers.values()]
+    if len(set(layers)) != len(layers):
+        # Nets sharing a layer share its state (batch statistics, masks): one after the other.
+        return [net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]
+    checked = []
+    for net, x, t in zip(nets, xs, ts):
+        x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
+        checked.append((x, net._check_t(t, x.shape[0])))
+    results = [None] * len(nets)
+    batch = []
+    for i, (net, (x, t)) in enumerate(zip(nets, checked)):
+        step = compiled_pass(net, x, t, True, GRADIENT)
+        if step is None:
+            results[i] = net.gradient(x, t)
+        else:
+            batch.append((i, step, x, t))
+    if batch:
+        buffers = []
+        for _, step, _, _ in batch:
+            buffers.append(step.net._new_grads())
+            step._prepare()
+        losses = _run_many([step.program for _, step, _, _ in batch],
+                           [x for _, _, x, _ in batch], [t for _, _, _, t in batch], buffers)
+        for (i, step, x, _), loss in zip(batch, losses):
+            step._finish(x, loss, True)
+            results[i] = step.grads()
+    return results
+
+
+def _run_many(programs, xs, ts, grads):
+    from fastnet._kernels.threads import max_threads
+    threads = _openblas_threads()
+    if threads is None:  # another BLAS: its threads are not ours to set, so one net at a time
+        return _compiled.run_many(programs, xs, ts, grads, 1)
+    get, put = threads
+    with _blas_lock:
+        previous = get()
+        put(1)
+        try:
+            return _compiled.run_many(programs, xs, ts, grads, max_threads())
+        finally:
+            put(previous)
+
+
+@functools.lru_cache(maxsize=None)
+def _openblas_threads():
+    """(get, set) of NumPy's OpenBLAS thread count, or None if the kernels use another BLAS."""
+    from fastnet._blas import _numpy_openblas
+    found = _numpy_openblas()
+    if found is None:
+        return None
+    lib = found[1]
+    get = lib.scipy_openblas_get_num_threads64_
+    get.restype = ctypes.c_int
+    put = lib.scipy_openblas_set_num_threads64_
+    put.argtypes = [ctypes.c_int]
+    put.restype = None
+    return get, put
