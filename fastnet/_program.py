@@ -297,6 +297,7 @@ def gradients_many(nets, xs, ts):
     except that OpenBLAS's one-thread GEMM may round differently from its
     multi-threaded one (it does for some shapes: equal to the dtype's
     tolerance, not bit for bit, when ``net.gradient`` would use several).
+    A single compiled net runs as ``net.gradient`` itself, on every BLAS thread.
 
     Raises ValueError/TypeError as ``net.gradient`` does (naming x or t), or
     if the lengths differ or a net appears twice.
@@ -323,7 +324,10 @@ def gradients_many(nets, xs, ts):
             results[i] = net.gradient(x, t)
         else:
             batch.append((i, step, x, t))
-    if batch:
+    if len(batch) == 1:  # one net alone keeps every BLAS thread for its GEMMs
+        i, step, x, t = batch[0]
+        results[i] = step.gradient(x, t)
+    elif batch:
         buffers = []
         for _, step, _, _ in batch:
             buffers.append(step.net._new_grads())
