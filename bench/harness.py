@@ -23,6 +23,8 @@ from typing import Callable, Dict
 import numpy as np
 
 PAUSE = 0.25
+#: Environment variables that pin OpenBLAS's kernel choice (unset them to benchmark).
+PINNED_OPENBLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 CASES = []
 
 
@@ -126,7 +128,12 @@ def machine_info():
         "fastnet": fastnet.__version__,
         "BLAS threads (OpenBLAS, torch)": blas_threads(),
         "fastnet BLAS": fastnet.blas_info()["name"],
+        "OpenBLAS kernel": fastnet.build_info()["blas"].get("kernel", "unknown"),
+        "fastnet SIMD level": fastnet.build_info()["simd"],
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        # This machine's image pins these (GEMMs then run at ~60% of users' speed);
+        # benchmarks are meant to run with both unset, as users run.
+        **{name: os.environ.get(name, "unset") for name in PINNED_OPENBLAS},
     }
     torch = import_torch()
     info["torch"] = torch.__version__ if torch else "not installed"

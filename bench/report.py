@@ -15,6 +15,7 @@ median time per call and each implementation's speed relative to the others
 """
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def main(argv=None):
     if out == PARTIAL:
         print(f"-k run: writing {out} (add --write to replace {RESULTS.name})", flush=True)
     command = "python bench/report.py" + (f" -k {args.k}" if args.k else "") + f" --rounds {args.rounds}"
+    unset = [name for name in harness.PINNED_OPENBLAS if name not in os.environ]
+    if unset:
+        command = "env " + " ".join(f"-u {name}" for name in unset) + " " + command
 
     lines = ["# Benchmark results", "",
              f"Reproduce with `{command}` (after `pip install .[test]` and, for the torch "
