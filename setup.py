@@ -65,7 +65,8 @@ def _extension(name, source, extra_args=(), depends=()):
         extra_compile_args=compile_args + list(extra_args),
         extra_link_args=["-fopenmp"],
         include_dirs=["csrc", numpy.get_include()],  # numpy: csrc/program.pyx cimports it
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        + ([("FASTNET_DEBUG_BUILD", "1")] if DEBUG else []),
     )
 
 

@@ -70,6 +70,8 @@ def batchnorm_forward_train_(const floating[:, ::1] x, const floating[::1] gamma
     if n < 1:  # batch statistics of nothing: 0 * inf = NaN everywhere, so refuse
         raise ValueError(f"x must hold at least one sample for batch statistics; got shape "
                          f"({n}, {d})")
+    if d == 0:  # no feature: nothing to write (and &x[0, 0] would not exist)
+        return
     with nogil:
         batchnorm_forward_train_core(&x[0, 0], &gamma[0], &beta[0], eps, &out[0, 0], &mean[0],
                                      &inv_std[0], &running_mean[0], &running_var[0], momentum,
@@ -84,6 +86,8 @@ def batchnorm_forward_infer(const floating[:, ::1] x, const floating[::1] gamma,
 
     One pass over ``x (N, D)``; any N >= 1. ``out`` may be ``x``.
     """
+    if x.shape[0] == 0 or x.shape[1] == 0:  # nothing to write; no first element to point at
+        return
     with nogil:
         batchnorm_forward_infer_core(&x[0, 0], &gamma[0], &beta[0], &running_mean[0],
                                      &running_var[0], eps, &out[0, 0], x.shape[0], x.shape[1])
@@ -100,6 +104,10 @@ def batchnorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     ``dx = gamma * inv_std / N * (N * dout - dbeta - xhat * dgamma)``.
     ``dx`` may be ``dout`` (overwritten in place).
     """
+    if x.shape[0] == 0 or x.shape[1] == 0:  # sums over nothing; no first element to point at
+        dgamma[:] = 0
+        dbeta[:] = 0
+        return
     with nogil:
         batchnorm_backward_core(&dout[0, 0], &x[0, 0], &gamma[0], &mean[0], &inv_std[0],
                                 &dx[0, 0], &dgamma[0], &dbeta[0], x.shape[0], x.shape[1])

@@ -21,6 +21,15 @@ from cython cimport floating
 
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
 
+cdef extern from *:
+    """
+    #ifndef FASTNET_DEBUG_BUILD
+    #define FASTNET_DEBUG_BUILD 0
+    #endif
+    """
+    # 1 in a FASTNET_DEBUG_BUILD=1 build (setup.py), whose memoryviews check bounds
+    const bint FASTNET_DEBUG_BUILD
+
 
 cdef int _check_logits(Py_ssize_t n, Py_ssize_t c) except -1:
     # Checked here, not only by the layer: with C = 0 the row loops would read
@@ -35,10 +44,18 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
     """Mean cross-entropy of ``logits (N, C)`` against class indices ``labels (N,)``.
 
     Writes ``d loss / d logits`` into ``dlogits (N, C)`` and returns the loss
-    as a Python float. Labels must lie in ``[0, C)``.
+    as a Python float. Labels must lie in ``[0, C)`` (in a debug build, an
+    IndexError otherwise).
     """
     cdef double loss
+    cdef Py_ssize_t i
+    cdef floating seen
     _check_logits(logits.shape[0], logits.shape[1])
+    if FASTNET_DEBUG_BUILD:
+        # The core reads rows through raw pointers, which no bounds check sees:
+        # read each label's logit through the (checked) memoryview first.
+        for i in range(labels.shape[0]):
+            seen = logits[i, labels[i]]
     with nogil:
         loss = softmax_ce_indices(&logits[0, 0], &labels[0], &dlogits[0, 0], logits.shape[0],
                                   logits.shape[1])
