@@ -160,7 +160,16 @@ def test_activation_layers(data, name, dtype, shape, train):
     with np.errstate(invalid="ignore", over="ignore"):
         t = tol(x.dtype)
         from_y = 16 * unit_roundoff(x.dtype) * np.abs(dout * (1.0 + np.abs(y_ref.astype(np.float64))))
-        assert_within(dx, dx_ref, t["rtol"] * np.abs(dx_ref) + t["atol"] + from_y,
+        # The float32 reference is itself off where its derivative cancels (gelu_tanh at
+        # x = -5.357: 1 + tanh(u) ~ 7e-9, the reference's d/dx -1.2e-6 against an exact
+        # -1.35e-7, the kernel's 0): widen the bound by its distance from the float64 one.
+        oracle = 0.0
+        if dx_ref.dtype == np.float32:
+            ref64 = cls(backend="reference")
+            ref64.forward(x.astype(np.float64), train)
+            dx64 = ref64.backward(dout.astype(np.float64))
+            oracle = np.nan_to_num(np.abs(dx64 - dx_ref), nan=0.0, posinf=0.0)
+        assert_within(dx, dx_ref, t["rtol"] * np.abs(dx_ref) + t["atol"] + from_y + oracle,
                       f"{name} backward")
 
 
@@ -406,3 +415,12 @@ def test_lstm_infinite_input_gradients():
     (y, dw), (y_ref, dw_ref) = out
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(dw, dw_ref)
+
+
+def test_gelu_tanh_backward_where_the_float32_reference_cancels():
+    """Found by test_activation_layers: at x = -5.3566937 the exact derivative is
+    -1.3532e-7 (mpmath, 50 digits); the float32 reference gives -1.2e-6, the kernel 0."""
+    layer = NAMED["GeluTanh"]()
+    layer.forward(np.array([-5.3566937], np.float32))
+    dx = layer.backward(np.ones(1, np.float32))
+    assert abs(float(dx[0]) - (-1.3532196389e-7)) <= 4 * unit_roundoff(np.float32)
