@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from forking import assert_forked_child_passes
 from numerics import DTYPES
 
 from fastnet import MultiLayerNet, MultiLayerNetExtend, kernels
@@ -330,30 +331,24 @@ def test_gradients_many_with_a_shared_layer_is_the_loop():
 
 
 FORK = """
-import os, numpy as np
+import numpy as np
 from fastnet import MultiLayerNet
 from fastnet._program import gradients_many
 nets = [MultiLayerNet(784, [100], 10, seed=s) for s in range(4)]
 x, t = np.ones((100, 784), np.float32), np.zeros(100, np.int64)
 want = gradients_many(nets, [x] * 4, [t] * 4)  # the parent's OpenMP pool exists before the fork
-pid = os.fork()
-if pid == 0:
+
+
+def child():
     got = gradients_many(nets, [x] * 4, [t] * 4)
-    os._exit(0 if all(np.allclose(g["W1"], w["W1"]) for g, w in zip(got, want)) else 1)
-_, status = os.waitpid(pid, 0)
-print(os.waitstatus_to_exitcode(status))
+    return all(np.allclose(g["W1"], w["W1"]) for g, w in zip(got, want))
 """
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
 def test_gradients_many_in_a_forked_child():
     """GNU OpenMP is not fork-safe: in a child the nets run one after the other, not hang."""
-    import subprocess
-    import sys
-    out = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True,
-                         cwd="/", timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "0"
+    assert_forked_child_passes(FORK)
 
 
 @pytest.mark.parametrize("make, name", [

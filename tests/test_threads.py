@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from forking import assert_forked_child_passes
 
 import fastnet._blas as fblas
 import fastnet._kernels.threads as threads
@@ -156,25 +157,21 @@ def test_elementwise_bits_same_in_a_fresh_process():
 
 
 FORK = """
-import os, numpy as np, fastnet.kernels as fk
+import numpy as np, fastnet.kernels as fk
 a = np.ones((600, 600))
 p, g = np.ones(1 << 20), np.ones(1 << 20)
 a @ a
 fk.sgd_update_(p, g, 0.1, 0.0)  # both pools' workers exist before the fork
-pid = os.fork()
-if pid == 0:
+
+
+def child():
     b = a @ a
     fk.sgd_update_(p, g, 0.1, 0.0)
-    os._exit(0 if b[0, 0] == 600 and p[0] == 0.8 else 1)
-_, status = os.waitpid(pid, 0)
-print(os.waitstatus_to_exitcode(status))
+    return b[0, 0] == 600 and p[0] == 0.8
 """
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
 def test_forked_child_runs_gemm_and_updates():
     """GNU OpenMP is not fork-safe: the child must not wait for the parent's pool threads."""
-    out = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True,
-                         cwd="/", timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "0"
+    assert_forked_child_passes(FORK)
