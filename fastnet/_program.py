@@ -369,3 +369,47 @@ def _openblas_threads():
     put.argtypes = [ctypes.c_int]
     put.restype = None
     return get, put
+
+
+def outputs_many(nets, xs):
+    """Each net's inference-mode output (its logits) for ``xs[i]``, the nets run at once.
+
+    ``xs`` holds one input per net (the same array object may be passed for
+    every net: a shared batch; it is only read). Returns a list of arrays
+    ``(N_i, C)`` equal to ``nets[i].predict(xs[i])`` but *not copied*: each
+    is the net's own output buffer, valid until that net's next pass (copy
+    it to keep it). The compiled forward passes run in one nogil call as
+    :func:`gradients_many` runs the training passes: the nets spread over
+    the OpenMP threads, each net's matrix products on one BLAS thread (so
+    equal to ``predict`` within the dtype's tolerance where OpenBLAS's
+    multi-threaded GEMM rounds differently, bit for bit otherwise). A net
+    without a compiled pass runs its own per-layer forward; a single
+    compiled net, or nets that share a layer object, run one after the other
+    on every BLAS thread. Mutates what an inference pass mutates (the nets'
+    workspaces and the attributes a forward pass binds on the layers).
+
+    Raises ValueError/TypeError as ``predict`` does (naming x), or if the
+    lengths differ or a net appears twice.
+    """
+    nets, xs = list(nets), list(xs)
+    if len(nets) != len(xs):
+        raise ValueError(f"nets and xs must have one entry per net; got {len(nets)} and "
+                         f"{len(xs)}")
+    if len({id(net) for net in nets}) != len(nets):
+        raise ValueError("nets must be distinct objects (a net appears twice)")
+    xs = [net._check_x(x) for net, x in zip(nets, xs)]
+    steps = [compiled_pass(net, x, None, False, FORWARD) for net, x in zip(nets, xs)]
+    layers = [id(layer) for net in nets for layer in net.layers.values()]
+    batch = [i for i, step in enumerate(steps) if step is not None]
+    if len(batch) > 1 and len(set(layers)) == len(layers):
+        for i in batch:
+            steps[i]._prepare()
+        _run_many([steps[i].program for i in batch], [xs[i] for i in batch],
+                  [None] * len(batch), [None] * len(batch))
+        for i in batch:
+            steps[i]._finish(xs[i], 0.0, False)
+    else:
+        for i in batch:
+            steps[i].run(xs[i])
+    return [net._forward(x, False) if step is None else step.output
+            for net, x, step in zip(nets, xs, steps)]

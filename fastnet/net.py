@@ -28,6 +28,21 @@ from fastnet.layers.softmax_ce import SoftmaxWithLoss
 NETS = {}
 
 
+def accuracy_of(out, t):
+    """Fraction of the rows of ``out (N, C)`` whose arg-max is the target class.
+
+    ``t``: checked labels, class indices ``(N,)`` or target rows ``(N, C)``
+    (their arg-max is the class). A row holding a NaN (a diverged net)
+    counts as wrong. Only reads ``out`` and ``t``.
+    """
+    y = np.argmax(out, axis=1)
+    if t.ndim != 1:
+        t = np.argmax(t, axis=1)
+    right = y == t
+    right &= ~np.isnan(out).any(axis=1)
+    return float(np.sum(right)) / out.shape[0]
+
+
 def _net_from_state(state):
     return Sequential.from_state(state)
 
@@ -314,15 +329,8 @@ class Sequential:
         step = compiled_pass(self, x, None, False, FORWARD)
         if step is not None:
             step.run(x)
-            out = step.output
-        else:
-            out = self._forward(x, False)
-        y = np.argmax(out, axis=1)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
-        right = y == t
-        right &= ~np.isnan(out).any(axis=1)
-        return float(np.sum(right)) / x.shape[0]
+            return accuracy_of(step.output, t)
+        return accuracy_of(self._forward(x, False), t)
 
     def gradient(self, x, t):
         """Backpropagated gradients of the training-mode :meth:`loss`.

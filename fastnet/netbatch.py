@@ -13,9 +13,9 @@ import numbers
 import numpy as np
 
 from fastnet._checks import integer, positive_int
-from fastnet._program import gradients_many
+from fastnet._program import gradients_many, outputs_many
 from fastnet.layers import Affine
-from fastnet.net import Sequential
+from fastnet.net import Sequential, accuracy_of
 from fastnet.optim import make_optimizer
 
 
@@ -336,9 +336,15 @@ class NetBatch:
 
     # -- evaluation ------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """Each member's logits: a list of k new arrays ``(N_i, C)``."""
+        """Each member's logits: a list of k new arrays ``(N_i, C)``.
+
+        In inference mode the members' compiled passes run in one call over
+        the threads (:func:`fastnet._program.outputs_many`).
+        """
         xs, _ = self._inputs(x)
-        return [net.predict(xi, train_flg) for net, xi in zip(self.nets, xs)]
+        if train_flg:
+            return [net.predict(xi, True) for net, xi in zip(self.nets, xs)]
+        return [out.copy() for out in outputs_many(self.nets, xs)]
 
     def loss(self, x, t, train_flg=False):
         """Each member's loss (plus its penalties): a float64 array of k."""
@@ -347,9 +353,17 @@ class NetBatch:
                         dtype=np.float64)
 
     def accuracy(self, x, t):
-        """Each member's accuracy (inference mode): a float64 array of k."""
+        """Each member's accuracy (inference mode): a float64 array of k, member i's
+        equal to ``batch[i].accuracy(x_i, t_i)``.
+
+        The members' compiled forward passes run in one call over the threads
+        (:func:`fastnet._program.outputs_many`, each member's matrix products
+        on one BLAS thread: for large inputs an output may differ from
+        ``predict``'s by rounding, which can move an accuracy only where two
+        classes' logits tie to the dtype's precision).
+        """
         xs, ts = self._inputs(x, t)
-        return np.array([net.accuracy(xi, ti) for net, xi, ti in zip(self.nets, xs, ts)],
+        return np.array([accuracy_of(out, ti) for out, ti in zip(outputs_many(self.nets, xs), ts)],
                         dtype=np.float64)
 
     # -- state -----------------------------------------------------------------------

@@ -115,3 +115,27 @@ def test_ensemble_experiment_equals_one_trainer_per_member(sample):
                 optimizer="sgd", optimizer_param={"lr": 0.1}, verbose=False,
                 seed=streams[2 * m + 1]).train()
         assert res["member_acc"][m] == net.accuracy(x_test, t_test)
+
+
+def test_hyperparam_trains_groups_of_trials_on_their_first_trials_batches(sample):
+    """By default the search trains its trials in groups of BATCH_TRIALS (one NetBatch
+    each): every trial equals the same trial trained alone by a Trainer on the batch
+    order of its group's first trial."""
+    from fastnet import tune
+    from fastnet.experiments import hyperparam
+
+    n_trials, epochs, seed, k = 12, 2, 3, hyperparam.BATCH_TRIALS
+    assert 1 < k < n_trials  # two groups, the second one smaller
+    res = hyperparam.run(None, seed=seed, n_trials=n_trials, epochs=epochs, train_size=200,
+                         hidden=(20, 20), data=(*sample, "sample"))
+    result = res["result"]
+    assert result.settings["batch_trials"] == k
+    (x_train, t_train), _ = sample
+    split = tune.split_validation(x_train[:200], t_train[:200], 0.2, seed)
+    build = tune.MLP(784, [20, 20], 10, optimizer="sgd")
+    records = {r["trial"]: r for r in result.trials}
+    for number in (0, 1, k - 1, k, n_trials - 1):
+        alone = tune.run_trial(build, records[number]["params"], number, seed, split,
+                               epochs=epochs, batch_size=100, batches_of=number // k * k)
+        for key in ("val_acc_curve", "train_acc_curve", "best_val_acc", "epochs_run"):
+            assert records[number][key] == alone[key], (number, key)
