@@ -11,7 +11,7 @@ The kernels' arrays are 64-byte aligned, as the buffers of a net are
 (``fastnet._workspace.aligned_empty``) and as torch's own tensors are: with
 malloc's 16-byte alignment the (512, 1024) arrays started 0, 16, 32 or 48
 bytes past a cache line from one process to the next, which moved fastnet's
-BN time by up to 35% between runs of the same build (bench/RESULTS.md, "BN
+BN time by ~30% between runs of the same build (bench/RESULTS.md, "BN
 and dropout at (512, 1024)").
 """
 import numpy as np

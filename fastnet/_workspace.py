@@ -1,10 +1,10 @@
 """Reusable scratch buffers, so a training step allocates nothing it can reuse."""
 import numpy as np
 
-#: Byte boundary of every buffer fastnet allocates: one cache line, one AVX-512
+#: Byte boundary of every workspace buffer and dropout mask: one cache line, one AVX-512
 #: vector. malloc only promises 16: a (512, 1024) float32 array landed at 0, 16,
 #: 32 or 48 bytes past a line from one process to the next, and at 16-48 the
-#: batch-norm kernels ran 25-35% slower (every 64-byte load split across two
+#: batch-norm kernels ran ~30% slower (every 64-byte load split across two
 #: lines; bench/RESULTS.md, "BN and dropout at (512, 1024)").
 ALIGNMENT = 64
 

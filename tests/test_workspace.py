@@ -1,5 +1,5 @@
 """Buffers fastnet allocates start on a cache line (fastnet._workspace.ALIGNMENT), whatever
-malloc returns: the batch-norm kernels ran 25-35% slower on arrays 16-48 bytes past one."""
+malloc returns: the batch-norm kernels ran ~30% slower on arrays 16-48 bytes past one."""
 import numpy as np
 import pytest
 
