@@ -19,9 +19,11 @@ from fastnet.net import Sequential
 from fastnet.optim import make_optimizer
 
 
-def _member_gradients(nets, xs, ts):
+def _member_gradients(nets, xs, ts, optimizers=None):
     """Gradients of every member: ``[net.gradient(x, t) for net, x, t in zip(...)]``,
-    the members' compiled passes run in one call, spread over the threads.
+    the members' compiled passes run in one call, spread over the threads;
+    with ``optimizers``, each member's update too (in the same call where
+    the optimizer is one of fastnet's own).
 
     ``xs[i]``, ``ts[i]`` are member i's checked inputs (the same arrays for
     every member when they share a batch; they are only read). Returns a list
@@ -32,7 +34,7 @@ def _member_gradients(nets, xs, ts):
     mutates what a training-mode pass mutates (batch norm running
     statistics, dropout generators).
     """
-    return gradients_many(nets, xs, ts)
+    return gradients_many(nets, xs, ts, optimizers)
 
 
 def _per_member(values):
@@ -329,9 +331,7 @@ class NetBatch:
             raise RuntimeError("step needs an optimizer per member: build the batch with "
                                "NetBatch(nets, optimizers=[...]) or NetBatch.build(...)")
         xs, ts = self._inputs(x, t)
-        grads = _member_gradients(self.nets, xs, ts)
-        for net, opt, g in zip(self.nets, self.optimizers, grads):
-            opt.update(net.params, g)
+        _member_gradients(self.nets, xs, ts, self.optimizers)
         return np.array([net.last_loss for net in self.nets], dtype=np.float64)
 
     # -- evaluation ------------------------------------------------------------------
