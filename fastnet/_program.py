@@ -38,6 +38,7 @@ import numpy as np
 
 from fastnet._kernels import program as _compiled
 from fastnet.layers._base import Layer
+from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 
 FORWARD, LOSS, GRADIENT = "forward", "loss", "gradient"
 #: Programs kept per net (input shapes x modes); the cache is cleared when full.
@@ -329,10 +330,18 @@ def gradients_many(nets, xs, ts, optimizers=None):
         # Nets sharing a layer share its state (batch statistics, masks): one after the other.
         return [_updated(net, opt, net.gradient(x, t)) for net, opt, x, t in
                 zip(nets, opts, xs, ts)]
-    checked = []
+    checked, memo = [], {}
     for net, x, t in zip(nets, xs, ts):
-        x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
-        checked.append((x, net._check_t(t, x.shape[0])))
+        # A shared batch is converted and checked once per dtype and class count; each
+        # net still checks that its layers take x's shape (cached by the net).
+        key = (id(x), id(t), net.dtype, net.output_shape[-1])
+        found = memo.get(key)
+        if found is None:
+            x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
+            found = memo[key] = (x, net._check_t(t, x.shape[0]))
+        elif found[0].shape[1:] not in net._checked_shapes:
+            net._check_x(found[0])
+        checked.append(found)
     results = [None] * len(nets)
     batch = []
     for i, (net, (x, t)) in enumerate(zip(nets, checked)):
@@ -386,8 +395,7 @@ def _recorded_update(optimizer, net, grads):
     first use, the step count. ``grads`` may hold anything yet: only the
     kernels read it.
     """
-    from fastnet.optim import optimizers as builtin
-    if (optimizer is None or optimizer.__class__ not in _fusable(builtin)
+    if (optimizer is None or optimizer.__class__ not in _FUSABLE
             or optimizer.backend != "compiled"):
         return None
     program = _compiled.Program(net.dtype, None, None, None)
@@ -399,11 +407,8 @@ def _recorded_update(optimizer, net, grads):
     return program
 
 
-@functools.lru_cache(maxsize=1)
-def _fusable(builtin):
-    """fastnet's optimizer classes, whose ``update`` calls only the update kernels."""
-    return frozenset((builtin.SGD, builtin.Momentum, builtin.Nesterov, builtin.AdaGrad,
-                      builtin.RMSprop, builtin.Adam, builtin.AdamW))
+#: fastnet's optimizer classes, whose ``update`` calls only the update kernels.
+_FUSABLE = frozenset((SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW))
 
 
 class UpdatePlan:

@@ -102,6 +102,8 @@ class Sequential:
         self._param_slots = _numbered(named.values(), "params")
         self._buffer_slots = _numbered(named.values(), "buffers")
         self._param_offsets, self._param_size = self._pack_params()
+        self._grad_layout = [(self._param_offsets[g][0], layer.params[k].shape)
+                             for g, (layer, k) in self._param_slots.items()]
         self.params = {g: layer.params[k] for g, (layer, k) in self._param_slots.items()}
         self.buffers = {g: layer.buffers[k] for g, (layer, k) in self._buffer_slots.items()}
 
@@ -204,9 +206,7 @@ class Sequential:
     def _new_grads(self):
         """Point every layer's ``grads`` at views into one new buffer laid out like the params."""
         buffer = np.empty(self._param_size, self.dtype)
-        layout = [(self._param_offsets[g][0], layer.params[k].shape)
-                  for g, (layer, k) in self._param_slots.items()]
-        for (layer, k), view in zip(self._param_slots.values(), views(buffer, layout)):
+        for (layer, k), view in zip(self._param_slots.values(), views(buffer, self._grad_layout)):
             layer.grads[k] = view
         return buffer
 
