@@ -34,12 +34,14 @@ from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
 from _optim cimport ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, TEXTBOOK, update_pass
 from _parallel cimport fastnet_parallel, load_parallel
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
+from _stats cimport fastnet_stats, load_stats
 
 import numpy as np
 
 cnp.import_array()
 load_blas()
 load_parallel()
+load_stats()
 
 # Op kinds, one per kernel entry of the per-layer path (fastnet.kernels),
 # named as there. Each op's arrays, in order, are that entry's arrays.
@@ -58,7 +60,8 @@ cdef enum:
     SOFTMAX_CE_INDICES = 11         # logits labels dlogits
     SOFTMAX_CE_ROWS = 12            # logits t dlogits
     UPDATE = 13                     # param grad state state (an optimizer's; flat)
-    NUM_KINDS = 14
+    STATS = 14                      # x edges counts totals scratch (diagnostics; d = bins)
+    NUM_KINDS = 15
 
 KINDS = {
     "affine_forward": AFFINE_FORWARD,
@@ -75,6 +78,7 @@ KINDS = {
     "softmax_cross_entropy": SOFTMAX_CE_INDICES,
     "softmax_cross_entropy_onehot": SOFTMAX_CE_ROWS,
     "update": UPDATE,
+    "accumulate_stats_": STATS,
 }
 # An UPDATE op's ``d``: which update (csrc/_optim.pxd), named as its kernel
 # entry in fastnet.kernels; its ``code``: the flags; its scalars: the entry's.
@@ -170,6 +174,15 @@ cdef double _run_ops(Op* ops, int count, floating tag) noexcept nogil:
         elif o.kind == SOFTMAX_CE_ROWS:
             loss = softmax_ce_rows(<floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2],
                                    o.n, o.m)
+        elif o.kind == STATS:
+            if floating is float:
+                fastnet_stats.single(<const float*>o.p[0], o.n, <const double*>o.p[1], <int>o.d,
+                                     <long long*>o.p[2], <double*>o.p[3], o.s[0], o.s[1],
+                                     <long long*>o.p[4])
+            else:
+                fastnet_stats.double_(<const double*>o.p[0], o.n, <const double*>o.p[1],
+                                      <int>o.d, <long long*>o.p[2], <double*>o.p[3], o.s[0],
+                                      o.s[1], <long long*>o.p[4])
         elif o.kind == UPDATE:
             update_pass(<int>o.d, o.code, <floating*>o.p[0], <floating*>o.p[1],
                         <floating*>o.p[2], <floating*>o.p[3], o.n, o.s)

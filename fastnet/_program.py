@@ -28,8 +28,12 @@ dropout layer's uniform draws from its generator, the weight-decay terms of
 the loss) runs before or after the compiled call, in layer order.
 
 ``net._use_program = False`` forces the per-layer path (tests compare the
-two); the diagnostics recorder (``net.record_stats()``) also uses it.
+two). While a net records diagnostics (``net.record_stats()``), its passes
+are recorded with the statistics of each recorded array as ops of their own
+(``accumulate_stats_``), run inside the call right where the per-layer
+path's hooks would add them.
 """
+import contextlib
 import ctypes
 import functools
 import threading
@@ -37,6 +41,7 @@ import threading
 import numpy as np
 
 from fastnet._kernels import program as _compiled
+from fastnet._kernels import stats as _stats
 from fastnet.layers._base import Layer
 from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 
@@ -153,6 +158,17 @@ class Plan:
                   logits.shape[1])
         return float("nan")  # the loss is known when the program runs
 
+    def accumulate_stats_(self, x, edges, counts, totals, saturated_below, saturated_above):
+        nbins = edges.shape[0] - 1
+        if not (x.dtype == self.dtype and x.ndim == 1 and x.flags.c_contiguous
+                and edges.dtype == totals.dtype == np.float64 and counts.dtype == np.int64
+                and counts.shape == (nbins,) and totals.shape == (5,) and nbins >= 1):
+            raise ValueError("accumulate_stats_: cannot record these arrays")
+        scratch = np.empty(_stats.stats_scratch_size(nbins), np.int64)
+        self._program.add(_compiled.KINDS["accumulate_stats_"],
+                          (x, edges, counts, totals, scratch), x.shape[0], nbins, 0, 0,
+                          (saturated_below, saturated_above))
+
     def softmax_cross_entropy_onehot(self, logits, t, dlogits):
         self._add("softmax_cross_entropy_onehot", (logits, t, dlogits), logits.shape[0], 0,
                   logits.shape[1])
@@ -210,9 +226,10 @@ def compiled_pass(net, x, t, train, passes):
     """The net's :class:`CompiledPass` for this call, recorded on first use, or None
     when the per-layer path must run (a layer without the hook, a reference
     backend, ``net._use_program`` false, diagnostics recording)."""
-    if not net._use_program or net._recorder is not None:
+    if not net._use_program:
         return None
-    key = (x.shape, bool(train), passes, None if t is None else t.ndim)
+    # The recorder is part of the key: its arrays are in the recorded ops.
+    key = (x.shape, bool(train), passes, None if t is None else t.ndim, net._recorder)
     step = net._programs.get(key, _NOT_BUILT)
     if step is _NOT_BUILT:
         if len(net._programs) >= MAX_PROGRAMS:
@@ -231,17 +248,25 @@ def _record(net, x_shape, train, passes, t):
     grads = net._new_grads() if passes == GRADIENT else None
     program = _compiled.Program(net.dtype, x, t_ph, grads)
     plan = Plan(program, net.dtype)
+    recorder = net._recorder
+    with (contextlib.nullcontext() if recorder is None else recorder.adding_through(plan)):
+        return _record_into(plan, net, x, t_ph, grads, passes, train, recorder)
+
+
+def _record_into(plan, net, x, t_ph, grads, passes, train, recorder):
 
     # The forward, with Sequential._forward's rule of which outputs may be
     # written in place.
     h, protected, backwards = x, True, []
-    for layer, ws in net._slots:
+    for i, (layer, ws) in enumerate(net._slots):
         keeps_input = train and layer.keeps_input
         ws.may_overwrite_x = not (protected or keeps_input)
         traced = layer._compile(plan, h, ws, train)
         if traced is None:
             return None
         y, backward = traced
+        if recorder is not None:
+            recorder.forward(i, y)
         protected = (train and layer.keeps_output) or (y is h and (protected or keeps_input))
         backwards.append((backward, ws))
         h = y
@@ -254,10 +279,12 @@ def _record(net, x_shape, train, passes, t):
             return None
         if passes == GRADIENT:
             for i in range(len(backwards) - 1, -1, -1):
+                if recorder is not None:
+                    recorder.backward(i, dout)
                 backward, ws = backwards[i]
                 dout = backward(dout, ws, i > 0)
     step = CompiledPass()
-    step.net, step.program, step.output = net, program, h
+    step.net, step.program, step.output = net, plan._program, h
     step.before, step.after = plan.before, plan.after
     # The layers' attributes a per-layer pass would leave, bound again after
     # every run; views of the input placeholder become views of the call's x.

@@ -396,6 +396,7 @@ class Sequential:
                 net.gradient(x, t)
             net.stats()
         """
+        self._programs.clear()  # passes recorded with the previous recorder's statistics
         if not on:
             self._recorder = None
             return _Recording(self)
@@ -516,7 +517,7 @@ class _Recording:
         return self._net
 
     def __exit__(self, *exc):
-        self._net._recorder = None
+        self._net.record_stats(False)
         return False
 
 

@@ -205,15 +205,32 @@ def test_lstm_and_reference_nets_fall_back():
     _exercise(_textbook(backend="reference"), compiled=False)
 
 
-def test_diagnostics_recording_uses_the_per_layer_path():
-    fast, slow = _pair(_textbook())
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs", [{}, dict(activation="sigmoid", use_batchnorm=True,
+                                             use_dropout=True, weight_decay_lambda=0.1)])
+def test_diagnostics_recorded_inside_the_compiled_pass(dtype, kwargs):
+    """While recording, the compiled passes add each recorded array's statistics in
+    their one call: the same statistics, bit for bit, as the per-layer path's hooks,
+    over gradient, loss and predict calls; after recording stops, nothing is added."""
+    fast, slow = _pair(_textbook(dtype=dtype, **kwargs))
     rng = np.random.default_rng(0)
-    x, t = _data(fast, 8, rng)
     for net in (fast, slow):
-        with net.record_stats():
+        net.record_stats(bins=7, gradient_range=(-0.05, 0.05))
+    for n in (8, 5, 8):
+        x, t = _data(fast, n, rng)
+        for net in (fast, slow):
             net.gradient(x, t)
-    assert fast._programs == {}
+            net.loss(x, t, train_flg=True)
+            net.predict(x)
+    assert fast._programs and all(key[-1] is fast._recorder and step is not None
+                                  for key, step in fast._programs.items())
     _assert_same(fast.stats(), slow.stats())
+    recorded = fast.stats()
+    for net in (fast, slow):
+        net.record_stats(False)
+        net.gradient(x, t)
+    _assert_same(fast.stats(), recorded)
+    assert all(key[-1] is None for key in fast._programs)
 
 
 def test_a_loss_layer_without_the_hook_falls_back():
@@ -250,7 +267,7 @@ def test_dropout_masks_and_generators_follow_the_per_layer_path():
                 np.testing.assert_array_equal(a.mask, b.mask, strict=True)
                 assert a.mask.shape == x.shape[:1] + a.mask.shape[1:]
                 assert a.rng.bit_generator.state == b.rng.bit_generator.state
-    step = fast._programs[((4, 6), True, GRADIENT, 1)]
+    step = fast._programs[((4, 6), True, GRADIENT, 1, None)]
     assert len(step.before) == 3  # one draw per dropout layer, in layer order
 
 
