@@ -2,11 +2,12 @@
 
 Each member is an ordinary :class:`~fastnet.net.Sequential` with its own
 parameters, optimizer and random generators; the batch only drives them
-together. Every per-member gradient goes through :func:`_member_gradients`,
-the one place where the members' forward and backward passes run, so a
-faster way of running them (several members per call, spread over threads)
-changes that function alone and never what a member computes: a member
-trained in the batch equals the same net trained alone on the same batches.
+together. Every per-member gradient (and, in :meth:`NetBatch.step`, update)
+goes through :func:`_member_gradients`, the one place where the members'
+passes run: all members in one compiled call spread over the threads
+(:func:`fastnet._program.gradients_many`), which never changes what a member
+computes: a member trained in the batch equals the same net trained alone on
+the same batches.
 """
 import numbers
 
