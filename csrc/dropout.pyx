@@ -9,9 +9,6 @@ caller checks them. The loops are in csrc/_dropout.pxd.
 from cython cimport floating
 
 from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
-from _parallel cimport load_parallel
-
-load_parallel()
 
 
 def dropout_forward_(const floating[::1] x, floating[::1] mask, double ratio,

@@ -30,11 +30,10 @@ are sums of squares, never negative.
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc, qsort
 from numpy import ndarray as _ndarray
-from _parallel cimport bound, chunks, load_parallel
-from _vmath cimport vsqrt
+from _parallel cimport load_parallel
+from _optim cimport ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, TEXTBOOK, update_pass
 
 load_parallel()
 cdef type ndarray = _ndarray  # a C-level name: isinstance without a module-dict lookup
@@ -166,23 +165,7 @@ def tiling(list arrays, bint writable):
         free(spans)
 
 
-cdef inline Py_ssize_t _chunks(Py_ssize_t n) noexcept nogil:
-    """Threads for an array of ``n`` elements: chunks of at least 16 elements."""
-    return chunks(n, n // 16)
-
-
 # ---------------------------------------------------------------- SGD -----
-cdef inline void _sgd(floating* p, const floating* g, Py_ssize_t n,
-                      floating lr, floating wd) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating gi
-    for i in range(n):
-        gi = g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        p[i] = p[i] - lr * gi
-
-
 def sgd_update_(floating[::1] param, const floating[::1] grad, double lr,
                 double weight_decay=0.0):
     """Gradient descent step, in place: ``param -= lr * (grad + weight_decay * param)``.
@@ -195,44 +178,16 @@ def sgd_update_(floating[::1] param, const floating[::1] grad, double lr,
     weight_decay : float
         Coupled L2 coefficient (0: the textbook's plain SGD).
     """
-    cdef Py_ssize_t n = param.shape[0], nc = _chunks(n), c, lo
-    if n == 0:
+    if param.shape[0] == 0:
         return
-    cdef floating* p = &param[0]
-    cdef const floating* g = &grad[0]
-    for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = bound(n, c, nc)
-        _sgd(p + lo, g + lo, bound(n, c + 1, nc) - lo, <floating>lr, <floating>weight_decay)
+    cdef double a[2]
+    a[0], a[1] = lr, weight_decay
+    with nogil:
+        update_pass(SGD, 0, &param[0], &grad[0], <floating*>NULL, <floating*>NULL,
+                    param.shape[0], a)
 
 
 # ----------------------------------------------------- Momentum, Nesterov -----
-cdef inline void _momentum(floating* p, const floating* g, floating* v, Py_ssize_t n,
-                           floating lr, floating mu, floating wd, floating mu2,
-                           floating lr1mu, bint nesterov, bint textbook) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating gi, vi
-    for i in range(n):
-        gi = g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        if textbook:
-            # v <- mu v - lr g;  p <- p + v,  or (Nesterov)  p <- p + mu^2 v - (1 + mu) lr g
-            vi = mu * v[i] - lr * gi
-            v[i] = vi
-            if nesterov:
-                p[i] = p[i] + mu2 * vi - lr1mu * gi
-            else:
-                p[i] = p[i] + vi
-        else:
-            # b <- mu b + g;  p <- p - lr b,  or (Nesterov)  p <- p - lr (g + mu b)
-            vi = mu * v[i] + gi
-            v[i] = vi
-            if nesterov:
-                p[i] = p[i] - lr * (gi + mu * vi)
-            else:
-                p[i] = p[i] - lr * vi
-
-
 def momentum_update_(floating[::1] param, const floating[::1] grad, floating[::1] velocity,
                      double lr, double momentum, double weight_decay, bint nesterov,
                      bint textbook):
@@ -252,36 +207,17 @@ def momentum_update_(floating[::1] param, const floating[::1] grad, floating[::1
     lr, momentum, weight_decay : float
     nesterov, textbook : bool
     """
-    cdef Py_ssize_t n = param.shape[0], nc = _chunks(n), c, lo
-    if n == 0:
+    if param.shape[0] == 0:
         return
-    cdef floating* p = &param[0]
-    cdef const floating* g = &grad[0]
-    cdef floating* v = &velocity[0]
-    # Python-side products, as the textbook's NumPy code rounds them.
-    cdef double mu2 = momentum * momentum, lr1mu = (1 + momentum) * lr
-    for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = bound(n, c, nc)
-        _momentum(p + lo, g + lo, v + lo, bound(n, c + 1, nc) - lo, <floating>lr,
-                  <floating>momentum, <floating>weight_decay, <floating>mu2, <floating>lr1mu,
-                  nesterov, textbook)
+    cdef double a[3]
+    a[0], a[1], a[2] = lr, momentum, weight_decay
+    cdef int flags = (NESTEROV if nesterov else 0) | (TEXTBOOK if textbook else 0)
+    with nogil:
+        update_pass(MOMENTUM, flags, &param[0], &grad[0], &velocity[0], <floating*>NULL,
+                    param.shape[0], a)
 
 
 # ------------------------------------------------------ AdaGrad, RMSprop -----
-cdef inline void _rmsprop(floating* p, const floating* g, floating* h, Py_ssize_t n,
-                          floating lr, floating decay, floating scale, floating eps,
-                          floating wd) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating gi, hi
-    for i in range(n):
-        gi = g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        hi = decay * h[i] + scale * gi * gi
-        h[i] = hi
-        p[i] = p[i] - lr * gi / (vsqrt(hi) + eps)
-
-
 def rmsprop_update_(floating[::1] param, const floating[::1] grad, floating[::1] h,
                     double lr, double decay, double scale, double eps, double weight_decay):
     """RMSprop or AdaGrad step, in place on ``param`` and ``h``.
@@ -296,39 +232,15 @@ def rmsprop_update_(floating[::1] param, const floating[::1] grad, floating[::1]
     grad : floating[::1]
     lr, decay, scale, eps, weight_decay : float
     """
-    cdef Py_ssize_t n = param.shape[0], nc = _chunks(n), c, lo
-    if n == 0:
+    if param.shape[0] == 0:
         return
-    cdef floating* p = &param[0]
-    cdef const floating* g = &grad[0]
-    cdef floating* hp = &h[0]
-    for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = bound(n, c, nc)
-        _rmsprop(p + lo, g + lo, hp + lo, bound(n, c + 1, nc) - lo, <floating>lr,
-                 <floating>decay, <floating>scale, <floating>eps, <floating>weight_decay)
+    cdef double a[5]
+    a[0], a[1], a[2], a[3], a[4] = lr, decay, scale, eps, weight_decay
+    with nogil:
+        update_pass(RMSPROP, 0, &param[0], &grad[0], &h[0], <floating*>NULL, param.shape[0], a)
 
 
 # -------------------------------------------------------------- Adam(W) -----
-cdef inline void _adam(floating* p, const floating* g, floating* m, floating* v, Py_ssize_t n,
-                       floating step_size, floating one_minus_beta1, floating one_minus_beta2,
-                       floating eps, floating inv_bias2_sqrt, floating wd,
-                       floating shrink) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating gi, pi, mi, vi
-    for i in range(n):
-        gi = g[i]
-        pi = p[i]
-        if wd != 0:
-            gi = gi + wd * pi
-        if shrink != 1:
-            pi = pi * shrink
-        mi = m[i] + one_minus_beta1 * (gi - m[i])
-        vi = v[i] + one_minus_beta2 * (gi * gi - v[i])
-        m[i] = mi
-        v[i] = vi
-        p[i] = pi - step_size * mi / (vsqrt(vi) * inv_bias2_sqrt + eps)
-
-
 def adam_update_(floating[::1] param, const floating[::1] grad, floating[::1] m,
                  floating[::1] v, double step_size, double beta1, double beta2, double eps,
                  double inv_bias2_sqrt, double weight_decay, double shrink):
@@ -352,15 +264,10 @@ def adam_update_(floating[::1] param, const floating[::1] grad, floating[::1] m,
     grad : floating[::1]
     step_size, beta1, beta2, eps, inv_bias2_sqrt, weight_decay, shrink : float
     """
-    cdef Py_ssize_t n = param.shape[0], nc = _chunks(n), c, lo
-    if n == 0:
+    if param.shape[0] == 0:
         return
-    cdef floating* p = &param[0]
-    cdef const floating* g = &grad[0]
-    cdef floating* mp = &m[0]
-    cdef floating* vp = &v[0]
-    for c in prange(nc, nogil=True, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        lo = bound(n, c, nc)
-        _adam(p + lo, g + lo, mp + lo, vp + lo, bound(n, c + 1, nc) - lo, <floating>step_size,
-              <floating>(1.0 - beta1), <floating>(1.0 - beta2), <floating>eps,
-              <floating>inv_bias2_sqrt, <floating>weight_decay, <floating>shrink)
+    cdef double a[7]
+    a[0], a[1], a[2], a[3] = step_size, beta1, beta2, eps
+    a[4], a[5], a[6] = inv_bias2_sqrt, weight_decay, shrink
+    with nogil:
+        update_pass(ADAM, 0, &param[0], &grad[0], &m[0], &v[0], param.shape[0], a)

@@ -31,14 +31,17 @@ from _batchnorm cimport (batchnorm_backward_core, batchnorm_forward_infer_core,
                          batchnorm_forward_train_core)
 from _blas cimport load_blas
 from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
+from _optim cimport ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, TEXTBOOK, update_pass
 from _parallel cimport fastnet_parallel, load_parallel
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
+from _stats cimport fastnet_stats, load_stats
 
 import numpy as np
 
 cnp.import_array()
 load_blas()
 load_parallel()
+load_stats()
 
 # Op kinds, one per kernel entry of the per-layer path (fastnet.kernels),
 # named as there. Each op's arrays, in order, are that entry's arrays.
@@ -56,7 +59,9 @@ cdef enum:
     DROPOUT_SCALE = 10              # x out
     SOFTMAX_CE_INDICES = 11         # logits labels dlogits
     SOFTMAX_CE_ROWS = 12            # logits t dlogits
-    NUM_KINDS = 13
+    UPDATE = 13                     # param grad state state (an optimizer's; flat)
+    STATS = 14                      # x edges counts totals scratch (diagnostics; d = bins)
+    NUM_KINDS = 15
 
 KINDS = {
     "affine_forward": AFFINE_FORWARD,
@@ -72,7 +77,18 @@ KINDS = {
     "dropout_scale": DROPOUT_SCALE,
     "softmax_cross_entropy": SOFTMAX_CE_INDICES,
     "softmax_cross_entropy_onehot": SOFTMAX_CE_ROWS,
+    "update": UPDATE,
+    "accumulate_stats_": STATS,
 }
+# An UPDATE op's ``d``: which update (csrc/_optim.pxd), named as its kernel
+# entry in fastnet.kernels; its ``code``: the flags; its scalars: the entry's.
+UPDATES = {
+    "sgd_update_": SGD,
+    "momentum_update_": MOMENTUM,
+    "rmsprop_update_": RMSPROP,
+    "adam_update_": ADAM,
+}
+UPDATE_FLAGS = {"nesterov": NESTEROV, "textbook": TEXTBOOK}
 
 # The run-time arrays an op pointer may refer to.
 cdef enum:
@@ -83,7 +99,7 @@ cdef enum:
 
 cdef enum:
     MAX_ARRAYS = 8
-    MAX_SCALARS = 3
+    MAX_SCALARS = 7
 
 
 cdef struct Op:
@@ -158,6 +174,18 @@ cdef double _run_ops(Op* ops, int count, floating tag) noexcept nogil:
         elif o.kind == SOFTMAX_CE_ROWS:
             loss = softmax_ce_rows(<floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2],
                                    o.n, o.m)
+        elif o.kind == STATS:
+            if floating is float:
+                fastnet_stats.single(<const float*>o.p[0], o.n, <const double*>o.p[1], <int>o.d,
+                                     <long long*>o.p[2], <double*>o.p[3], o.s[0], o.s[1],
+                                     <long long*>o.p[4])
+            else:
+                fastnet_stats.double_(<const double*>o.p[0], o.n, <const double*>o.p[1],
+                                      <int>o.d, <long long*>o.p[2], <double*>o.p[3], o.s[0],
+                                      o.s[1], <long long*>o.p[4])
+        elif o.kind == UPDATE:
+            update_pass(<int>o.d, o.code, <floating*>o.p[0], <floating*>o.p[1],
+                        <floating*>o.p[2], <floating*>o.p[3], o.n, o.s)
     return loss
 
 
@@ -215,7 +243,7 @@ cdef class Program:
     def add(self, int kind, arrays, Py_ssize_t n=0, Py_ssize_t d=0, Py_ssize_t m=0,
             int code=0, scalars=()):
         """Append an op: ``arrays`` (ndarrays or None, at most 8, C-contiguous),
-        its sizes, activation ``code`` and ``scalars`` (at most 3).
+        its sizes, activation ``code`` (an update's flags) and ``scalars`` (at most 7).
 
         ValueError for an unknown activation code, or for an activation
         backward whose derivative needs the pre-activation without it (as
@@ -291,9 +319,14 @@ cdef class Program:
         return loss
 
 
-def run_many(list programs, list xs, list ts, list grads, int num_threads):
+def run_many(list programs, list xs, list ts, list grads, int num_threads, list updates=None):
     """Run ``programs[i]`` on ``xs[i]``, ``ts[i]``, ``grads[i]`` for every i, the
     programs spread over ``num_threads`` OpenMP threads; return the losses.
+
+    ``updates[i]`` (a Program of UPDATE ops recorded against the arrays
+    themselves, or None) runs right after ``programs[i]``, on the same
+    thread: the optimizer's update of net i while its gradients are still in
+    that core's cache.
 
     The programs must be distinct objects over disjoint arrays (apart from
     shared read-only inputs). A BLAS call inside runs on the thread that
@@ -306,11 +339,13 @@ def run_many(list programs, list xs, list ts, list grads, int num_threads):
     cdef Py_ssize_t i, count = len(programs)
     cdef Program program
     cdef double[::1] losses = np.zeros(count)
-    cdef Op** ops = <Op**>PyMem_Realloc(NULL, max(count, 1) * sizeof(Op*))
-    cdef int[::1] counts = np.zeros(count, np.intc)
+    cdef Op** ops = <Op**>PyMem_Realloc(NULL, 2 * max(count, 1) * sizeof(Op*))
+    cdef int[::1] counts = np.zeros(2 * count, np.intc)
     cdef unsigned char[::1] double_precision = np.zeros(count, np.uint8)
     if ops == NULL:
         raise MemoryError()
+    if updates is not None and len(updates) != count:
+        raise ValueError(f"updates has {len(updates)} entries for {count} programs")
     if fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1):
         num_threads = 1
     try:
@@ -319,9 +354,16 @@ def run_many(list programs, list xs, list ts, list grads, int num_threads):
             program._point(xs[i], ts[i], grads[i])
             ops[i], counts[i], double_precision[i] = (program.ops, program.count,
                                                       program.double_precision)
+            ops[count + i], counts[count + i] = NULL, 0
+            if updates is not None and updates[i] is not None:
+                program = updates[i]
+                if program.double_precision != double_precision[i]:
+                    raise ValueError(f"updates[{i}] is of another dtype than programs[{i}]")
+                ops[count + i], counts[count + i] = program.ops, program.count
         for i in prange(count, nogil=True, num_threads=max(1, min(num_threads, count)),
                         schedule="dynamic", use_threads_if=num_threads > 1 and count > 1):
             losses[i] = _run_program(ops[i], counts[i], double_precision[i])
+            _run_program(ops[count + i], counts[count + i], double_precision[i])
     finally:
         PyMem_Free(ops)
     return list(losses)

@@ -20,6 +20,9 @@ from cython cimport floating
 from libc.math cimport INFINITY, NAN, fabs, nextafterf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+from cpython.pycapsule cimport PyCapsule_New
+
+from _stats cimport fastnet_stats_t
 
 # Layout of the ``totals`` vector (float64, length 5).
 cdef enum:
@@ -314,6 +317,47 @@ cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, cons
     out[ZEROS], out[SATURATED] = zeros, saturated
 
 
+cdef void _stats_add(const floating* x, Py_ssize_t n, const double* edges, int nbins,
+                     long long* counts, double* totals, double saturated_below,
+                     double saturated_above, long long* sub) noexcept nogil:
+    """``accumulate_stats_`` on raw pointers, checked by the caller: ``sub`` is
+    scratch of ``stats_scratch_size(nbins)`` counters."""
+    cdef Binning b
+    cdef double part[5]
+    cdef double total_n, delta
+    cdef int r, k
+    if n == 0:
+        return
+    memset(part, 0, sizeof(part))
+    memset(sub, 0, SUBS * (nbins + 2) * sizeof(long long))
+    b = _binning(edges, nbins, saturated_below, saturated_above, floating is float)
+    _accumulate(x, n, edges, &b, sub, part)
+    for r in range(SUBS):
+        for k in range(nbins):
+            counts[k] += sub[r * (nbins + 2) + k]
+    total_n = totals[COUNT] + n
+    delta = part[MEAN] - totals[MEAN]
+    totals[M2] += part[M2] + delta * delta * totals[COUNT] * n / total_n
+    totals[MEAN] += delta * n / total_n
+    totals[COUNT] = total_n
+    totals[ZEROS] += part[ZEROS]
+    totals[SATURATED] += part[SATURATED]
+
+
+def stats_scratch_size(int nbins):
+    """Counters of scratch the statistics of ``nbins`` bins need (compiled passes keep
+    one int64 array of this size per recorded array)."""
+    return SUBS * (nbins + 2)
+
+
+# For csrc/program.pyx (a compiled pass records statistics in its one call): the
+# entry for each dtype, as the fastnet_stats_t of _stats.pxd.
+cdef fastnet_stats_t _entries
+_entries.single = _stats_add[float]
+_entries.double_ = _stats_add[double]
+_entries_capsule = PyCapsule_New(&_entries, b"fastnet_stats_t", NULL)
+
+
 def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[::1] counts,
                       double[::1] totals, double saturated_below, double saturated_above):
     """Add the statistics of ``x`` (flat, any length) into ``counts`` and ``totals``.
@@ -324,14 +368,10 @@ def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[
     deviations), zeros and saturated counts, updated in place. A value
     counts as saturated when ``v <= saturated_below`` or ``v >= saturated_above``.
     """
-    cdef Py_ssize_t n = x.shape[0], k
-    cdef int nbins = edges.shape[0] - 1, r
-    cdef Binning b
+    cdef Py_ssize_t n = x.shape[0]
+    cdef int nbins = edges.shape[0] - 1
     cdef long long stack_sub[SUBS * (STACK_BINS + 2)]
     cdef long long* sub = stack_sub
-    cdef double part[5]
-    cdef double total_n, delta
-    memset(part, 0, sizeof(part))
     if nbins < 1 or counts.shape[0] != nbins:
         raise ValueError(f"edges needs B + 1 >= 2 values and counts B; got {nbins + 1} edges "
                          f"and {counts.shape[0]} counts")
@@ -344,18 +384,7 @@ def accumulate_stats_(const floating[::1] x, const double[::1] edges, long long[
         if sub == NULL:
             raise MemoryError(f"no memory for {nbins} bins")
     with nogil:
-        memset(sub, 0, SUBS * (nbins + 2) * sizeof(long long))
-        b = _binning(&edges[0], nbins, saturated_below, saturated_above, floating is float)
-        _accumulate(&x[0], n, &edges[0], &b, sub, part)
-        for r in range(SUBS):
-            for k in range(nbins):
-                counts[k] += sub[r * (nbins + 2) + k]
-        total_n = totals[COUNT] + n
-        delta = part[MEAN] - totals[MEAN]
-        totals[M2] += part[M2] + delta * delta * totals[COUNT] * n / total_n
-        totals[MEAN] += delta * n / total_n
-        totals[COUNT] = total_n
-        totals[ZEROS] += part[ZEROS]
-        totals[SATURATED] += part[SATURATED]
+        _stats_add(&x[0], n, &edges[0], nbins, &counts[0], &totals[0], saturated_below,
+                   saturated_above, sub)
     if sub != stack_sub:
         free(sub)

@@ -5,7 +5,7 @@ blas_threads.h, installed into NumPy's OpenBLAS by ``fastnet._blas`` at
 import). Process-wide: NumPy's own GEMMs then run on the same OpenMP pool as
 fastnet's kernels (and as torch's, which loads the same ``libgomp.so.1``), so
 no pool spin-waits against another and the element-wise kernels (optimizer
-updates, batch norm, dropout) can go parallel by default. Measurements:
+updates, batch norm; dropout stays serial) can go parallel by default. Measurements:
 bench/RESULTS.md, "One thread pool".
 """
 cimport openmp

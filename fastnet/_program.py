@@ -28,8 +28,12 @@ dropout layer's uniform draws from its generator, the weight-decay terms of
 the loss) runs before or after the compiled call, in layer order.
 
 ``net._use_program = False`` forces the per-layer path (tests compare the
-two); the diagnostics recorder (``net.record_stats()``) also uses it.
+two). While a net records diagnostics (``net.record_stats()``), its passes
+are recorded with the statistics of each recorded array as ops of their own
+(``accumulate_stats_``), run inside the call right where the per-layer
+path's hooks would add them.
 """
+import contextlib
 import ctypes
 import functools
 import threading
@@ -37,7 +41,9 @@ import threading
 import numpy as np
 
 from fastnet._kernels import program as _compiled
+from fastnet._kernels import stats as _stats
 from fastnet.layers._base import Layer
+from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 
 FORWARD, LOSS, GRADIENT = "forward", "loss", "gradient"
 #: Programs kept per net (input shapes x modes); the cache is cleared when full.
@@ -152,6 +158,17 @@ class Plan:
                   logits.shape[1])
         return float("nan")  # the loss is known when the program runs
 
+    def accumulate_stats_(self, x, edges, counts, totals, saturated_below, saturated_above):
+        nbins = edges.shape[0] - 1
+        if not (x.dtype == self.dtype and x.ndim == 1 and x.flags.c_contiguous
+                and edges.dtype == totals.dtype == np.float64 and counts.dtype == np.int64
+                and counts.shape == (nbins,) and totals.shape == (5,) and nbins >= 1):
+            raise ValueError("accumulate_stats_: cannot record these arrays")
+        scratch = np.empty(_stats.stats_scratch_size(nbins), np.int64)
+        self._program.add(_compiled.KINDS["accumulate_stats_"],
+                          (x, edges, counts, totals, scratch), x.shape[0], nbins, 0, 0,
+                          (saturated_below, saturated_above))
+
     def softmax_cross_entropy_onehot(self, logits, t, dlogits):
         self._add("softmax_cross_entropy_onehot", (logits, t, dlogits), logits.shape[0], 0,
                   logits.shape[1])
@@ -176,7 +193,10 @@ class CompiledPass:
         for f in self.before:
             f()
 
-    def _finish(self, x, loss, has_loss):
+    def _finish(self, x, loss, has_loss, penalties=None):
+        """Bind the layers' state after a run; return the loss with the penalties
+        (``penalties``: their values taken before the run, when it updated the
+        parameters they are computed from)."""
         for layer, name, value in self.state:
             setattr(layer, name, value)
         for layer, name, shape in self.input_views:
@@ -184,10 +204,13 @@ class CompiledPass:
         for f in self.after:
             f(loss)
         if has_loss:
-            for penalty in self.penalties:
-                loss += penalty()
+            for value in (self._penalty_values() if penalties is None else penalties):
+                loss += value
             self.net.last_loss = loss
         return loss
+
+    def _penalty_values(self):
+        return [penalty() for penalty in self.penalties]
 
     def gradient(self, x, t):
         """``net.gradient(x, t)`` for checked ``x`` and ``t``."""
@@ -203,9 +226,10 @@ def compiled_pass(net, x, t, train, passes):
     """The net's :class:`CompiledPass` for this call, recorded on first use, or None
     when the per-layer path must run (a layer without the hook, a reference
     backend, ``net._use_program`` false, diagnostics recording)."""
-    if not net._use_program or net._recorder is not None:
+    if not net._use_program:
         return None
-    key = (x.shape, bool(train), passes, None if t is None else t.ndim)
+    # The recorder is part of the key: its arrays are in the recorded ops.
+    key = (x.shape, bool(train), passes, None if t is None else t.ndim, net._recorder)
     step = net._programs.get(key, _NOT_BUILT)
     if step is _NOT_BUILT:
         if len(net._programs) >= MAX_PROGRAMS:
@@ -224,17 +248,25 @@ def _record(net, x_shape, train, passes, t):
     grads = net._new_grads() if passes == GRADIENT else None
     program = _compiled.Program(net.dtype, x, t_ph, grads)
     plan = Plan(program, net.dtype)
+    recorder = net._recorder
+    with (contextlib.nullcontext() if recorder is None else recorder.adding_through(plan)):
+        return _record_into(plan, net, x, t_ph, grads, passes, train, recorder)
+
+
+def _record_into(plan, net, x, t_ph, grads, passes, train, recorder):
 
     # The forward, with Sequential._forward's rule of which outputs may be
     # written in place.
     h, protected, backwards = x, True, []
-    for layer, ws in net._slots:
+    for i, (layer, ws) in enumerate(net._slots):
         keeps_input = train and layer.keeps_input
         ws.may_overwrite_x = not (protected or keeps_input)
         traced = layer._compile(plan, h, ws, train)
         if traced is None:
             return None
         y, backward = traced
+        if recorder is not None:
+            recorder.forward(i, y)
         protected = (train and layer.keeps_output) or (y is h and (protected or keeps_input))
         backwards.append((backward, ws))
         h = y
@@ -247,10 +279,12 @@ def _record(net, x_shape, train, passes, t):
             return None
         if passes == GRADIENT:
             for i in range(len(backwards) - 1, -1, -1):
+                if recorder is not None:
+                    recorder.backward(i, dout)
                 backward, ws = backwards[i]
                 dout = backward(dout, ws, i > 0)
     step = CompiledPass()
-    step.net, step.program, step.output = net, program, h
+    step.net, step.program, step.output = net, plan._program, h
     step.before, step.after = plan.before, plan.after
     # The layers' attributes a per-layer pass would leave, bound again after
     # every run; views of the input placeholder become views of the call's x.
@@ -282,7 +316,7 @@ def _address(array):
 _blas_lock = threading.Lock()
 
 
-def gradients_many(nets, xs, ts):
+def gradients_many(nets, xs, ts, optimizers=None):
     """``[net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]``, the nets run at once.
 
     ``xs`` and ``ts`` hold one entry per net; the same array object may be
@@ -299,58 +333,156 @@ def gradients_many(nets, xs, ts):
     tolerance, not bit for bit, when ``net.gradient`` would use several).
     A single compiled net runs as ``net.gradient`` itself, on every BLAS thread.
 
+    ``optimizers`` (one per net, or None): also run
+    ``optimizers[i].update(nets[i].params, gradients_i)`` for every net. For
+    a compiled net and one of fastnet's own optimizers on the compiled
+    backend, the update's kernel runs inside the same call, right after that
+    net's backward pass, on its thread (its Python part, the checks and the
+    step count, runs before the call); any other update runs after the call.
+    The results are the same as calling ``update`` afterwards.
+
     Raises ValueError/TypeError as ``net.gradient`` does (naming x or t), or
     if the lengths differ or a net appears twice.
     """
     nets, xs, ts = list(nets), list(xs), list(ts)
-    if not (len(nets) == len(xs) == len(ts)):
-        raise ValueError(f"nets, xs and ts must have one entry per net; got {len(nets)}, "
-                         f"{len(xs)}, {len(ts)}")
+    opts = [None] * len(nets) if optimizers is None else list(optimizers)
+    if not (len(nets) == len(xs) == len(ts) == len(opts)):
+        raise ValueError(f"nets, xs, ts (and optimizers) must have one entry per net; got "
+                         f"{len(nets)}, {len(xs)}, {len(ts)}"
+                         + ("" if optimizers is None else f", {len(opts)}"))
     if len({id(net) for net in nets}) != len(nets):
         raise ValueError("nets must be distinct objects (a net appears twice)")
     layers = [id(layer) for net in nets for layer in net.layers.values()]
     if len(set(layers)) != len(layers):
         # Nets sharing a layer share its state (batch statistics, masks): one after the other.
-        return [net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]
-    checked = []
+        return [_updated(net, opt, net.gradient(x, t)) for net, opt, x, t in
+                zip(nets, opts, xs, ts)]
+    checked, memo = [], {}
     for net, x, t in zip(nets, xs, ts):
-        x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
-        checked.append((x, net._check_t(t, x.shape[0])))
+        # A shared batch is converted and checked once per dtype and class count; each
+        # net still checks that its layers take x's shape (cached by the net).
+        key = (id(x), id(t), net.dtype, net.output_shape[-1])
+        found = memo.get(key)
+        if found is None:
+            x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
+            found = memo[key] = (x, net._check_t(t, x.shape[0]))
+        elif found[0].shape[1:] not in net._checked_shapes:
+            net._check_x(found[0])
+        checked.append(found)
     results = [None] * len(nets)
     batch = []
     for i, (net, (x, t)) in enumerate(zip(nets, checked)):
         step = compiled_pass(net, x, t, True, GRADIENT)
         if step is None:
-            results[i] = net.gradient(x, t)
+            results[i] = _updated(net, opts[i], net.gradient(x, t))
         else:
             batch.append((i, step, x, t))
     if len(batch) == 1:  # one net alone keeps every BLAS thread for its GEMMs
         i, step, x, t = batch[0]
-        results[i] = step.gradient(x, t)
+        results[i] = _updated(step.net, opts[i], step.gradient(x, t))
     elif batch:
-        buffers = []
-        for _, step, _, _ in batch:
+        buffers, updates, late = [], [], []
+        for i, step, _, _ in batch:
             buffers.append(step.net._new_grads())
+            results[i] = step.grads()
+            update = None
+            if opts[i] is not None and not late:  # once one is late, the rest keep the order
+                try:
+                    update = _recorded_update(opts[i], step.net, results[i])
+                except (TypeError, ValueError):
+                    pass  # its checks changed nothing: the update raises again after the call
+            if opts[i] is not None and update is None:
+                late.append(i)
+            updates.append(update)
+        penalties = [None if update is None else step._penalty_values()
+                     for (_, step, _, _), update in zip(batch, updates)]
+        for _, step, _, _ in batch:
             step._prepare()
         losses = _run_many([step.program for _, step, _, _ in batch],
-                           [x for _, _, x, _ in batch], [t for _, _, _, t in batch], buffers)
-        for (i, step, x, _), loss in zip(batch, losses):
-            step._finish(x, loss, True)
-            results[i] = step.grads()
+                           [x for _, _, x, _ in batch], [t for _, _, _, t in batch], buffers,
+                           updates)
+        for (_, step, x, _), loss, values in zip(batch, losses, penalties):
+            step._finish(x, loss, True, values)
+        for i in late:
+            opts[i].update(nets[i].params, results[i])
     return results
 
 
-def _run_many(programs, xs, ts, grads):
+def _updated(net, optimizer, grads):
+    if optimizer is not None:
+        optimizer.update(net.params, grads)
+    return grads
+
+
+def _recorded_update(optimizer, net, grads):
+    """``optimizer.update(net.params, grads)`` as a Program of UPDATE ops to run later,
+    or None when the optimizer is not one of fastnet's own on the compiled backend.
+
+    Everything but the kernel calls runs now: the checks, the state made on
+    first use, the step count. ``grads`` may hold anything yet: only the
+    kernels read it.
+    """
+    if (optimizer is None or optimizer.__class__ not in _FUSABLE
+            or optimizer.backend != "compiled"):
+        return None
+    program = _compiled.Program(net.dtype, None, None, None)
+    kernels, optimizer._ops = optimizer._ops, UpdatePlan(program, net.dtype)
+    try:
+        optimizer.update(net.params, grads)
+    finally:
+        optimizer._ops = kernels
+    return program
+
+
+#: fastnet's optimizer classes, whose ``update`` calls only the update kernels.
+_FUSABLE = frozenset((SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW))
+
+
+class UpdatePlan:
+    """Stands in for an optimizer's kernel namespace: each update kernel call it
+    makes becomes an UPDATE op of ``program`` (same arrays, same scalars)."""
+
+    def __init__(self, program, dtype):
+        self._program = program
+        self.dtype = dtype
+
+    def _add(self, name, arrays, scalars, flags=0):
+        for a in arrays:
+            if not (a.flags.c_contiguous and a.dtype == self.dtype):
+                raise ValueError(f"{name}: cannot record a {a.dtype} array of shape {a.shape} "
+                                 f"that is not C-contiguous {self.dtype}")
+        self._program.add(_compiled.KINDS["update"], arrays, arrays[0].shape[0],
+                          _compiled.UPDATES[name], 0, flags, scalars)
+
+    def sgd_update_(self, param, grad, lr, weight_decay=0.0):
+        self._add("sgd_update_", (param, grad), (lr, weight_decay))
+
+    def momentum_update_(self, param, grad, velocity, lr, momentum, weight_decay, nesterov,
+                         textbook):
+        flags = _compiled.UPDATE_FLAGS
+        self._add("momentum_update_", (param, grad, velocity), (lr, momentum, weight_decay),
+                  (flags["nesterov"] if nesterov else 0) | (flags["textbook"] if textbook else 0))
+
+    def rmsprop_update_(self, param, grad, h, lr, decay, scale, eps, weight_decay):
+        self._add("rmsprop_update_", (param, grad, h), (lr, decay, scale, eps, weight_decay))
+
+    def adam_update_(self, param, grad, m, v, step_size, beta1, beta2, eps, inv_bias2_sqrt,
+                     weight_decay, shrink):
+        self._add("adam_update_", (param, grad, m, v),
+                  (step_size, beta1, beta2, eps, inv_bias2_sqrt, weight_decay, shrink))
+
+
+def _run_many(programs, xs, ts, grads, updates=None):
     from fastnet._kernels.threads import max_threads
     threads = _openblas_threads()
     if threads is None:  # another BLAS: its threads are not ours to set, so one net at a time
-        return _compiled.run_many(programs, xs, ts, grads, 1)
+        return _compiled.run_many(programs, xs, ts, grads, 1, updates)
     get, put = threads
     with _blas_lock:
         previous = get()
         put(1)
         try:
-            return _compiled.run_many(programs, xs, ts, grads, max_threads())
+            return _compiled.run_many(programs, xs, ts, grads, max_threads(), updates)
         finally:
             put(previous)
 

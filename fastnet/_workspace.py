@@ -1,6 +1,24 @@
 """Reusable scratch buffers, so a training step allocates nothing it can reuse."""
 import numpy as np
 
+#: Byte boundary of every workspace buffer and dropout mask: one cache line, one AVX-512
+#: vector. malloc only promises 16: a (512, 1024) float32 array landed at 0, 16,
+#: 32 or 48 bytes past a line from one process to the next, and at 16-48 the
+#: batch-norm kernels ran ~30% slower (every 64-byte load split across two
+#: lines; bench/RESULTS.md, "BN and dropout at (512, 1024)").
+ALIGNMENT = 64
+
+
+def aligned_empty(shape, dtype):
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` whose first
+    element sits on an ``ALIGNMENT``-byte boundary (a view into a slightly
+    larger byte buffer)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
 
 class Workspace:
     """Buffers keyed by (key, shape, dtype), kept for the most recent shapes.
@@ -22,7 +40,7 @@ class Workspace:
         if buf is None:
             if len(self._buffers) >= self._max_entries:
                 self._buffers.clear()
-            buf = self._buffers[full_key] = np.empty(shape, dtype)
+            buf = self._buffers[full_key] = aligned_empty(shape, dtype)
         return buf
 
 
@@ -56,7 +74,7 @@ class FreshWorkspace:
 
     @staticmethod
     def get(name, shape, dtype):
-        return np.empty(shape, dtype)
+        return aligned_empty(shape, dtype)
 
 
 FRESH = FreshWorkspace()

@@ -5,6 +5,7 @@ counts and moments (one kernel call per batch, ``accumulate_stats_``), never
 copies of the data: mean, std, the fraction of exact zeros (dead ReLUs),
 the fraction of saturated units and histogram counts over fixed bins.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -93,6 +94,20 @@ class StatsRecorder:
         stats = self._stats.get(index)
         if stats is not None:
             stats[1].add(dout)
+
+    @contextlib.contextmanager
+    def adding_through(self, kernels):
+        """Within the block, every array added goes to ``kernels.accumulate_stats_``
+        instead of the backend's (a compiled pass records those calls as ops)."""
+        stats = [s for pair in self._stats.values() for s in pair]
+        backends = [s._ops for s in stats]
+        for s in stats:
+            s._ops = kernels
+        try:
+            yield
+        finally:
+            for s, ops in zip(stats, backends):
+                s._ops = ops
 
     def as_dict(self):
         """``{k: {"activations": {...}, "gradients": {...}}}``, k = 1, 2 ... in net order."""

@@ -14,6 +14,7 @@ from fastnet._activation import get_activation
 from fastnet._checks import flag, float_dtype, make_rng, one_of, positive_int, real_scalar
 from fastnet.init import get_initializer
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
+from fastnet.layers._base import setting
 from fastnet.layers.activations import Activation
 from fastnet.layers.dropout import MODES
 from fastnet.net import Sequential
@@ -27,6 +28,10 @@ def _sizes(input_size, hidden_size_list, output_size):
     sizes += [positive_int(f"hidden_size_list[{i}]", s) for i, s in enumerate(hidden_size_list)]
     sizes.append(positive_int("output_size", output_size))
     return sizes
+
+
+def _net_setting(name):
+    return setting(name, "net", "its layers take it when it builds them")
 
 
 class MultiLayerNetExtend(Sequential):
@@ -76,6 +81,15 @@ class MultiLayerNetExtend(Sequential):
         ``alpha``); None takes its default.
     """
 
+    # Read-only: the net hands them to its layers when it builds them.
+    activation = _net_setting("activation")
+    activation_param = _net_setting("activation_param")
+    weight_decay_lambda = _net_setting("weight_decay_lambda")
+    use_dropout = _net_setting("use_dropout")
+    use_batchnorm = _net_setting("use_batchnorm")
+    dropout_ration = _net_setting("dropout_ration")
+    dropout_mode = _net_setting("dropout_mode")
+
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
                  dropout_ration=0.5, use_batchnorm=False, *, dtype=np.float32, seed=None,
@@ -83,17 +97,18 @@ class MultiLayerNetExtend(Sequential):
                  activation_param=None):
         sizes = _sizes(input_size, hidden_size_list, output_size)
         get_activation(activation).check_param(activation_param)
-        self.activation_param = activation_param
         self.input_size, self.output_size = sizes[0], sizes[-1]
         self.hidden_size_list = list(sizes[1:-1])
         self.hidden_layer_num = len(self.hidden_size_list)
-        self.activation = activation
-        self.weight_decay_lambda = real_scalar("weight_decay_lambda", weight_decay_lambda, low=0)
-        self.use_dropout = flag("use_dropout", use_dropout)
-        self.use_batchnorm = flag("use_batchnorm", use_batchnorm)
-        self.dropout_ration = real_scalar("dropout_ration", dropout_ration, low=0, high=1,
-                                          high_open=True)
-        self.dropout_mode = one_of("dropout_mode", dropout_mode, MODES)
+        self._settings = {
+            "activation": activation, "activation_param": activation_param,
+            "weight_decay_lambda": real_scalar("weight_decay_lambda", weight_decay_lambda,
+                                               low=0),
+            "use_dropout": flag("use_dropout", use_dropout),
+            "use_batchnorm": flag("use_batchnorm", use_batchnorm),
+            "dropout_ration": real_scalar("dropout_ration", dropout_ration, low=0, high=1,
+                                          high_open=True),
+            "dropout_mode": one_of("dropout_mode", dropout_mode, MODES)}
         self.backend = backend
         dtype = float_dtype(dtype)
 

@@ -102,6 +102,8 @@ class Sequential:
         self._param_slots = _numbered(named.values(), "params")
         self._buffer_slots = _numbered(named.values(), "buffers")
         self._param_offsets, self._param_size = self._pack_params()
+        self._grad_layout = [(self._param_offsets[g][0], layer.params[k].shape)
+                             for g, (layer, k) in self._param_slots.items()]
         self.params = {g: layer.params[k] for g, (layer, k) in self._param_slots.items()}
         self.buffers = {g: layer.buffers[k] for g, (layer, k) in self._buffer_slots.items()}
 
@@ -204,9 +206,7 @@ class Sequential:
     def _new_grads(self):
         """Point every layer's ``grads`` at views into one new buffer laid out like the params."""
         buffer = np.empty(self._param_size, self.dtype)
-        layout = [(self._param_offsets[g][0], layer.params[k].shape)
-                  for g, (layer, k) in self._param_slots.items()]
-        for (layer, k), view in zip(self._param_slots.values(), views(buffer, layout)):
+        for (layer, k), view in zip(self._param_slots.values(), views(buffer, self._grad_layout)):
             layer.grads[k] = view
         return buffer
 
@@ -396,6 +396,7 @@ class Sequential:
                 net.gradient(x, t)
             net.stats()
         """
+        self._programs.clear()  # passes recorded with the previous recorder's statistics
         if not on:
             self._recorder = None
             return _Recording(self)
@@ -516,7 +517,7 @@ class _Recording:
         return self._net
 
     def __exit__(self, *exc):
-        self._net._recorder = None
+        self._net.record_stats(False)
         return False
 
 

@@ -2,11 +2,12 @@
 
 Each member is an ordinary :class:`~fastnet.net.Sequential` with its own
 parameters, optimizer and random generators; the batch only drives them
-together. Every per-member gradient goes through :func:`_member_gradients`,
-the one place where the members' forward and backward passes run, so a
-faster way of running them (several members per call, spread over threads)
-changes that function alone and never what a member computes: a member
-trained in the batch equals the same net trained alone on the same batches.
+together. Every per-member gradient (and, in :meth:`NetBatch.step`, update)
+goes through :func:`_member_gradients`, the one place where the members'
+passes run: all members in one compiled call spread over the threads
+(:func:`fastnet._program.gradients_many`), which never changes what a member
+computes: a member trained in the batch equals the same net trained alone on
+the same batches.
 """
 import numbers
 
@@ -19,9 +20,11 @@ from fastnet.net import Sequential
 from fastnet.optim import make_optimizer
 
 
-def _member_gradients(nets, xs, ts):
+def _member_gradients(nets, xs, ts, optimizers=None):
     """Gradients of every member: ``[net.gradient(x, t) for net, x, t in zip(...)]``,
-    the members' compiled passes run in one call, spread over the threads.
+    the members' compiled passes run in one call, spread over the threads;
+    with ``optimizers``, each member's update too (in the same call where
+    the optimizer is one of fastnet's own).
 
     ``xs[i]``, ``ts[i]`` are member i's checked inputs (the same arrays for
     every member when they share a batch; they are only read). Returns a list
@@ -32,7 +35,7 @@ def _member_gradients(nets, xs, ts):
     mutates what a training-mode pass mutates (batch norm running
     statistics, dropout generators).
     """
-    return gradients_many(nets, xs, ts)
+    return gradients_many(nets, xs, ts, optimizers)
 
 
 def _per_member(values):
@@ -329,9 +332,7 @@ class NetBatch:
             raise RuntimeError("step needs an optimizer per member: build the batch with "
                                "NetBatch(nets, optimizers=[...]) or NetBatch.build(...)")
         xs, ts = self._inputs(x, t)
-        grads = _member_gradients(self.nets, xs, ts)
-        for net, opt, g in zip(self.nets, self.optimizers, grads):
-            opt.update(net.params, g)
+        _member_gradients(self.nets, xs, ts, self.optimizers)
         return np.array([net.last_loss for net in self.nets], dtype=np.float64)
 
     # -- evaluation ------------------------------------------------------------------

@@ -161,3 +161,21 @@ def test_experiments_quick(tmp_path, name):
     from fastnet.experiments import get_experiment
     result = get_experiment(name).run(tmp_path, quick=True)
     assert result["final"] and all(path.exists() for path in result["files"])
+
+
+@pytest.mark.parametrize("name, value", [
+    ("weight_decay_lambda", 0.1), ("dropout_ration", 0.2), ("use_dropout", True),
+    ("use_batchnorm", True), ("activation", "tanh"), ("activation_param", 0.1),
+    ("dropout_mode", "inverted"),
+])
+def test_construction_settings_are_read_only(name, value):
+    """The net hands these to its layers when it builds them: assigning one later would
+    change nothing (the textbook reads weight_decay_lambda in every loss), so it fails
+    loudly and the net keeps its value and its loss."""
+    net = MultiLayerNetExtend(4, [3], 2, use_dropout=True, seed=0)
+    x, t = np.ones((2, 4), np.float32), np.array([0, 1])
+    before, loss = getattr(net, name), net.loss(x, t)
+    with pytest.raises(AttributeError, match=f"MultiLayerNetExtend.{name} is fixed when the "
+                                             f"net is built .* build a new net with {name}="):
+        setattr(net, name, value)
+    assert getattr(net, name) == before and net.loss(x, t) == loss

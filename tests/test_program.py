@@ -16,11 +16,11 @@ from numerics import DTYPES
 
 from fastnet import MultiLayerNet, MultiLayerNetExtend, kernels
 from fastnet._activation import REGISTRY
-from fastnet._program import GRADIENT, Plan
+from fastnet._program import GRADIENT, Plan, UpdatePlan
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from fastnet.layers.activations import Activation, LeakyRelu, Relu
 from fastnet.net import Sequential
-from fastnet.optim import make_optimizer
+from fastnet.optim import OPTIMIZERS, make_optimizer
 
 
 def _pair(build):
@@ -205,15 +205,32 @@ def test_lstm_and_reference_nets_fall_back():
     _exercise(_textbook(backend="reference"), compiled=False)
 
 
-def test_diagnostics_recording_uses_the_per_layer_path():
-    fast, slow = _pair(_textbook())
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs", [{}, dict(activation="sigmoid", use_batchnorm=True,
+                                             use_dropout=True, weight_decay_lambda=0.1)])
+def test_diagnostics_recorded_inside_the_compiled_pass(dtype, kwargs):
+    """While recording, the compiled passes add each recorded array's statistics in
+    their one call: the same statistics, bit for bit, as the per-layer path's hooks,
+    over gradient, loss and predict calls; after recording stops, nothing is added."""
+    fast, slow = _pair(_textbook(dtype=dtype, **kwargs))
     rng = np.random.default_rng(0)
-    x, t = _data(fast, 8, rng)
     for net in (fast, slow):
-        with net.record_stats():
+        net.record_stats(bins=7, gradient_range=(-0.05, 0.05))
+    for n in (8, 5, 8):
+        x, t = _data(fast, n, rng)
+        for net in (fast, slow):
             net.gradient(x, t)
-    assert fast._programs == {}
+            net.loss(x, t, train_flg=True)
+            net.predict(x)
+    assert fast._programs and all(key[-1] is fast._recorder and step is not None
+                                  for key, step in fast._programs.items())
     _assert_same(fast.stats(), slow.stats())
+    recorded = fast.stats()
+    for net in (fast, slow):
+        net.record_stats(False)
+        net.gradient(x, t)
+    _assert_same(fast.stats(), recorded)
+    assert all(key[-1] is None for key in fast._programs)
 
 
 def test_a_loss_layer_without_the_hook_falls_back():
@@ -226,11 +243,13 @@ def test_a_loss_layer_without_the_hook_falls_back():
 
 
 def test_plan_records_the_kernels_calls():
-    """Every op a layer may record is a kernel of fastnet.kernels with its signature."""
-    from fastnet._kernels.program import KINDS
-    for name in KINDS:
-        recorded = list(inspect.signature(getattr(Plan, name)).parameters)[1:]
-        assert recorded == list(inspect.signature(getattr(kernels, name)).parameters), name
+    """Every op a layer or an optimizer may record is a kernel of fastnet.kernels with
+    its signature."""
+    from fastnet._kernels.program import KINDS, UPDATES
+    for plan, names in ((Plan, set(KINDS) - {"update"}), (UpdatePlan, UPDATES)):
+        for name in names:
+            recorded = list(inspect.signature(getattr(plan, name)).parameters)[1:]
+            assert recorded == list(inspect.signature(getattr(kernels, name)).parameters), name
 
 
 def test_dropout_masks_and_generators_follow_the_per_layer_path():
@@ -248,7 +267,7 @@ def test_dropout_masks_and_generators_follow_the_per_layer_path():
                 np.testing.assert_array_equal(a.mask, b.mask, strict=True)
                 assert a.mask.shape == x.shape[:1] + a.mask.shape[1:]
                 assert a.rng.bit_generator.state == b.rng.bit_generator.state
-    step = fast._programs[((4, 6), True, GRADIENT, 1)]
+    step = fast._programs[((4, 6), True, GRADIENT, 1, None)]
     assert len(step.before) == 3  # one draw per dropout layer, in layer order
 
 
@@ -329,6 +348,91 @@ def test_gradients_many_with_a_shared_layer_is_the_loop():
     _assert_same(gradients_many(fast, [x, x], [t, t]), [net.gradient(x, t) for net in slow])
     np.testing.assert_array_equal(shared[0].mask, shared[1].mask)
 
+
+
+class _CountingKernels:
+    """A kernel namespace that counts the calls made through it from Python."""
+
+    def __init__(self, kernels_):
+        self.kernels, self.calls = kernels_, 0
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.calls += 1
+            return getattr(self.kernels, name)(*args, **kwargs)
+        return call
+
+
+def _members(dtype=np.float32):
+    return [MultiLayerNet(6, [5, 4], 3, activation=act, weight_decay_lambda=0.1 * s,
+                          seed=s, dtype=dtype) for s, act in enumerate(("relu", "tanh", "sigmoid"))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("convention", ["textbook", "torch"])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_gradients_many_runs_the_updates_inside_the_call(name, convention, dtype):
+    """fastnet's optimizers update each net inside the compiled call, with no kernel call
+    from Python, and the nets, losses and optimizer states are those of gradients then
+    update, bit for bit (the loss's L2 penalty is that of the weights before the update)."""
+    from fastnet._program import gradients_many
+    fast, slow = _members(dtype), _members(dtype)
+    make = [lambda: make_optimizer(name, lr=0.05, convention=convention) for _ in range(3)]
+    fast_opts, slow_opts = [m() for m in make], [m() for m in make]
+    for opt in fast_opts:
+        opt._ops = _CountingKernels(opt._ops)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        xs = [rng.standard_normal((4, 6)).astype(dtype) for _ in range(3)]
+        ts = [rng.integers(0, 3, 4) for _ in range(3)]
+        got = gradients_many(fast, xs, ts, fast_opts)
+        want = [net.gradient(x, t) for net, x, t in zip(slow, xs, ts)]
+        for net, opt, g in zip(slow, slow_opts, want):
+            opt.update(net.params, g)
+        _assert_same(got, want)
+        for a, b, p, q in zip(fast, slow, fast_opts, slow_opts):
+            assert a.last_loss == b.last_loss
+            _assert_same(a.params, b.params)
+            _assert_same(p.state_dict(), q.state_dict())
+    assert [opt._ops.calls for opt in fast_opts] == [0, 0, 0]
+
+
+def test_gradients_many_runs_other_updates_after_the_call_in_order():
+    """An optimizer that is not fastnet's own updates after the call; one whose update
+    raises leaves the nets after it untouched, as the loop of updates would."""
+    from fastnet._program import gradients_many
+    from fastnet.optim import SGD, Momentum
+
+    class Clipped(SGD):
+        def update(self, params, grads):
+            super().update(params, {k: np.clip(g, -0.01, 0.01) for k, g in grads.items()})
+
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((4, 6)).astype(np.float32) for _ in range(3)]
+    ts = [rng.integers(0, 3, 4) for _ in range(3)]
+    fast, slow = _members(), _members()
+    fast_opts = [Momentum(lr=0.1), Clipped(lr=0.1), Momentum(lr=0.1)]
+    slow_opts = [Momentum(lr=0.1), Clipped(lr=0.1), Momentum(lr=0.1)]
+    got = gradients_many(fast, xs, ts, fast_opts)
+    want = [net.gradient(x, t) for net, x, t in zip(slow, xs, ts)]
+    for net, opt, g in zip(slow, slow_opts, want):
+        opt.update(net.params, g)
+    _assert_same(got, want)
+    for a, b in zip(fast, slow):
+        _assert_same(a.params, b.params)
+
+    fast = _members()
+    before = [{k: v.copy() for k, v in net.params.items()} for net in fast]
+    broken = Momentum(lr=0.1)
+    broken.state = {"W1": {"step": 0, "velocity": np.zeros((2, 2), np.float32)}}
+    opts = [Momentum(lr=0.1), broken, Momentum(lr=0.1)]
+    with pytest.raises(ValueError, match=r"params\['W1'\] is \(6, 5\) float32, but the "
+                                         r"optimizer's state for it is \(2, 2\)"):
+        gradients_many(fast, xs, ts, opts)
+    assert not np.array_equal(fast[0].params["W1"], before[0]["W1"])
+    _assert_same(fast[1].params, before[1])
+    _assert_same(fast[2].params, before[2])
+    assert opts[2].state == {}
 
 FORK = """
 import numpy as np

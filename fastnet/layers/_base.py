@@ -97,22 +97,23 @@ def shape_text(shape):
     return "(" + ", ".join(["N"] + [str(s) for s in shape]) + ")"
 
 
-def setting(name):
-    """A read-only attribute for a layer's construction-time setting, kept in ``_settings``.
+def setting(name, owner="layer", why="a net records it in its compiled passes"):
+    """A read-only attribute for a construction-time setting, kept in ``_settings``.
 
     A layer's kernels take these values as its configuration, and a net's
-    compiled passes record them once (fastnet._program); assigning a new
-    value afterwards is an AttributeError rather than a value some passes
-    would ignore. A different value needs a new layer.
+    compiled passes record them once (fastnet._program); a net built from
+    arguments (``MultiLayerNet``) hands them to its layers when it builds
+    them. Assigning a new value afterwards is an AttributeError rather than
+    a value some passes (or every pass) would ignore. A different value
+    needs a new ``owner`` (a layer, a net).
     """
     def get(self):
         return self._settings[name]
 
     def refuse(self, value):
-        raise AttributeError(f"{type(self).__name__}.{name} is fixed when the layer is built "
-                             f"(a net records it in its compiled passes); build a new layer "
-                             f"with {name}={value!r} instead")
-    return property(get, refuse, doc=f"The layer's ``{name}`` (read-only after construction).")
+        raise AttributeError(f"{type(self).__name__}.{name} is fixed when the {owner} is built "
+                             f"({why}); build a new {owner} with {name}={value!r} instead")
+    return property(get, refuse, doc=f"The {owner}'s ``{name}`` (read-only after construction).")
 
 
 class Layer:

@@ -1,9 +1,8 @@
 """Dropout (Srivastava et al. 2014, JMLR 15; the textbook cites arXiv:1207.0580)."""
 import functools
 
-import numpy as np
-
 from fastnet._checks import make_rng, one_of, real_scalar
+from fastnet._workspace import aligned_empty
 from fastnet.layers._base import Layer, setting
 
 MODES = ("textbook", "inverted")
@@ -77,7 +76,7 @@ class Dropout(Layer):
         if train:
             mask = self.mask
             if mask is None or mask.shape != x.shape or mask.dtype != x.dtype:
-                mask = np.empty_like(x)
+                mask = aligned_empty(x.shape, x.dtype)
             self._draw(mask)
         return self._apply(x, ws, train)
 
@@ -104,7 +103,7 @@ class Dropout(Layer):
         run makes the layer's mask and fills from the generator before the
         compiled call (the per-layer path's draws, in the same order)."""
         if train:
-            mask = np.empty_like(x)
+            mask = aligned_empty(x.shape, x.dtype)
             plan.before_run(functools.partial(self._draw, mask))
             self.mask = mask
         return plan.trace(self, x, ws, train, forward=self._apply)
