@@ -11,7 +11,10 @@ cpu`` (process CPU time) is the measure to use on a shared machine with one
 thread; with more threads it also counts their waiting. ``--also MODULE``
 adds another build's kernel module by import name (e.g. a previous build's
 ``fastnet._kernels.lstm`` compiled under another name, put on
-``PYTHONPATH``) to the same rounds.
+``PYTHONPATH``) to the same rounds: one thread only; with two threads a
+second build's module in the process made every call 10-30x slower
+(bench/RESULTS.md, "LSTM forward on large batches (#10)"), so compare
+multi-threaded builds in separate processes.
 """
 import argparse
 import importlib
