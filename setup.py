@@ -46,8 +46,8 @@ compile_args = (["-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-ffp-cont
 BUILD_DIR = Path("build/cython-debug" if DEBUG else "build/cython-release")
 
 # Kernel modules whose loops are element-wise and so gain from wider vectors.
-SIMD_MODULES = ("activations", "affine", "batchnorm", "dropout", "optim", "program", "softmax_ce",
-                "stats", "vmath")
+SIMD_MODULES = ("activations", "affine", "batchnorm", "dropout", "lstm", "optim", "program",
+                "softmax_ce", "stats", "vmath")
 # level -> compiler flags; names match fastnet._simd.LEVELS.
 SIMD_FLAGS = {
     "avx2": ["-march=x86-64-v3"],

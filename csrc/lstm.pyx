@@ -21,17 +21,25 @@ bias and input gradients are then whole-sequence GEMMs/sums over all
 ``dz``: ``dWx = X.T @ dZ``, ``dWh = [h0, h_0..h_{T-2}].T @ dZ``,
 ``dX = dZ @ Wx.T``. A single LSTM cell step is the case T = 1.
 
+The fused passes of a step are split over fastnet's OpenMP threads by rows
+when the batch is large (rows are independent; every row is computed by the
+same code whatever the split, so the results do not depend on the thread
+count); the GEMMs run on OpenBLAS's threads.
+
 Arrays are C-contiguous and share one dtype, float32 or float64. The caller
 (``fastnet.layers.lstm``) validates them; these functions trust them and
 allocate nothing; T, N, D and H are at least 1.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
 from _affine cimport bias_grad
 from _blas cimport gemm, load_blas
+from _parallel cimport bound, chunks, load_parallel
 
 load_blas()
+load_parallel()
 
 
 # Sigmoid and tanh through one exp written in arithmetic that gcc vectorizes.
@@ -54,8 +62,13 @@ load_blas()
 # 0. NaN passes through; +-inf give the limits. Measured against NumPy in
 # float64 over 6e5 points in [-1000, 1000]: at most 1.6 ulp (float32) and
 # 2.1 ulp (double) relative error. The row loops below vectorize (gcc 12
-# -fopt-info-vec): 16-byte vectors in the baseline clone, 32-byte in the AVX2
-# one, float and double.
+# -fopt-info-vec), float and double, at the width of the module's build:
+# this module is one of setup.py's SIMD_MODULES (16-byte vectors in the
+# baseline build, 32-byte at avx2, 64-byte at avx512, chosen at import by
+# fastnet._simd). It used gcc's target_clones("avx2,fma", "default") before,
+# which capped it at 32-byte vectors: on this machine's AVX-512 CPU the
+# avx512 build runs the gate pass of a (8000, 64) float32 step 1.8x faster
+# (bench/RESULTS.md, "LSTM forward on large batches (#10)").
 cdef extern from *:
     """
     #include <stdint.h>
@@ -145,13 +158,7 @@ cdef extern from *:
        separate restrict pointers: they never overlap, and without restrict
        gcc would have to prove it at run time for every pair of the 7 (11)
        pointers, which it gives up on, leaving the loops scalar. */
-    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-    #define FASTNET_CLONES __attribute__((target_clones("avx2,fma", "default")))
-    #else
-    #define FASTNET_CLONES
-    #endif
     #define FASTNET_LSTM_ROWS(T, SUFFIX)                                     \
-    FASTNET_CLONES                                                           \
     static void fastnet_lstm_row_forward_##SUFFIX(                           \
             T *restrict zi, T *restrict zf, T *restrict zo, T *restrict zg,  \
             const T *restrict c_prev, T *restrict c_out, T *restrict h_out,  \
@@ -167,7 +174,6 @@ cdef extern from *:
             h_out[j] = o * fastnet_tanh_##SUFFIX(c);                         \
         }                                                                    \
     }                                                                        \
-    FASTNET_CLONES                                                           \
     static void fastnet_lstm_row_backward_##SUFFIX(                          \
             const T *restrict gi, const T *restrict gf, const T *restrict go,\
             const T *restrict gg, const T *restrict c_t,                     \
@@ -204,13 +210,31 @@ cdef extern from *:
                                      double*, double*, Py_ssize_t) noexcept nogil
 
 
-cdef void _step_forward(floating* z, const floating* c_prev, floating* c_out,
-                        floating* h_out, Py_ssize_t n, Py_ssize_t hid,
+# When a step's fused pass is split over threads. The shared threshold
+# (fastnet_parallel.min_size, 2^18 elements by default) is set for passes of
+# a few operations per element; a hidden unit here costs far more: measured
+# on one thread (AVX-512 build, float32, batch 2000-8000, hidden 64), ~2.9 ns
+# per unit forward (three sigmoids, two tanh, the cell update) and ~1.8 ns
+# backward, against ~0.1 ns per element of sgd_update_. A step of n rows
+# therefore counts as n * hid * UNIT_COST elements (16, below both ratios: a
+# split step has at least the work the threshold stands for in a cheap
+# pass): at hidden 64 the passes go parallel
+# from 256 rows (~50 us of forward work), not from 4,096. Chunks are whole
+# rows, at least 16 of them.
+cdef enum:
+    UNIT_COST = 16
+
+
+cdef inline Py_ssize_t _row_chunks(Py_ssize_t n, Py_ssize_t hid) noexcept nogil:
+    return chunks(n * hid * UNIT_COST, n // 16)
+
+
+cdef void _forward_rows(floating* z, const floating* c_prev, floating* c_out,
+                        floating* h_out, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t hid,
                         const Py_ssize_t* off) noexcept nogil:
-    # z: (n, 4 hid) pre-activations, overwritten with the activated gates.
     cdef Py_ssize_t r
     cdef floating* row
-    for r in range(n):
+    for r in range(lo, hi):
         row = z + r * 4 * hid
         if floating is float:
             fastnet_lstm_row_forward_f(row + off[0], row + off[1], row + off[2], row + off[3],
@@ -220,16 +244,24 @@ cdef void _step_forward(floating* z, const floating* c_prev, floating* c_out,
                                        c_prev + r * hid, c_out + r * hid, h_out + r * hid, hid)
 
 
-cdef void _step_backward(const floating* gates, const floating* c_t,
+cdef void _step_forward(floating* z, const floating* c_prev, floating* c_out,
+                        floating* h_out, Py_ssize_t n, Py_ssize_t hid,
+                        const Py_ssize_t* off) noexcept nogil:
+    # z: (n, 4 hid) pre-activations, overwritten with the activated gates.
+    cdef Py_ssize_t nc = _row_chunks(n, hid), c
+    for c in prange(nc, num_threads=nc, schedule="static", use_threads_if=nc > 1):
+        _forward_rows(z, c_prev, c_out, h_out, bound(n, c, nc), bound(n, c + 1, nc), hid, off)
+
+
+cdef void _backward_rows(const floating* gates, const floating* c_t,
                          const floating* c_prev, const floating* dh_out,
                          const floating* dh_carry, floating* dc_carry, floating* dz,
-                         Py_ssize_t n, Py_ssize_t hid, const Py_ssize_t* off) noexcept nogil:
-    # dh_carry: dL/dh_t through step t+1; dc_carry: dL/dc_t through step t+1,
-    # overwritten with dL/dc_{t-1}. dz (n, 4 hid) receives dL/dz_t.
+                         Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t hid,
+                         const Py_ssize_t* off) noexcept nogil:
     cdef Py_ssize_t r, k
     cdef const floating* g
     cdef floating* d
-    for r in range(n):
+    for r in range(lo, hi):
         g = gates + r * 4 * hid
         d = dz + r * 4 * hid
         k = r * hid
@@ -241,6 +273,18 @@ cdef void _step_backward(const floating* gates, const floating* c_t,
             fastnet_lstm_row_backward_d(g + off[0], g + off[1], g + off[2], g + off[3], c_t + k,
                                         c_prev + k, dh_out + k, dh_carry + k, dc_carry + k,
                                         d + off[0], d + off[1], d + off[2], d + off[3], hid)
+
+
+cdef void _step_backward(const floating* gates, const floating* c_t,
+                         const floating* c_prev, const floating* dh_out,
+                         const floating* dh_carry, floating* dc_carry, floating* dz,
+                         Py_ssize_t n, Py_ssize_t hid, const Py_ssize_t* off) noexcept nogil:
+    # dh_carry: dL/dh_t through step t+1; dc_carry: dL/dc_t through step t+1,
+    # overwritten with dL/dc_{t-1}. dz (n, 4 hid) receives dL/dz_t.
+    cdef Py_ssize_t nc = _row_chunks(n, hid), c
+    for c in prange(nc, num_threads=nc, schedule="static", use_threads_if=nc > 1):
+        _backward_rows(gates, c_t, c_prev, dh_out, dh_carry, dc_carry, dz, bound(n, c, nc),
+                       bound(n, c + 1, nc), hid, off)
 
 
 cdef void _broadcast_rows(floating* out, const floating* b, Py_ssize_t rows,

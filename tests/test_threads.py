@@ -134,10 +134,26 @@ def _elementwise_digests(dtype, n_threads):
         fk.dropout_forward_(flat, mask, 0.5, 2.0, dropped)
         fk.dropout_backward(flat, mask, back)
         fk.dropout_scale(flat, 0.5, scaled)
+        lstm = _lstm_run(rng, dtype)
     finally:
         threads.set_parallel(*old)
     return _digest(p, m, v, h, vel, out, mean, inv_std, rmean, rvar, dx, dgamma, dbeta, infer,
-                   mask, dropped, back, scaled)
+                   mask, dropped, back, scaled, *lstm)
+
+
+def _lstm_run(rng, dtype):
+    """LSTM forward and backward whose step passes split by rows: 100 rows (the chunks
+    end off the 16-row grid), inputs up to +-60 so gates saturate; returns every output."""
+    steps, n, d, hid = 3, 100, 5, 7
+    draw = lambda *shape: (rng.standard_normal(shape) * 20).astype(dtype)  # noqa: E731
+    x, h0, c0, dh = draw(steps, n, d), draw(n, hid), draw(n, hid), draw(steps, n, hid)
+    W, b = draw(d + hid, 4 * hid) / 20, draw(4 * hid)
+    gates, dgates = (np.empty((steps, n, 4 * hid), dtype) for _ in range(2))
+    c, h = (np.empty((steps, n, hid), dtype) for _ in range(2))
+    dx, dh0, dc0, dW, db = (np.empty_like(a) for a in (x, h0, c0, W, b))
+    fk.lstm_forward(x, h0, c0, W, b, "ifgo", gates, c, h)
+    fk.lstm_backward(dh, c0, x, h0, c0, W, "ifgo", gates, c, h, dgates, dx, dh0, dc0, dW, db)
+    return gates, c, h, dgates, dx, dh0, dc0, dW, db
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
