@@ -24,14 +24,19 @@ cdef enum:
     TEXTBOOK = 2
 
 
+cdef inline floating _decayed(floating g, floating p, floating wd) noexcept nogil:
+    """The gradient with coupled L2 weight decay: ``g + wd p`` (``g`` itself when wd is 0)."""
+    if wd != 0:
+        return g + wd * p
+    return g
+
+
 cdef inline void _sgd(floating* p, const floating* g, Py_ssize_t n,
                       floating lr, floating wd) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi
     for i in range(n):
-        gi = g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
+        gi = _decayed(g[i], p[i], wd)
         p[i] = p[i] - lr * gi
 
 
@@ -41,9 +46,7 @@ cdef inline void _momentum(floating* p, const floating* g, floating* v, Py_ssize
     cdef Py_ssize_t i
     cdef floating gi, vi
     for i in range(n):
-        gi = g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
+        gi = _decayed(g[i], p[i], wd)
         if textbook:
             # v <- mu v - lr g;  p <- p + v,  or (Nesterov)  p <- p + mu^2 v - (1 + mu) lr g
             vi = mu * v[i] - lr * gi
@@ -68,9 +71,7 @@ cdef inline void _rmsprop(floating* p, const floating* g, floating* h, Py_ssize_
     cdef Py_ssize_t i
     cdef floating gi, hi
     for i in range(n):
-        gi = g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
+        gi = _decayed(g[i], p[i], wd)
         hi = decay * h[i] + scale * gi * gi
         h[i] = hi
         p[i] = p[i] - lr * gi / (vsqrt(hi) + eps)
@@ -83,10 +84,8 @@ cdef inline void _adam(floating* p, const floating* g, floating* m, floating* v,
     cdef Py_ssize_t i
     cdef floating gi, pi, mi, vi
     for i in range(n):
-        gi = g[i]
         pi = p[i]
-        if wd != 0:
-            gi = gi + wd * pi
+        gi = _decayed(g[i], pi, wd)
         if shrink != 1:
             pi = pi * shrink
         mi = m[i] + one_minus_beta1 * (gi - m[i])
