@@ -51,6 +51,15 @@ MAX_PROGRAMS = 8
 _NOT_BUILT = object()
 
 
+def _check_recordable(name, arrays, dtypes):
+    """ValueError unless every array (None skipped) is C-contiguous of one of ``dtypes``:
+    an op keeps only its arrays' data pointers."""
+    for a in arrays:
+        if a is not None and not (a.flags.c_contiguous and a.dtype in dtypes):
+            raise ValueError(f"{name}: cannot record a {a.dtype} array of shape {a.shape} "
+                             f"that is not C-contiguous {dtypes[0]}")
+
+
 class Plan:
     """What a layer records its kernel calls into (see the module docstring).
 
@@ -103,11 +112,7 @@ class Plan:
 
     # -- the kernel namespace, recording ------------------------------------------
     def _add(self, name, arrays, n=0, d=0, m=0, code=0, scalars=()):
-        for a in arrays:
-            if a is not None and not (a.flags.c_contiguous
-                                      and a.dtype in (self.dtype, np.int64)):
-                raise ValueError(f"{name}: cannot record a {a.dtype} array of shape {a.shape} "
-                                 f"that is not C-contiguous {self.dtype}")
+        _check_recordable(name, arrays, (self.dtype, np.int64))
         self._program.add(_compiled.KINDS[name], arrays, n, d, m, code, scalars)
 
     def affine_forward(self, x, W, b, out, activation=0, param=0.0, preact=None):
@@ -447,10 +452,7 @@ class UpdatePlan:
         self.dtype = dtype
 
     def _add(self, name, arrays, scalars, flags=0):
-        for a in arrays:
-            if not (a.flags.c_contiguous and a.dtype == self.dtype):
-                raise ValueError(f"{name}: cannot record a {a.dtype} array of shape {a.shape} "
-                                 f"that is not C-contiguous {self.dtype}")
+        _check_recordable(name, arrays, (self.dtype,))
         self._program.add(_compiled.KINDS["update"], arrays, arrays[0].shape[0],
                           _compiled.UPDATES[name], 0, flags, scalars)
 
