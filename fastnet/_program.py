@@ -36,6 +36,7 @@ path's hooks would add them.
 import contextlib
 import ctypes
 import functools
+import operator
 import threading
 
 import numpy as np
@@ -184,7 +185,7 @@ class CompiledPass:
     """One recorded pass of a net; :meth:`run` it on checked inputs of its shapes."""
 
     __slots__ = ("net", "program", "before", "after", "penalties", "output", "grad_order",
-                 "state", "input_views")
+                 "state", "input_views", "fused_update")
 
     def run(self, x, t=None, grads=None):
         """Run the pass; return the loss with every penalty (a forward-only pass: 0.0).
@@ -290,6 +291,7 @@ def _record_into(plan, net, x, t_ph, grads, passes, train, recorder):
                 dout = backward(dout, ws, i > 0)
     step = CompiledPass()
     step.net, step.program, step.output = net, plan._program, h
+    step.fused_update = None  # see _recorded_update
     step.before, step.after = plan.before, plan.after
     # The layers' attributes a per-layer pass would leave, bound again after
     # every run; views of the input placeholder become views of the call's x.
@@ -321,7 +323,7 @@ def _address(array):
 _blas_lock = threading.Lock()
 
 
-def gradients_many(nets, xs, ts, optimizers=None):
+def gradients_many(nets, xs, ts, optimizers=None, checked=False):
     """``[net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]``, the nets run at once.
 
     ``xs`` and ``ts`` hold one entry per net; the same array object may be
@@ -346,6 +348,10 @@ def gradients_many(nets, xs, ts, optimizers=None):
     step count, runs before the call); any other update runs after the call.
     The results are the same as calling ``update`` afterwards.
 
+    ``checked``: ``xs[i]`` and ``ts[i]`` are already ``nets[i]``'s checked
+    inputs (``net._check_x``, ``net._check_t``; a caller that checked a
+    shared batch once), so they are not checked again.
+
     Raises ValueError/TypeError as ``net.gradient`` does (naming x or t), or
     if the lengths differ or a net appears twice.
     """
@@ -362,10 +368,57 @@ def gradients_many(nets, xs, ts, optimizers=None):
         # Nets sharing a layer share its state (batch statistics, masks): one after the other.
         return [_updated(net, opt, net.gradient(x, t)) for net, opt, x, t in
                 zip(nets, opts, xs, ts)]
+    if not checked:
+        xs, ts = _checked_inputs(nets, xs, ts)
+    results = [None] * len(nets)
+    batch = []
+    for i, net in enumerate(nets):
+        x, t = xs[i], ts[i]
+        step = compiled_pass(net, x, t, True, GRADIENT)
+        if step is None:
+            results[i] = _updated(net, opts[i], net.gradient(x, t))
+        else:
+            batch.append((i, step))
+    if len(batch) == 1:  # one net alone keeps every BLAS thread for its GEMMs
+        i, step = batch[0]
+        results[i] = _updated(step.net, opts[i], step.gradient(xs[i], ts[i]))
+    elif batch:
+        programs, bxs, bts, buffers, updates, penalties, late = [], [], [], [], [], [], []
+        for i, step in batch:
+            buffer = step.net._new_grads()
+            results[i] = step.grads()
+            update = None
+            if opts[i] is not None and not late:  # once one is late, the rest keep the order
+                try:
+                    update = _recorded_update(opts[i], step, results[i], buffer)
+                except (TypeError, ValueError):
+                    pass  # its checks changed nothing: the update raises again after the call
+            if opts[i] is not None and update is None:
+                late.append(i)
+            # The loss's penalties are those of the parameters before the update.
+            penalties.append(None if update is None else step._penalty_values())
+            step._prepare()
+            programs.append(step.program)
+            bxs.append(xs[i])
+            bts.append(ts[i])
+            buffers.append(buffer)
+            updates.append(update)
+        losses = _run_many(programs, bxs, bts, buffers, updates)
+        for (_, step), x, loss, values in zip(batch, bxs, losses, penalties):
+            step._finish(x, loss, True, values)
+        for i in late:
+            opts[i].update(nets[i].params, results[i])
+    return results
+
+
+def _checked_inputs(nets, xs, ts):
+    """``(xs, ts)``, each net's inputs checked as ``net.gradient`` checks them.
+
+    A shared batch is converted and checked once per dtype and class count;
+    each net still checks that its layers take x's shape (cached by the net).
+    """
     checked, memo = [], {}
     for net, x, t in zip(nets, xs, ts):
-        # A shared batch is converted and checked once per dtype and class count; each
-        # net still checks that its layers take x's shape (cached by the net).
         key = (id(x), id(t), net.dtype, net.output_shape[-1])
         found = memo.get(key)
         if found is None:
@@ -374,43 +427,7 @@ def gradients_many(nets, xs, ts, optimizers=None):
         elif found[0].shape[1:] not in net._checked_shapes:
             net._check_x(found[0])
         checked.append(found)
-    results = [None] * len(nets)
-    batch = []
-    for i, (net, (x, t)) in enumerate(zip(nets, checked)):
-        step = compiled_pass(net, x, t, True, GRADIENT)
-        if step is None:
-            results[i] = _updated(net, opts[i], net.gradient(x, t))
-        else:
-            batch.append((i, step, x, t))
-    if len(batch) == 1:  # one net alone keeps every BLAS thread for its GEMMs
-        i, step, x, t = batch[0]
-        results[i] = _updated(step.net, opts[i], step.gradient(x, t))
-    elif batch:
-        buffers, updates, late = [], [], []
-        for i, step, _, _ in batch:
-            buffers.append(step.net._new_grads())
-            results[i] = step.grads()
-            update = None
-            if opts[i] is not None and not late:  # once one is late, the rest keep the order
-                try:
-                    update = _recorded_update(opts[i], step.net, results[i])
-                except (TypeError, ValueError):
-                    pass  # its checks changed nothing: the update raises again after the call
-            if opts[i] is not None and update is None:
-                late.append(i)
-            updates.append(update)
-        penalties = [None if update is None else step._penalty_values()
-                     for (_, step, _, _), update in zip(batch, updates)]
-        for _, step, _, _ in batch:
-            step._prepare()
-        losses = _run_many([step.program for _, step, _, _ in batch],
-                           [x for _, _, x, _ in batch], [t for _, _, _, t in batch], buffers,
-                           updates)
-        for (_, step, x, _), loss, values in zip(batch, losses, penalties):
-            step._finish(x, loss, True, values)
-        for i in late:
-            opts[i].update(nets[i].params, results[i])
-    return results
+    return [x for x, _ in checked], [t for _, t in checked]
 
 
 def _updated(net, optimizer, grads):
@@ -419,21 +436,49 @@ def _updated(net, optimizer, grads):
     return grads
 
 
-def _recorded_update(optimizer, net, grads):
-    """``optimizer.update(net.params, grads)`` as a Program of UPDATE ops to run later,
-    or None when the optimizer is not one of fastnet's own on the compiled backend.
+def _recorded_update(optimizer, step, grads, buffer):
+    """``optimizer.update(step.net.params, grads)`` as a Program of UPDATE ops to run
+    later, or None when the optimizer is not one of fastnet's own on the compiled backend.
 
     Everything but the kernel calls runs now: the checks, the state made on
-    first use, the step count. ``grads`` may hold anything yet: only the
-    kernels read it.
+    first use, the step count. ``grads`` (the views of ``buffer``, the flat
+    gradient buffer of the net's ``_new_grads``) may hold anything yet: only
+    the kernels read it.
+
+    A one-call update (``Optimizer._flat_args``) is remembered in
+    ``step.fused_update``: while the optimizer, the net's parameter arrays
+    and the optimizer's flat state group are the same objects (checked here
+    every call: a replaced or loaded ``state``, a rebound state array, steps
+    that differ, another optimizer all fail it), the next call skips finding
+    the tiling of the parameters and gradients again; the kernel's scalars
+    (learning rate, Adam's bias corrections ...) are computed anew every call.
     """
     if (optimizer is None or optimizer.__class__ not in _FUSABLE
             or optimizer.backend != "compiled"):
         return None
+    net = step.net
+    params = net.params
     program = _compiled.Program(net.dtype, None, None, None)
     kernels, optimizer._ops = optimizer._ops, UpdatePlan(program, net.dtype)
     try:
-        optimizer.update(net.params, grads)
+        memo = step.fused_update
+        if memo is not None and memo[0] is optimizer and memo[1] == tuple(params) and all(
+                map(operator.is_, params.values(), memo[2])):
+            flat_step = optimizer._next_flat_step(memo[4])
+            if flat_step is not None:
+                optimizer._update_flat(memo[3], buffer, memo[4], flat_step)
+                return program
+        flat = optimizer._flat_args(params, grads)
+        if flat is None:
+            step.fused_update = None
+            optimizer.update(params, grads)
+        else:
+            param, grad, group, flat_step = flat
+            # The gradients tile their buffer whole, laid out like the parameters: the
+            # next call's buffer (made alike) is its flat gradient as is.
+            step.fused_update = ((optimizer, tuple(params), tuple(params.values()), param, group)
+                                 if grad is buffer else None)
+            optimizer._update_flat(param, grad, group, flat_step)
     finally:
         optimizer._ops = kernels
     return program

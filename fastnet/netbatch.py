@@ -35,7 +35,7 @@ def _member_gradients(nets, xs, ts, optimizers=None):
     mutates what a training-mode pass mutates (batch norm running
     statistics, dropout generators).
     """
-    return gradients_many(nets, xs, ts, optimizers)
+    return gradients_many(nets, xs, ts, optimizers, checked=True)
 
 
 def _per_member(values):
@@ -287,6 +287,9 @@ class NetBatch:
                    and x.shape[2:] == first.input_shape)
         if not (stacked or isinstance(x, (list, tuple))):
             x = first._check_x(x)
+            for net in nets:  # each member's layers take x's shape (a set lookup once known)
+                if x.shape[1:] not in net._checked_shapes:
+                    net._check_x(x)
             ts = None if t is None else [first._check_t(t, x.shape[0])] * k
             return [x] * k, ts
         self._check_count("x", x)

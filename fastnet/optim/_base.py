@@ -205,15 +205,11 @@ class Optimizer:
         across updates. The result is the same, bit for bit, as one call
         per array: the kernels are element-wise.
         """
-        coeffs = self._coefficients()
         flat = self._flat_args(params, grads)
         if flat is not None:
-            param, grad, group, step = flat
-            if param.size:
-                self._apply(param, grad, step, group.state, coeffs)
-            for st in group.stdicts:
-                st["step"] = step
+            self._update_flat(*flat)
             return
+        coeffs = self._coefficients()
         items = check_update_args(params, grads)
         states = [self._state_for(key, arr) for key, arr, _, _, _ in items]
         for (key, arr, p, g, is_scalar), st in zip(items, states):
@@ -227,6 +223,33 @@ class Optimizer:
                             coeffs)
             if is_scalar:
                 params[key] = arr[()]
+
+    def _update_flat(self, param, grad, group, step):
+        """The one-call update (see :meth:`update`) of ``group``'s parameters, tiled by the
+        flat ``param``, from the flat ``grad`` laid out alike: ``_apply`` once, then every
+        key's step count set to ``step``. Mutates ``param``, the group's state and step counts."""
+        if param.size:
+            self._apply(param, grad, step, group.state, self._coefficients())
+        for st in group.stdicts:
+            st["step"] = step
+
+    def _next_flat_step(self, group):
+        """The step a one-call update of ``group`` takes now, or None.
+
+        ``group`` is what :meth:`_flat_args` returned for parameters that are
+        still the same arrays (the caller knows): the step is the one
+        :meth:`_flat_args` would return, found without tiling them again.
+        None, changing nothing, when ``group`` no longer holds this
+        optimizer's state (``state`` replaced or loaded, a state array
+        rebound, another group updated since) or its keys' steps differ.
+        """
+        if group is not self._flat:
+            return None
+        sts = list(map(self.state.get, group.keys))
+        if not group.holds(sts):
+            return None
+        step = _common_step(sts)
+        return None if step is None else step + 1
 
     def _flat_args(self, params, grads):
         """``(flat_param, flat_grad, group, step)`` for a one-call update, or None.
