@@ -20,7 +20,7 @@ The checks are the caller's: ``fastnet.net.Sequential`` validates ``x`` and
 ``t`` once per call, and recording validates every op's activation code.
 """
 cimport numpy as cnp
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset
@@ -115,6 +115,16 @@ cdef struct Patch:
     int slot
     int input                # INPUT_X, INPUT_T or INPUT_GRADS
     Py_ssize_t offset        # bytes from the start of that input
+
+
+cdef struct _Job:
+    # One net of run_many: its pass, its optimizer's update (NULL, 0: none), its loss.
+    Op* ops
+    int count
+    Op* update_ops
+    int update_count
+    bint double_precision
+    double loss
 
 
 cdef double _run_ops(Op* ops, int count, floating tag) noexcept nogil:
@@ -338,35 +348,35 @@ def run_many(list programs, list xs, list ts, list grads, int num_threads, list 
     """
     cdef Py_ssize_t i, count = len(programs)
     cdef Program program
-    cdef double[::1] losses = np.zeros(count)
-    cdef Op** ops = <Op**>PyMem_Realloc(NULL, 2 * max(count, 1) * sizeof(Op*))
-    cdef int[::1] counts = np.zeros(2 * count, np.intc)
-    cdef unsigned char[::1] double_precision = np.zeros(count, np.uint8)
-    if ops == NULL:
-        raise MemoryError()
+    cdef _Job* jobs
     if updates is not None and len(updates) != count:
         raise ValueError(f"updates has {len(updates)} entries for {count} programs")
     if fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1):
         num_threads = 1
+    # One C array for the call's bookkeeping, not NumPy arrays and memoryviews: a
+    # NetBatch step makes this call every step, with the GIL held and the other core idle.
+    jobs = <_Job*>PyMem_Malloc(max(count, 1) * sizeof(_Job))
+    if jobs == NULL:
+        raise MemoryError()
     try:
         for i in range(count):
             program = programs[i]
             program._point(xs[i], ts[i], grads[i])
-            ops[i], counts[i], double_precision[i] = (program.ops, program.count,
-                                                      program.double_precision)
-            ops[count + i], counts[count + i] = NULL, 0
+            jobs[i].ops, jobs[i].count = program.ops, program.count
+            jobs[i].double_precision = program.double_precision
+            jobs[i].update_ops, jobs[i].update_count = NULL, 0
             if updates is not None and updates[i] is not None:
                 program = updates[i]
-                if program.double_precision != double_precision[i]:
+                if program.double_precision != jobs[i].double_precision:
                     raise ValueError(f"updates[{i}] is of another dtype than programs[{i}]")
-                ops[count + i], counts[count + i] = program.ops, program.count
+                jobs[i].update_ops, jobs[i].update_count = program.ops, program.count
         for i in prange(count, nogil=True, num_threads=max(1, min(num_threads, count)),
                         schedule="dynamic", use_threads_if=num_threads > 1 and count > 1):
-            losses[i] = _run_program(ops[i], counts[i], double_precision[i])
-            _run_program(ops[count + i], counts[count + i], double_precision[i])
+            jobs[i].loss = _run_program(jobs[i].ops, jobs[i].count, jobs[i].double_precision)
+            _run_program(jobs[i].update_ops, jobs[i].update_count, jobs[i].double_precision)
+        return [jobs[i].loss for i in range(count)]
     finally:
-        PyMem_Free(ops)
-    return list(losses)
+        PyMem_Free(jobs)
 
 
 def views(cnp.ndarray buffer, list specs):

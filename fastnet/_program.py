@@ -43,6 +43,7 @@ import numpy as np
 
 from fastnet._kernels import program as _compiled
 from fastnet._kernels import stats as _stats
+from fastnet._kernels.threads import max_threads
 from fastnet.layers._base import Layer
 from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 
@@ -363,8 +364,7 @@ def gradients_many(nets, xs, ts, optimizers=None, checked=False):
                          + ("" if optimizers is None else f", {len(opts)}"))
     if len({id(net) for net in nets}) != len(nets):
         raise ValueError("nets must be distinct objects (a net appears twice)")
-    layers = [id(layer) for net in nets for layer in net.layers.values()]
-    if len(set(layers)) != len(layers):
+    if _share_a_layer(nets):
         # Nets sharing a layer share its state (batch statistics, masks): one after the other.
         return [_updated(net, opt, net.gradient(x, t)) for net, opt, x, t in
                 zip(nets, opts, xs, ts)]
@@ -409,6 +409,12 @@ def gradients_many(nets, xs, ts, optimizers=None, checked=False):
         for i in late:
             opts[i].update(nets[i].params, results[i])
     return results
+
+
+def _share_a_layer(nets):
+    """Whether a layer object belongs to two of ``nets``."""
+    layers = [net.layers.values() for net in nets]
+    return len(set().union(*layers)) != sum(map(len, layers))
 
 
 def _checked_inputs(nets, xs, ts):
@@ -520,7 +526,6 @@ class UpdatePlan:
 
 
 def _run_many(programs, xs, ts, grads, updates=None):
-    from fastnet._kernels.threads import max_threads
     threads = _openblas_threads()
     if threads is None:  # another BLAS: its threads are not ours to set, so one net at a time
         return _compiled.run_many(programs, xs, ts, grads, 1, updates)
@@ -578,9 +583,8 @@ def outputs_many(nets, xs):
         raise ValueError("nets must be distinct objects (a net appears twice)")
     xs = [net._check_x(x) for net, x in zip(nets, xs)]
     steps = [compiled_pass(net, x, None, False, FORWARD) for net, x in zip(nets, xs)]
-    layers = [id(layer) for net in nets for layer in net.layers.values()]
     batch = [i for i, step in enumerate(steps) if step is not None]
-    if len(batch) > 1 and len(set(layers)) == len(layers):
+    if len(batch) > 1 and not _share_a_layer(nets):
         for i in batch:
             steps[i]._prepare()
         _run_many([steps[i].program for i in batch], [xs[i] for i in batch],
