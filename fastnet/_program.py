@@ -452,12 +452,13 @@ def _recorded_update(optimizer, step, grads, buffer):
     the kernels read it.
 
     A one-call update (``Optimizer._flat_args``) is remembered in
-    ``step.fused_update``: while the optimizer, the net's parameter arrays
-    and the optimizer's flat state group are the same objects (checked here
-    every call: a replaced or loaded ``state``, a rebound state array, steps
-    that differ, another optimizer all fail it), the next call skips finding
-    the tiling of the parameters and gradients again; the kernel's scalars
-    (learning rate, Adam's bias corrections ...) are computed anew every call.
+    ``step.fused_update``: while the net's parameter arrays (keys and
+    objects) are those it was found for and the optimizer still holds its
+    flat state group (``Optimizer._next_flat_step``, checked every call: a
+    replaced or loaded ``state``, a rebound state array, steps that differ,
+    another optimizer all fail it), the next call skips finding the tiling
+    of the parameters and gradients again; the kernel's scalars (learning
+    rate, Adam's bias corrections ...) are computed anew every call.
     """
     if (optimizer is None or optimizer.__class__ not in _FUSABLE
             or optimizer.backend != "compiled"):
@@ -468,11 +469,12 @@ def _recorded_update(optimizer, step, grads, buffer):
     kernels, optimizer._ops = optimizer._ops, UpdatePlan(program, net.dtype)
     try:
         memo = step.fused_update
-        if memo is not None and memo[0] is optimizer and memo[1] == tuple(params) and all(
-                map(operator.is_, params.values(), memo[2])):
-            flat_step = optimizer._next_flat_step(memo[4])
+        if memo is not None and memo[0] == tuple(params) and all(
+                map(operator.is_, params.values(), memo[1])):
+            # memo[3], the group, is the optimizer's own until another one is updated
+            flat_step = optimizer._next_flat_step(memo[3])
             if flat_step is not None:
-                optimizer._update_flat(memo[3], buffer, memo[4], flat_step)
+                optimizer._update_flat(memo[2], buffer, memo[3], flat_step)
                 return program
         flat = optimizer._flat_args(params, grads)
         if flat is None:
@@ -482,7 +484,7 @@ def _recorded_update(optimizer, step, grads, buffer):
             param, grad, group, flat_step = flat
             # The gradients tile their buffer whole, laid out like the parameters: the
             # next call's buffer (made alike) is its flat gradient as is.
-            step.fused_update = ((optimizer, tuple(params), tuple(params.values()), param, group)
+            step.fused_update = ((tuple(params), tuple(params.values()), param, group)
                                  if grad is buffer else None)
             optimizer._update_flat(param, grad, group, flat_step)
     finally:

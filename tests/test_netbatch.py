@@ -6,7 +6,9 @@ import pytest
 
 from fastnet import MultiLayerNet, MultiLayerNetExtend, NetBatch, Sequential
 from fastnet.layers import Affine
+from fastnet._program import GRADIENT, compiled_pass
 from fastnet.optim import OPTIMIZERS, SGD, Adam, make_optimizer
+from fastnet.optim.schedules import ExponentialDecay, LRScheduler
 from numerics import DTYPES
 
 K, D, HIDDEN, C, N = 3, 12, [9, 7], 4, 10
@@ -391,3 +393,102 @@ def test_pickle_round_trip_continues_identically():
     _train(copy, steps[2:])
     for a, b in zip(copy, batch):
         _assert_same_net(a, b)
+
+
+# -- the update remembered across steps (fastnet._program._recorded_update) ------------
+def _set_lr_by_schedule(opt, net, state):
+    scheduler = state.setdefault(id(opt), LRScheduler(opt, ExponentialDecay(0.5)))
+    scheduler.step()
+
+
+def _load_older_state(opt, net, state):
+    # the optimizer state of an earlier step, loaded into the live optimizer
+    opt.load_state_dict(state.setdefault(("saved", id(opt)), opt.state_dict()))
+
+
+def _reset_state(opt, net, state):
+    opt.state = {}
+
+
+def _rebind_a_state_array(opt, net, state):
+    st = opt.state["W1"] = dict(opt.state["W1"])  # a new dict (SGD's holds only the step)
+    for name in opt._state_names[:1]:
+        st[name] = st[name] * 0.5
+
+
+def _desynchronise_steps(opt, net, state):
+    opt.state["b1"]["step"] += 3  # per-array updates from now on
+
+
+def _update_alone_in_between(opt, net, state):
+    x, t = state["extra_batch"]
+    opt.update(net.params, net.gradient(x, t))
+
+
+def _load_net_state(opt, net, state):
+    # new values copied into the same parameter arrays
+    net.load_state_dict(state.setdefault(("net", id(net)), net.state_dict()))
+
+
+def _rebind_a_net_param(opt, net, state):
+    # the optimizer updates what net.params holds (here no longer the layer's array)
+    net.params["W2"] = net.params["W2"].copy()
+
+
+def _change_hyperparameters(opt, net, state):
+    opt.weight_decay = 0.02
+    opt.convention = "torch" if opt.convention == "textbook" else "textbook"
+
+
+CHANGES = [_set_lr_by_schedule, _load_older_state, _reset_state, _rebind_a_state_array,
+           _desynchronise_steps, _update_alone_in_between, _load_net_state,
+           _rebind_a_net_param, _change_hyperparameters]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.lstrip("_"))
+def test_changes_between_steps_reach_the_remembered_update(optimizer, change):
+    """A step after changing a member's optimizer (its lr, hyperparameters or
+    state) or its net equals solo training with the same change: the update
+    the batch remembers from step to step is checked against each of them."""
+    steps = _batches(7)
+    rng = np.random.default_rng(1)
+    extra = (rng.standard_normal((N, D)).astype(np.float32), rng.integers(0, C, N))
+    batch = NetBatch.build(K, _make("plain"), optimizer, lr=LRS, seed=3)
+    solo = [_make("plain")(i, _member_seed(3, i)) for i in range(K)]
+    opts = [make_optimizer(optimizer, lr=LRS[i]) for i in range(K)]
+    mine, theirs = {"extra_batch": extra}, {"extra_batch": extra}
+    for s, pairs in enumerate(steps):
+        if s in (2, 3, 5):  # member 1 changes; members 0 and 2 train on
+            if s != 3:
+                change(batch.optimizers[1], batch[1], mine)
+                change(opts[1], solo[1], theirs)
+        batch.step([x for x, _ in pairs], [t for _, t in pairs])
+        for net, opt, (x, t) in zip(solo, opts, pairs):
+            opt.update(net.params, net.gradient(x, t))
+        if s == 1:  # the update is remembered from the second step on
+            x, t = pairs[0]
+            assert compiled_pass(batch[0], x, t, True, GRADIENT).fused_update is not None
+    for i in range(K):
+        _assert_same_net(batch[i], solo[i])
+        assert batch.optimizers[i].state.keys() == opts[i].state.keys()
+        for key, st in opts[i].state.items():
+            for name, value in st.items():
+                np.testing.assert_array_equal(batch.optimizers[i].state[key][name], value,
+                                              err_msg=f"member {i} {key} {name}")
+
+
+def test_a_replaced_member_optimizer_is_used():
+    steps = _batches(4)
+    batch = NetBatch.build(K, _make("plain"), "adam", lr=LRS, seed=8)
+    solo = [_make("plain")(i, _member_seed(8, i)) for i in range(K)]
+    opts = [make_optimizer("adam", lr=LRS[i]) for i in range(K)]
+    for s, pairs in enumerate(steps):
+        if s == 2:
+            batch.optimizers[0] = SGD(lr=0.05)
+            opts[0] = SGD(lr=0.05)
+        batch.step([x for x, _ in pairs], [t for _, t in pairs])
+        for net, opt, (x, t) in zip(solo, opts, pairs):
+            opt.update(net.params, net.gradient(x, t))
+    for i in range(K):
+        _assert_same_net(batch[i], solo[i])
