@@ -1,7 +1,8 @@
 """Optimizer update kernels: one in-place pass over a flat parameter array.
 
 (Also ``tiling``, which tells the optimizer when all its parameters form one
-flat array, so that one kernel call updates them all.)
+flat array, so that one kernel call updates them all, and ``holds_views``,
+which tells it that their flat state is still in place.)
 
 Every kernel reads the parameter, its gradient and its state once and writes
 the parameter and the state once, in place, with no temporaries. The
@@ -163,6 +164,33 @@ def tiling(list arrays, bint writable):
         return owner, spans[0].address, (chr(fmt), total, tuple(offsets), tuple(shapes))
     finally:
         free(spans)
+
+
+def holds_views(list sts, list stdicts, tuple names, list views):
+    """Whether the state dicts ``sts`` are ``stdicts`` and still hold ``views``.
+
+    The optimizer's flat state group (``_FlatGroup.holds`` in
+    fastnet/optim/_base.py) asks this every step: ``sts[i] is stdicts[i]``
+    for every i, and ``sts[i][names[j]] is views[i * len(names) + j]`` for
+    every i and j (a name missing: False). The items are looked up in C: for
+    Adam over net T's 10 parameters, 30 identity tests that took ~1.6 us as
+    ``map``s in Python, once per member and step in a NetBatch. Not a
+    kernel: it reads no array, and serves both backends.
+    """
+    cdef Py_ssize_t i, j, n = len(stdicts), m = len(names)
+    if len(sts) != n or len(views) != n * m:
+        return False
+    for i in range(n):
+        st = sts[i]
+        if st is not stdicts[i]:
+            return False
+        for j in range(m):
+            try:
+                if st[names[j]] is not views[i * m + j]:
+                    return False
+            except KeyError:  # an array was deleted
+                return False
+    return True
 
 
 # ---------------------------------------------------------------- SGD -----

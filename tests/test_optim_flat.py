@@ -12,7 +12,7 @@ import pytest
 
 import fastnet._kernels.threads as threads
 from fastnet import MultiLayerNetExtend
-from fastnet._kernels.optim import tiling
+from fastnet._kernels.optim import holds_views, tiling
 from fastnet.optim import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 from numerics import DTYPES
 
@@ -442,3 +442,18 @@ def test_tiling_reads_layouts():
     assert tiling([ro], True) is None and tiling([ro], False)[2] == ("d", 3, (0,), ((3,),))
     f32 = np.zeros(8, np.float32)
     assert tiling([f32[:2], f32[2:].view(np.float64)], True) is None  # two formats
+
+
+def test_holds_views_is_identity_of_dicts_and_arrays():
+    m, v = [np.zeros(2) for _ in range(2)], [np.zeros(2) for _ in range(2)]
+    stdicts = [{"step": 1, "m": m[0], "v": v[0]}, {"step": 1, "m": m[1], "v": v[1]}]
+    views = [m[0], v[0], m[1], v[1]]  # key by key, name by name
+    assert holds_views(list(stdicts), stdicts, ("m", "v"), views)
+    assert holds_views([{}, {}], [{}, {}], (), []) is False  # equal dicts, not the same ones
+    assert holds_views([stdicts[0], dict(stdicts[1])], stdicts, ("m", "v"), views) is False
+    assert holds_views(stdicts[:1], stdicts, ("m", "v"), views) is False  # fewer dicts
+    rebound = [stdicts[0], {**stdicts[1], "v": v[1].copy()}]  # an equal copy is not the view
+    assert holds_views(rebound, rebound, ("m", "v"), views) is False
+    deleted = [stdicts[0], {"step": 1, "m": m[1]}]
+    assert holds_views(deleted, deleted, ("m", "v"), views) is False
+    assert holds_views(list(stdicts), stdicts, (), [])  # no state arrays: the dicts only

@@ -3,13 +3,12 @@ array, or one for all of them when they are views of one flat array."""
 import math
 import numbers
 from collections.abc import Mapping
-from itertools import chain
-from operator import is_, itemgetter
+from operator import itemgetter
 
 import numpy as np
 
 from fastnet._checks import FLOAT_DTYPES, integer, one_of, real_scalar
-from fastnet._kernels.optim import tiling
+from fastnet._kernels.optim import holds_views, tiling
 from fastnet.kernels import get_backend
 
 CONVENTIONS = ("textbook", "torch")
@@ -112,25 +111,14 @@ class _FlatGroup:
     def __init__(self, keys, layout, names, state, stdicts, views):
         self.keys, self.layout, self.state = keys, layout, state
         self.stdicts, self.views = stdicts, views
-        self._names = names
+        self._names = tuple(names)
 
     def holds(self, sts):
         """Whether ``sts`` are this group's dicts and still hold its views.
 
-        It runs every step: the loops are ``map``s, not Python loops.
+        It runs every step: the identity tests run in C (``holds_views``).
         """
-        if not all(map(is_, sts, self.stdicts)):
-            return False
-        names = self._names
-        if not names:
-            return True
-        arrays = map(itemgetter(*names), sts)  # one array per dict, or a tuple of them
-        if len(names) > 1:
-            arrays = chain.from_iterable(arrays)
-        try:
-            return all(map(is_, arrays, self.views))
-        except KeyError:  # an array was deleted
-            return False
+        return holds_views(sts, self.stdicts, self._names, self.views)
 
 
 class Optimizer:
