@@ -1,7 +1,7 @@
 """The per-step Python of ``NetBatch.step``: CPU time of the main thread, for comparing builds.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
-        python bench/netbatch_overhead.py LABEL [--k 8] [--rounds 7]
+        python bench/netbatch_overhead.py LABEL [--k 8] [--rounds 7] [--nets tiny,T]
 
 For SGD (lr 0.01) and Adam (lr 0.001) batches of k members, on a shared
 batch and on per-member batches, prints two CPU times per step (medians of
@@ -31,7 +31,7 @@ import numpy as np
 import fastnet
 from fastnet import _program
 
-NETS = {"tiny": ([2, 2, 2], 4, 2000), "T outside": ([784, 100, 100, 100, 100, 10], 100, 30)}
+NETS = {"tiny": ([2, 2, 2], 4, 2000), "T": ([784, 100, 100, 100, 100, 10], 100, 30)}
 OPTIMIZERS = {"sgd": 0.01, "adam": 0.001}
 
 
@@ -84,13 +84,15 @@ def main():
     parser.add_argument("label")
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--nets", default="tiny,T", help="comma-separated, of: tiny, T")
     args = parser.parse_args()
     cells = []
-    for net in NETS:
+    for net in args.nets.split(","):
         for optimizer in OPTIMIZERS:
             for shared in (True, False):
                 us = per_step(args.k, net, optimizer, shared, args.rounds)
-                cells.append(f"{net} {optimizer} {'shared' if shared else 'per-net'} {us:.1f}")
+                name = "T outside" if net == "T" else net
+                cells.append(f"{name} {optimizer} {'shared' if shared else 'per-net'} {us:.1f}")
     print(f"{args.label} k={args.k} (us per step): " + "; ".join(cells))
 
 
