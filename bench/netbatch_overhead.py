@@ -18,11 +18,17 @@ enter them:
   sizes, where the arithmetic has evicted its data from the caches. On
   two cores this part runs on one core while the other waits.
 
+``--throughput`` instead times what the Python costs a whole step: net T
+members on a shared batch at the default threads (run it without the
+one-thread variables), samples x nets per second as the median of 7 rounds
+of 20 steps, wall clock; run alternately, many times, on a quiet machine.
+
 Run it alternately with another build first on PYTHONPATH
 (``PYTHONPATH=/path/to/old/site python bench/netbatch_overhead.py old``);
 bench/RESULTS.md quotes such a comparison.
 """
 import argparse
+import os
 import statistics
 import time
 
@@ -79,13 +85,39 @@ def per_step(k, net, optimizer, shared, rounds):
     return statistics.median(times)
 
 
+def throughput(k, optimizer, rounds):
+    """Samples x nets per second of ``batch.step(x, t)``, net T members, a shared batch."""
+    sizes, n, _ = NETS["T"]
+    batch = fastnet.NetBatch.build(
+        k, lambda i, seed: fastnet.MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], seed=seed),
+        optimizer, seed=0, lr=OPTIMIZERS[optimizer])
+    rng = np.random.default_rng(0)
+    x, t = rng.random((n, sizes[0]), dtype=np.float32), rng.integers(0, sizes[-1], n)
+    for _ in range(5):
+        batch.step(x, t)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(20):
+            batch.step(x, t)
+        times.append((time.perf_counter() - start) / 20)
+    return n * k / statistics.median(times)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("label")
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--nets", default="tiny,T", help="comma-separated, of: tiny, T")
+    parser.add_argument("--throughput", action="store_true")
     args = parser.parse_args()
+    if args.throughput:
+        cells = [f"{optimizer} {throughput(args.k, optimizer, args.rounds):,.0f}"
+                 for optimizer in OPTIMIZERS]
+        print(f"{args.label} k={args.k} net T shared (samples x nets/s): " + "; ".join(cells)
+              + f"; load {os.getloadavg()[0]:.2f}")
+        return
     cells = []
     for net in args.nets.split(","):
         for optimizer in OPTIMIZERS:
