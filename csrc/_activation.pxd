@@ -26,9 +26,9 @@
 # exp and tanh: every activation that needs them uses the vectorisable
 # vexp/vtanh of _vmath.pxd, so its loops run at the module's vector width.
 # Sigmoid is 1 / (1 + vexp(-a)) in the data's own type (float32 lanes for
-# float32) and tanh is vtanh: within 3 and 2 ulps of libm's expf/tanh
-# formulas (tests/test_activations.py). They were libm's scalar calls, ~8 ns
-# per value, 1.6x NumPy's own vectorised tanh (bench/RESULTS.md).
+# float32) and tanh is vtanh: within 2.5 and 2 ulps of the exact values
+# (tests/test_activations.py). They were libm's scalar calls, 2.5-11 ns per
+# value, up to 10x NumPy's own vectorised tanh (bench/RESULTS.md).
 #
 # Adding an activation: an enum value, a tag type in the fused type, its
 # lines in activate() and backprop() (and needs_input() if it reads a), and

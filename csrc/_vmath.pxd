@@ -9,7 +9,7 @@
 # Accuracy, measured against libm in ulps over wide ranges, in
 # tests/test_vmath.py: exp within 1.5 ulps (measured 1.16 float32, 1.12
 # float64 without FMA; 0.89 and 0.87 with), tanh within 2 ulps (measured
-# 0.8, 1.29), sqrt correctly rounded; overflow gives inf, underflow gives 0
+# 1.25, 1.29), sqrt correctly rounded; overflow gives inf, underflow gives 0
 # (through the subnormals), NaN gives NaN, +-inf give inf/0 and +-1.
 #
 # exp: Cody & Waite's argument reduction x = n ln2 + r with |r| <= ln2/2
