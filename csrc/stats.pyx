@@ -35,9 +35,16 @@ cdef enum:
 cdef enum:
     # Values per block: a float64 block (8 KiB) and its codes stay in L1.
     BLOCK = 1024
-    # Accumulators of the float64 sums: gcc may not reorder a floating-point
-    # sum, so the lanes are explicit; 16 fill two 512-bit vectors.
-    LANES = 16
+    # Accumulators of each float64 sum: gcc may not reorder a floating-point
+    # sum, so the lanes are explicit. 32 fill four 512-bit vectors, enough
+    # independent additions to hide their latency (16 were latency-bound);
+    # gcc vectorises the two sums of _sums with 32 lanes, not with 16.
+    LANES = 32
+    # Values per one-pass moment sum: each lane adds CHUNK / LANES terms,
+    # which bounds the rounding error (see _moments).
+    CHUNK = 16384
+    # A chunk's one-pass sums are used when S1^2 / m <= CANCEL * M2 (see _moments).
+    CANCEL = 1024
     # Byte counters per bin when counting by comparison: one 512-bit vector.
     BYTE_LANES = 64
     # Up to this many bins the histogram is counted by comparison: for each
@@ -60,9 +67,7 @@ cdef struct Binning:
     double hi_in        # the greatest value <= edges[nbins]
     double first        # edges[0], rounded to the data's type
     double norm         # nbins / (edges[nbins] - edges[0]), rounded to the data's type
-    double window       # values within this many bin widths of an edge are binned exactly
-    double first_plain  # edges[0] if values equal to it surely fall in bin 0, else NaN
-    double last_plain   # edges[nbins] if values equal to it surely fall in the last bin, else NaN
+    double window       # values within this many bin widths of an inner edge are binned exactly
     double below        # the greatest value <= saturated_below
     double above        # the least value >= saturated_above
     int nbins
@@ -105,12 +110,14 @@ cdef Binning _binning(const double* edges, int nbins, double saturated_below,
     b.first, b.norm = _round(first, single, 0), _round(norm, single, 0)
     b.below = _round(saturated_below, single, -INFINITY)
     b.above = _round(saturated_above, single, INFINITY)
-    b.window = dev + 4 * u * (nbins + 1 + fabs(first) * norm) + 2.0 ** -50 * (nbins + 1)
-    b.first_plain = first if edges[1] > first and b.first == first else NAN
-    b.last_plain = last if _round(last, single, 0) == last else NAN
+    # 4 u ... bounds the error of the computed position, 2 u (nbins + 1) that
+    # of adding or subtracting the window from it (see _codes).
+    b.window = dev + 4 * u * (nbins + 1 + fabs(first) * norm) + 2 * u * (nbins + 1) \
+        + 2.0 ** -50 * (nbins + 1)
     if not (b.window < 0.5 and fabs(b.norm) < INFINITY and fabs(b.first) < INFINITY):
-        # No usable scale (uneven edges, overflow): compare every value with the edges.
-        b.window, b.first_plain, b.last_plain = 1, NAN, NAN
+        # No usable scale (uneven edges, overflow): a window wider than the
+        # range makes _codes send every value to the edges.
+        b.window = nbins + 1
     return b
 
 
@@ -136,18 +143,26 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
                        long long* zeros, long long* saturated) noexcept nogil:
     """Give each value of ``x`` (m,) a code: its bin when its position leaves
     no doubt; B if it is outside the edges or NaN (not binned); B + 1 if it
-    is too close to an edge to tell by its position (:func:`_exact_bin`
+    is too close to an inner edge to tell by its position (:func:`_exact_bin`
     decides). Adds the zeros and (unless both thresholds are infinite: see
-    :func:`_accumulate`) saturated values to ``zeros`` and ``saturated``;
-    returns how many got B + 1."""
-    # Branch-free (comparisons used as 0/1, selects) and in the data's type,
-    # so the loop is vector code as wide as the type allows.
+    :func:`_moments`) saturated values to ``zeros`` and ``saturated``;
+    returns how many got B + 1.
+
+    The position ``f`` in [0, B] is truncated twice, ``f - window`` and ``f +
+    window``: the same bin both times means no edge lies within the window,
+    whose width covers every rounding (:func:`_binning`), so the value is in
+    that bin. The outer edges need no test: an inside value is at least
+    edges[0], and truncation sends ``f - window`` > -1 to 0; at most
+    edges[B], and the last bin holds its right edge, so both are capped at
+    B - 1 (ReLU's zeros and a saturated sigmoid's ones fall there).
+    """
+    # Branch-free (comparisons used as 0/1, min/max and selects) and in the
+    # data's type, so the loop is vector code as wide as the type allows.
     cdef floating lo_in = b.lo_in, hi_in = b.hi_in, first = b.first, norm = b.norm
-    cdef floating half = 0.5, half_inner = 0.5 - b.window, nb = b.nbins
-    cdef floating first_plain = b.first_plain, last_plain = b.last_plain
-    cdef floating below = b.below, above = b.above, v, f, d
-    cdef int nbins = b.nbins, i, z = 0, s = 0, near = 0
-    cdef bint inside, close, thresholds = not _infinite_thresholds(b)
+    cdef floating window = b.window, nb = b.nbins, zero = 0
+    cdef floating below = b.below, above = b.above, v, f
+    cdef int nbins = b.nbins, last = b.nbins - 1, lo, hi, z = 0, s = 0, near = 0
+    cdef bint inside, thresholds = not _infinite_thresholds(b)
     cdef Py_ssize_t j
     for j in range(m):  # gcc makes one loop with the saturation count and one without
         v = x[j]
@@ -156,17 +171,15 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
             s += (v <= below) | (v >= above)
         inside = (lo_in <= v) & (v <= hi_in)
         f = (v - first) * norm
-        f = f if inside else 0
-        f = f if f < nb else nb  # also catches NaN and inf from an infinite norm
-        i = <int>f
-        i = i if i < nbins - 1 else nbins - 1
-        d = (f - i) - half  # within half_inner of 0: the position is at least window from an edge
-        d = d if d >= 0 else -d
-        close = (d > half_inner) & (v != first_plain) & (v != last_plain)
-        i = i if not close else nbins + 1
-        i = i if inside else nbins
-        near += i == nbins + 1
-        codes[j] = <code_t>i
+        f = f if f > zero else zero  # also NaN, so the conversions below are defined
+        f = f if f < nb else nb
+        lo = <int>(f - window)
+        hi = <int>(f + window)
+        lo = lo if lo < last else last
+        hi = hi if hi < last else last
+        near += (lo != hi) & inside
+        hi = hi if lo == hi else nbins + 1
+        codes[j] = <code_t>(hi if inside else nbins)
     zeros[0] += z
     saturated[0] += s
     return near
@@ -185,25 +198,86 @@ cdef int _exact_bin(double v, const double* edges, int nbins) noexcept nogil:
     return lo
 
 
-cdef inline double _block_sum(const floating* x, Py_ssize_t n, double shift, bint square) noexcept nogil:
+cdef inline double _sum(const floating* x, Py_ssize_t n, double shift, bint square) noexcept nogil:
     """``sum (x - shift)`` or ``sum (x - shift)^2`` in float64 over LANES accumulators."""
     cdef double acc[LANES]
     cdef double d, total = 0
-    cdef Py_ssize_t j = 0, l
+    cdef Py_ssize_t j, l, whole = n - n % LANES
     for l in range(LANES):
         acc[l] = 0
-    while j + LANES <= n:
+    for j in range(whole // LANES):
         for l in range(LANES):
-            d = x[j + l] - shift
+            d = x[j * LANES + l] - shift
             acc[l] += d * d if square else d
-        j += LANES
-    while j < n:
+    for j in range(whole, n):
         d = x[j] - shift
         acc[0] += d * d if square else d
-        j += 1
     for l in range(LANES):
         total += acc[l]
     return total
+
+
+cdef inline void _sums(const floating* x, Py_ssize_t n, double shift, double* s1,
+                       double* s2) noexcept nogil:
+    """``s1 = sum (x - shift)`` and ``s2 = sum (x - shift)^2`` in float64, one pass."""
+    cdef double acc1[LANES]
+    cdef double acc2[LANES]
+    cdef double d, t1 = 0, t2 = 0
+    cdef Py_ssize_t j, l, whole = n - n % LANES
+    for l in range(LANES):
+        acc1[l] = 0
+        acc2[l] = 0
+    for j in range(whole // LANES):
+        for l in range(LANES):
+            d = x[j * LANES + l] - shift
+            acc1[l] += d
+            acc2[l] += d * d
+    for j in range(whole, n):
+        d = x[j] - shift
+        acc1[0] += d
+        acc2[0] += d * d
+    for l in range(LANES):
+        t1 += acc1[l]
+        t2 += acc2[l]
+    s1[0], s2[0] = t1, t2
+
+
+cdef void _moments(const floating* x, Py_ssize_t n, bint count_infinite, double* out) noexcept nogil:
+    """``out[MEAN]``, ``out[M2]`` of ``x`` (n,), and (if ``count_infinite``) the
+    infinities added to ``out[SATURATED]``.
+
+    Each chunk of CHUNK values is read once: ``S1 = sum d``, ``S2 = sum d^2``
+    with ``d = x - shift``, the shift being the first value of the array or
+    the mean so far, so ``M2 = S2 - S1^2 / m``. Rounding errs by about
+    ``k u (S2 + S1^2 / m)`` (k = CHUNK / LANES + LANES terms a lane and the
+    lanes' sum add, u = 2^-53), and ``S2 = M2 + S1^2 / m``: when ``S1^2 / m
+    <= CANCEL * M2`` the relative error of M2 is at most ``k u (1 + 2 CANCEL)``
+    ~ 1.2e-10. Otherwise (a shift far from the mean against the spread, a
+    constant chunk off the shift, NaN or inf) the chunk is summed again in two
+    passes, mean first. Chunks are merged with Chan et al.'s pairwise formula.
+    """
+    cdef Py_ssize_t start = 0, m
+    cdef double count = 0, mean = 0, m2 = 0, shift = x[0], s1, s2, cmean, cm2, delta
+    while start < n:
+        m = min(<Py_ssize_t>CHUNK, n - start)
+        _sums(x + start, m, shift, &s1, &s2)
+        cm2 = s2 - s1 * s1 / m
+        if s1 * s1 / m <= CANCEL * cm2:
+            cmean = shift + s1 / m
+        else:
+            cmean = _sum(x + start, m, 0, False) / m
+            cm2 = _sum(x + start, m, cmean, True)
+        # A chunk holds infinities only if its sum is not finite (then counted here,
+        # not per value: without thresholds only infinities are saturated).
+        if count_infinite and not fabs(cmean) < INFINITY:
+            out[SATURATED] += _count_infinite(x + start, m)
+        delta = cmean - mean
+        count += m
+        m2 += cm2 + delta * delta * (count - m) * m / count
+        mean += delta * m / count
+        shift = mean if fabs(mean) < INFINITY else shift
+        start += m
+    out[MEAN], out[M2] = mean, m2
 
 
 cdef inline void _count_by_comparison(const unsigned char* codes, Py_ssize_t m, int nbins,
@@ -279,17 +353,10 @@ cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, cons
     cdef bint compare = nbins <= COMPARE_BINS
     cdef Py_ssize_t start = 0, m, j, padded
     cdef long long zeros = 0, saturated = 0
-    cdef double count = 0, mean = 0, m2 = 0, bmean, bm2, delta
     if compare:
         memset(counters, 0, (nbins + 3) * BYTE_LANES)
     while start < n:
         m = min(<Py_ssize_t>BLOCK, n - start)
-        bmean = _block_sum(x + start, m, 0, False) / m
-        bm2 = _block_sum(x + start, m, bmean, True)
-        # Without thresholds only infinities are saturated, and a block holds
-        # some only if its sum is not finite: they are counted then, not per value.
-        if _infinite_thresholds(b) and not fabs(bmean) < INFINITY:
-            saturated += _count_infinite(x + start, m)
         if compare:
             near = _codes(x + start, m, b, byte_codes, &zeros, &saturated)
             padded = (m + BYTE_LANES - 1) // BYTE_LANES * BYTE_LANES
@@ -307,14 +374,10 @@ cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, cons
             _count_by_scatter(int_codes, m, sub, nbins + 2)
             if near:
                 _bin_near_exactly(x + start, int_codes, m, edges, nbins, sub)
-        # Chan et al.: merge the block's (m, mean, M2) into the running ones.
-        delta = bmean - mean
-        count += m
-        m2 += bm2 + delta * delta * (count - m) * m / count
-        mean += delta * m / count
         start += m
-    out[COUNT], out[MEAN], out[M2] = count, mean, m2
-    out[ZEROS], out[SATURATED] = zeros, saturated
+    _moments(x, n, _infinite_thresholds(b), out)
+    out[COUNT], out[ZEROS] = n, zeros
+    out[SATURATED] += saturated
 
 
 cdef void _stats_add(const floating* x, Py_ssize_t n, const double* edges, int nbins,
