@@ -24,6 +24,19 @@ from cpython.pycapsule cimport PyCapsule_New
 
 from _stats cimport fastnet_stats_t
 
+cdef extern from *:
+    """
+    /* One-hot words need a shift by a different amount in each lane, which
+       x86 vectors have from AVX2 on: the baseline (SSE2) build would make
+       the codes loop scalar (3x slower than scattering), so it scatters. */
+    #if defined(__x86_64__) && !defined(__AVX2__)
+    #define FASTNET_STATS_ONE_HOT 0
+    #else
+    #define FASTNET_STATS_ONE_HOT 1
+    #endif
+    """
+    bint FASTNET_STATS_ONE_HOT
+
 # Layout of the ``totals`` vector (float64, length 5).
 cdef enum:
     COUNT = 0
@@ -45,14 +58,24 @@ cdef enum:
     CHUNK = 16384
     # A chunk's one-pass sums are used when S1^2 / m <= CANCEL * M2 (see _moments).
     CANCEL = 1024
-    # Byte counters per bin when counting by comparison: one 512-bit vector.
-    BYTE_LANES = 64
-    # Up to this many bins the histogram is counted by comparison: for each
-    # bin, the codes equal to it, 64 at a time in byte counters (each block
-    # adds at most BLOCK / 64 = 16 to a counter; they are emptied before 255).
-    # The cost grows with the bins; beyond this the scatter below is faster
-    # (measured on 10^4 float32 values: 30 bins 1.5 us vs 3 us, 100 bins 4.5 us vs 3 us).
-    COMPARE_BINS = 62
+    # Up to this many bins (codes B and B + 1 included: 64) the histogram is
+    # counted from one-hot words: bit k of a value's word is set when its
+    # code is k, and the words are added bit by bit in carry-save form
+    # (Harley-Seal; see _count_one_hot): about 2.5 vector operations per 16
+    # words, where comparing 64 byte codes with each bin took 2 per bin.
+    ONE_HOT_BINS = 62
+    # Bytes of words added side by side: one 512-bit vector, of at most 16 words.
+    WORD_VECTOR = 64
+    MAX_WIDTH = 16
+    # Vectors of words per Harley-Seal step (its ones, twos, fours and eights
+    # take 15 full adders, then the sixteens are carried into UPPER levels).
+    STEP = 16
+    UPPER = 8
+    # The counter levels: ones, twos, fours, eights, then sixteens ... 16 * 2^(UPPER - 1).
+    LEVELS = 4 + UPPER
+    # Steps between flushes of the counters: each level's bit can hold one more
+    # carry, so after 2^UPPER - 1 steps the top level might overflow.
+    MAX_STEPS = 255
     # Sub-histograms for the scatter: consecutive values often share a bin,
     # and increments of one counter wait for each other's store; four
     # counters per bin, used in turn, let four increments run at once.
@@ -135,7 +158,8 @@ cdef long long _count_infinite(const floating* x, Py_ssize_t m) noexcept nogil:
 
 
 ctypedef fused code_t:
-    unsigned char  # when counting by comparison (up to COMPARE_BINS + 2 codes)
+    unsigned int        # one-hot words, up to 32 codes
+    unsigned long long  # one-hot words, up to 64 codes
     int            # when scattering
 
 
@@ -144,7 +168,7 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
     """Give each value of ``x`` (m,) a code: its bin when its position leaves
     no doubt; B if it is outside the edges or NaN (not binned); B + 1 if it
     is too close to an inner edge to tell by its position (:func:`_exact_bin`
-    decides). Adds the zeros and (unless both thresholds are infinite: see
+    decides). Codes are stored as such (``int``) or as one-hot words. Adds the zeros and (unless both thresholds are infinite: see
     :func:`_moments`) saturated values to ``zeros`` and ``saturated``;
     returns how many got B + 1.
 
@@ -179,7 +203,11 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
         hi = hi if hi < last else last
         near += (lo != hi) & inside
         hi = hi if lo == hi else nbins + 1
-        codes[j] = <code_t>(hi if inside else nbins)
+        hi = hi if inside else nbins
+        if code_t is int:
+            codes[j] = hi
+        else:
+            codes[j] = (<code_t>1) << hi
     zeros[0] += z
     saturated[0] += s
     return near
@@ -280,42 +308,72 @@ cdef void _moments(const floating* x, Py_ssize_t n, bint count_infinite, double*
     out[MEAN], out[M2] = mean, m2
 
 
-cdef inline void _count_by_comparison(const unsigned char* codes, Py_ssize_t m, int nbins,
-                                      unsigned char* counters) noexcept nogil:
-    """Add to ``counters[k * 64 + l]`` how many of ``codes[l::64]`` equal k, for k < nbins.
+cdef inline void _full_add(code_t* carry, code_t* total, code_t b, code_t c) noexcept nogil:
+    """``total + b + c`` bit by bit: the sum bits into ``total``, the carries into ``carry``."""
+    cdef code_t a = total[0], u = total[0] ^ b
+    carry[0] = (a & b) | (u & c)
+    total[0] = u ^ c
 
-    ``m`` is a multiple of 64; counters has room for nbins rounded up to 4.
-    Four bins per pass over the codes: four independent byte vectors.
+
+cdef inline void _count_one_hot(const code_t* words, Py_ssize_t steps, code_t* levels) noexcept nogil:
+    """Add ``steps`` * STEP vectors of ``words`` into the bit-sliced counters ``levels``.
+
+    ``levels`` holds LEVELS vectors: bit k of lane l of vector i is bit i of
+    how many words of lane l had bit k set. Harley-Seal: per STEP vectors,
+    15 full adders fold them into the ones, twos, fours and eights, and the
+    sixteens are carried up the higher levels (two operations per level).
     """
-    cdef unsigned char c, k0, k1, k2, k3
-    cdef unsigned char* row
-    cdef Py_ssize_t j, l
-    cdef int k = 0
-    while k < nbins:
-        k0, k1, k2, k3 = k, k + 1, k + 2, k + 3
-        row = counters + k * BYTE_LANES
-        j = 0
-        while j < m:
-            for l in range(BYTE_LANES):
-                c = codes[j + l]
-                row[l] += c == k0
-                row[BYTE_LANES + l] += c == k1
-                row[2 * BYTE_LANES + l] += c == k2
-                row[3 * BYTE_LANES + l] += c == k3
-            j += BYTE_LANES
-        k += 4
+    # The loop over lanes is what gcc vectorises (its iterations are
+    # independent); written as 16 vector-wide adders it stayed scalar.
+    cdef Py_ssize_t width = WORD_VECTOR // sizeof(code_t), s, l, k
+    cdef code_t ones, twos, fours, eights, twos_a, twos_b, fours_a, fours_b
+    cdef code_t eights_a, eights_b, carry, a
+    cdef const code_t* d
+    for s in range(steps):
+        d = words + s * STEP * width
+        for l in range(width):
+            ones, twos = levels[l], levels[width + l]
+            fours, eights = levels[2 * width + l], levels[3 * width + l]
+            _full_add(&twos_a, &ones, d[l], d[width + l])
+            _full_add(&twos_b, &ones, d[2 * width + l], d[3 * width + l])
+            _full_add(&fours_a, &twos, twos_a, twos_b)
+            _full_add(&twos_a, &ones, d[4 * width + l], d[5 * width + l])
+            _full_add(&twos_b, &ones, d[6 * width + l], d[7 * width + l])
+            _full_add(&fours_b, &twos, twos_a, twos_b)
+            _full_add(&eights_a, &fours, fours_a, fours_b)
+            _full_add(&twos_a, &ones, d[8 * width + l], d[9 * width + l])
+            _full_add(&twos_b, &ones, d[10 * width + l], d[11 * width + l])
+            _full_add(&fours_a, &twos, twos_a, twos_b)
+            _full_add(&twos_a, &ones, d[12 * width + l], d[13 * width + l])
+            _full_add(&twos_b, &ones, d[14 * width + l], d[15 * width + l])
+            _full_add(&fours_b, &twos, twos_a, twos_b)
+            _full_add(&eights_b, &fours, fours_a, fours_b)
+            _full_add(&carry, &eights, eights_a, eights_b)
+            levels[l], levels[width + l] = ones, twos
+            levels[2 * width + l], levels[3 * width + l] = fours, eights
+            for k in range(4, LEVELS):
+                a = levels[k * width + l]
+                levels[k * width + l] = a ^ carry
+                carry = a & carry
 
 
-cdef inline void _empty_counters(unsigned char* counters, int nbins, long long* hist) noexcept nogil:
-    """Add the byte counters of each bin into ``hist`` and zero them."""
-    cdef int k, total
-    cdef Py_ssize_t l
+cdef inline void _flush_one_hot(code_t* levels, int nbins, long long* hist) noexcept nogil:
+    """Add the counts of bits 0 .. nbins - 1 held in ``levels`` into ``hist`` and zero them."""
+    cdef code_t acc[MAX_WIDTH]
+    cdef Py_ssize_t width = WORD_VECTOR // sizeof(code_t), l, i
+    cdef long long total
+    cdef int k
     for k in range(nbins):
+        for l in range(width):
+            acc[l] = 0
+        for i in range(LEVELS):  # each lane's count of bit k: < 2^LEVELS, fits a word
+            for l in range(width):
+                acc[l] += ((levels[i * width + l] >> k) & 1) << i
         total = 0
-        for l in range(BYTE_LANES):
-            total += counters[k * BYTE_LANES + l]
+        for l in range(width):
+            total += acc[l]
         hist[k] += total
-    memset(counters, 0, (nbins + 3) * BYTE_LANES)
+    memset(levels, 0, LEVELS * WORD_VECTOR)
 
 
 cdef inline void _count_by_scatter(const int* codes, Py_ssize_t m, long long* sub,
@@ -336,45 +394,57 @@ cdef inline void _count_by_scatter(const int* codes, Py_ssize_t m, long long* su
 cdef inline void _bin_near_exactly(const floating* x, const code_t* codes, Py_ssize_t m,
                                    const double* edges, int nbins, long long* hist) noexcept nogil:
     """Bin the values coded B + 1 (too close to an edge) by comparing them with the edges."""
+    cdef code_t near = nbins + 1 if code_t is int else (<code_t>1) << (nbins + 1)
     cdef Py_ssize_t j
     for j in range(m):
-        if codes[j] == nbins + 1:
+        if codes[j] == near:
             hist[_exact_bin(x[j], edges, nbins)] += 1
+
+
+cdef void _histogram(const floating* x, Py_ssize_t n, const double* edges, const Binning* b,
+                    code_t* codes, long long* sub, long long* zeros,
+                    long long* saturated) noexcept nogil:
+    """Bin ``x`` (n,) block by block through ``codes`` (BLOCK + STEP vectors):
+    counts added to ``sub`` (SUBS rows of nbins + 2), zeros and saturated values
+    to ``zeros`` and ``saturated``."""
+    cdef code_t levels[LEVELS * MAX_WIDTH]
+    cdef Py_ssize_t start = 0, m, j, per_step = STEP * WORD_VECTOR // sizeof(code_t), steps
+    cdef int nbins = b.nbins, near, done = 0
+    if code_t is not int:
+        memset(levels, 0, sizeof(levels))
+    while start < n:
+        m = min(<Py_ssize_t>BLOCK, n - start)
+        near = _codes(x + start, m, b, codes, zeros, saturated)
+        if code_t is int:
+            _count_by_scatter(codes, m, sub, nbins + 2)
+        else:
+            steps = (m + per_step - 1) // per_step
+            for j in range(m, steps * per_step):
+                codes[j] = 0  # no bit: not counted
+            _count_one_hot(codes, steps, levels)
+            done += steps
+            if done > MAX_STEPS - BLOCK // per_step or start + m == n:
+                _flush_one_hot(levels, nbins, sub)
+                done = 0
+        if near:
+            _bin_near_exactly(x + start, codes, m, edges, nbins, sub)
+        start += m
 
 
 cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, const Binning* b,
                       long long* sub, double* out) noexcept nogil:
     """Statistics of ``x`` (n,): ``out`` = [count, mean, M2, zeros, saturated];
     histogram counts added to ``sub`` (SUBS rows of nbins + 2 counters)."""
-    cdef unsigned char byte_codes[BLOCK]
+    cdef unsigned int words[BLOCK + STEP * MAX_WIDTH]
+    cdef unsigned long long long_words[BLOCK + STEP * MAX_WIDTH]
     cdef int int_codes[BLOCK]
-    cdef unsigned char counters[(COMPARE_BINS + 3) * BYTE_LANES]
-    cdef int nbins = b.nbins, near, filled = 0
-    cdef bint compare = nbins <= COMPARE_BINS
-    cdef Py_ssize_t start = 0, m, j, padded
     cdef long long zeros = 0, saturated = 0
-    if compare:
-        memset(counters, 0, (nbins + 3) * BYTE_LANES)
-    while start < n:
-        m = min(<Py_ssize_t>BLOCK, n - start)
-        if compare:
-            near = _codes(x + start, m, b, byte_codes, &zeros, &saturated)
-            padded = (m + BYTE_LANES - 1) // BYTE_LANES * BYTE_LANES
-            for j in range(m, padded):
-                byte_codes[j] = nbins  # not binned
-            _count_by_comparison(byte_codes, padded, nbins, counters)
-            filled += padded // BYTE_LANES
-            if filled > 255 - BLOCK // BYTE_LANES or start + m == n:
-                _empty_counters(counters, nbins, sub)
-                filled = 0
-            if near:
-                _bin_near_exactly(x + start, byte_codes, m, edges, nbins, sub)
-        else:
-            near = _codes(x + start, m, b, int_codes, &zeros, &saturated)
-            _count_by_scatter(int_codes, m, sub, nbins + 2)
-            if near:
-                _bin_near_exactly(x + start, int_codes, m, edges, nbins, sub)
-        start += m
+    if FASTNET_STATS_ONE_HOT and b.nbins + 2 <= 32:
+        _histogram(x, n, edges, b, words, sub, &zeros, &saturated)
+    elif FASTNET_STATS_ONE_HOT and b.nbins <= ONE_HOT_BINS:
+        _histogram(x, n, edges, b, long_words, sub, &zeros, &saturated)
+    else:
+        _histogram(x, n, edges, b, int_codes, sub, &zeros, &saturated)
     _moments(x, n, _infinite_thresholds(b), out)
     out[COUNT], out[ZEROS] = n, zeros
     out[SATURATED] += saturated
