@@ -91,6 +91,7 @@ cdef struct Binning:
     double first        # edges[0], rounded to the data's type
     double norm         # nbins / (edges[nbins] - edges[0]), rounded to the data's type
     double window       # values within this many bin widths of an inner edge are binned exactly
+    double top          # positions are capped here: the greatest value <= nbins - 2 window
     double below        # the greatest value <= saturated_below
     double above        # the least value >= saturated_above
     int nbins
@@ -137,10 +138,11 @@ cdef Binning _binning(const double* edges, int nbins, double saturated_below,
     # of adding or subtracting the window from it (see _codes).
     b.window = dev + 4 * u * (nbins + 1 + fabs(first) * norm) + 2 * u * (nbins + 1) \
         + 2.0 ** -50 * (nbins + 1)
-    if not (b.window < 0.5 and fabs(b.norm) < INFINITY and fabs(b.first) < INFINITY):
-        # No usable scale (uneven edges, overflow): a window wider than the
-        # range makes _codes send every value to the edges.
-        b.window = nbins + 1
+    b.top = _round(nbins - 2 * b.window, single, -INFINITY)
+    if not (b.window < 0.25 and fabs(b.norm) < INFINITY and fabs(b.first) < INFINITY):
+        # No usable scale (uneven edges, overflow): positions capped at 0 and a
+        # window wider than the range make _codes send every value to the edges.
+        b.window, b.top = nbins + 1, 0
     return b
 
 
@@ -163,30 +165,34 @@ ctypedef fused code_t:
     int            # when scattering
 
 
-cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t* codes,
-                       long long* zeros, long long* saturated) noexcept nogil:
+cdef inline bint _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t* codes,
+                        long long* zeros, long long* saturated) noexcept nogil:
     """Give each value of ``x`` (m,) a code: its bin when its position leaves
     no doubt; B if it is outside the edges or NaN (not binned); B + 1 if it
     is too close to an inner edge to tell by its position (:func:`_exact_bin`
-    decides). Codes are stored as such (``int``) or as one-hot words. Adds the zeros and (unless both thresholds are infinite: see
-    :func:`_moments`) saturated values to ``zeros`` and ``saturated``;
-    returns how many got B + 1.
+    decides). Codes are stored as such (``int``) or as one-hot words. Adds
+    the zeros and (unless both thresholds are infinite: see :func:`_moments`)
+    saturated values to ``zeros`` and ``saturated``; returns whether any
+    value got B + 1.
 
-    The position ``f`` in [0, B] is truncated twice, ``f - window`` and ``f +
-    window``: the same bin both times means no edge lies within the window,
-    whose width covers every rounding (:func:`_binning`), so the value is in
-    that bin. The outer edges need no test: an inside value is at least
-    edges[0], and truncation sends ``f - window`` > -1 to 0; at most
-    edges[B], and the last bin holds its right edge, so both are capped at
-    B - 1 (ReLU's zeros and a saturated sigmoid's ones fall there).
+    The position ``f``, capped to [0, top], is truncated twice, ``f - w``
+    and ``f + w`` (w: the window): the same bin both times means no edge lies
+    within w, whose width covers every rounding (:func:`_binning`), so the
+    value is in that bin. The outer edges need no test: an inside value is at
+    least edges[0], and truncation sends ``f - w`` > -1 to 0; at most
+    edges[B], and the last bin holds its right edge, so a position beyond
+    top = B - 2w (w < 1/4) belongs to bin B - 1, where both truncations of
+    top put it, and no truncation exceeds B - 1 (ReLU's zeros and a saturated
+    sigmoid's ones take no fix-up).
     """
     # Branch-free (comparisons used as 0/1, min/max and selects) and in the
     # data's type, so the loop is vector code as wide as the type allows.
     cdef floating lo_in = b.lo_in, hi_in = b.hi_in, first = b.first, norm = b.norm
-    cdef floating window = b.window, nb = b.nbins, zero = 0
+    cdef floating window = b.window, top = b.top, zero = 0
     cdef floating below = b.below, above = b.above, v, f
-    cdef int nbins = b.nbins, last = b.nbins - 1, lo, hi, z = 0, s = 0, near = 0
-    cdef bint inside, thresholds = not _infinite_thresholds(b)
+    cdef int nbins = b.nbins, lo, hi, z = 0, s = 0
+    cdef bint inside, near = False, thresholds = not _infinite_thresholds(b)
+    cdef code_t word, seen = 0
     cdef Py_ssize_t j
     for j in range(m):  # gcc makes one loop with the saturation count and one without
         v = x[j]
@@ -195,22 +201,26 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
             s += (v <= below) | (v >= above)
         inside = (lo_in <= v) & (v <= hi_in)
         f = (v - first) * norm
-        f = f if f > zero else zero  # also NaN, so the conversions below are defined
-        f = f if f < nb else nb
+        f = f if f < top else top  # also NaN, so the conversions below are defined
+        f = f if f > zero else zero
         lo = <int>(f - window)
         hi = <int>(f + window)
-        lo = lo if lo < last else last
-        hi = hi if hi < last else last
-        near += (lo != hi) & inside
         hi = hi if lo == hi else nbins + 1
         hi = hi if inside else nbins
         if code_t is int:
             codes[j] = hi
+            near |= hi == nbins + 1
         else:
-            codes[j] = (<code_t>1) << hi
+            # Which codes occurred, for the test of B + 1 after the loop: one
+            # operation a value, where counting the near values took four.
+            word = (<code_t>1) << hi
+            seen |= word
+            codes[j] = word
     zeros[0] += z
     saturated[0] += s
-    return near
+    if code_t is int:
+        return near
+    return (seen >> (nbins + 1)) & 1
 
 
 cdef int _exact_bin(double v, const double* edges, int nbins) noexcept nogil:
@@ -409,7 +419,8 @@ cdef void _histogram(const floating* x, Py_ssize_t n, const double* edges, const
     to ``zeros`` and ``saturated``."""
     cdef code_t levels[LEVELS * MAX_WIDTH]
     cdef Py_ssize_t start = 0, m, j, per_step = STEP * WORD_VECTOR // sizeof(code_t), steps
-    cdef int nbins = b.nbins, near, done = 0
+    cdef int nbins = b.nbins, done = 0
+    cdef bint near
     if code_t is not int:
         memset(levels, 0, sizeof(levels))
     while start < n:
