@@ -1,23 +1,28 @@
 """Running statistics of an array for the per-layer diagnostics: one kernel call per batch.
 
 Accumulates, without keeping the data: the count, mean and sum of squared
-deviations (two passes over each block of values, blocks merged with Chan et
-al.'s pairwise formula, so no E[x^2] - E[x]^2 cancellation), the number of
+deviations (one pass of shifted sums, checked for cancellation, else two
+passes; chunks merged with Chan et al.'s pairwise formula), the number of
 exact zeros, of values at or beyond the saturation thresholds, and histogram
 counts over fixed bin edges exactly as ``numpy.histogram(x, bins=edges)``
 counts them (bin k holds ``edges[k] <= v < edges[k + 1]``, the last bin also
 its right edge; values outside the edges and NaNs are not binned).
 
-The array is read in blocks of BLOCK values, which stay in L1. Every pass
-over a block but one rare fix-up is branch-free over independent lanes, so
-the compiler makes it vector code: the sums (in float64), then one pass in
-the data's own type that counts zeros and saturated values and gives each
-value a bin code, then the histogram counted from the codes. Measured on
-net T's 100 x 100 float32 layers (AVX-512): 26 us per array before, with a
-scalar binning loop; 5.5 us now (bench/RESULTS.md, "Diagnostics overhead (#10)").
+Every pass but one rare fix-up is branch-free over independent lanes, so the
+compiler makes it vector code. The array is binned in blocks of BLOCK values,
+which stay in L1: one pass in the data's own type counts zeros and saturated
+values and gives each value a bin code (exact: a position that does not
+settle the bin sends the value to a comparison with the edges), then the
+histogram is counted from the codes, up to 30 bins as one-hot words added in
+carry-save form, above by scattering. Then one pass of float64 sums gives the
+moments. Measured on net T's 100 x 100 float32 layers (AVX-512, 30 bins,
+CPU time of one call from Python, ~0.9 us of it the call itself): 26 us per
+array with a scalar binning loop, 5.5 us with two-pass moments and bins
+counted by byte comparison, 3.1-3.5 us now; recording adds ~9% to a net T
+step instead of ~15% (bench/RESULTS.md, "Diagnostics overhead (#10)").
 """
 from cython cimport floating
-from libc.math cimport INFINITY, NAN, fabs, nextafterf
+from libc.math cimport INFINITY, fabs, nextafterf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
@@ -58,15 +63,16 @@ cdef enum:
     CHUNK = 16384
     # A chunk's one-pass sums are used when S1^2 / m <= CANCEL * M2 (see _moments).
     CANCEL = 1024
-    # Up to this many bins (codes B and B + 1 included: 64) the histogram is
-    # counted from one-hot words: bit k of a value's word is set when its
-    # code is k, and the words are added bit by bit in carry-save form
+    # Up to this many bins (codes B and B + 1 included: 32) the histogram is
+    # counted from one-hot 32-bit words: bit k of a value's word is set when
+    # its code is k, and the words are added bit by bit in carry-save form
     # (Harley-Seal; see _count_one_hot): about 2.5 vector operations per 16
-    # words, where comparing 64 byte codes with each bin took 2 per bin.
-    ONE_HOT_BINS = 62
-    # Bytes of words added side by side: one 512-bit vector, of at most 16 words.
-    WORD_VECTOR = 64
-    MAX_WIDTH = 16
+    # values, where comparing 64 byte codes with each bin took 2 per bin.
+    # Above, the codes are scattered: 64-bit words were slower than that
+    # (62 bins, 10^4 float32 values: 16 us against 5.6 us).
+    ONE_HOT_BINS = 30
+    # Words added side by side: one 512-bit vector.
+    WIDTH = 16
     # Vectors of words per Harley-Seal step (its ones, twos, fours and eights
     # take 15 full adders, then the sixteens are carried into UPPER levels).
     STEP = 16
@@ -161,7 +167,6 @@ cdef long long _count_infinite(const floating* x, Py_ssize_t m) noexcept nogil:
 
 ctypedef fused code_t:
     unsigned int        # one-hot words, up to 32 codes
-    unsigned long long  # one-hot words, up to 64 codes
     int            # when scattering
 
 
@@ -334,8 +339,10 @@ cdef inline void _count_one_hot(const code_t* words, Py_ssize_t steps, code_t* l
     sixteens are carried up the higher levels (two operations per level).
     """
     # The loop over lanes is what gcc vectorises (its iterations are
-    # independent); written as 16 vector-wide adders it stayed scalar.
-    cdef Py_ssize_t width = WORD_VECTOR // sizeof(code_t), s, l, k
+    # independent; written as 16 vector-wide adders it stayed scalar), once
+    # inlined into _histogram, whose own arrays the words and counters are
+    # (through a pointer that might alias the words it stayed scalar too).
+    cdef Py_ssize_t width = WIDTH, s, l, k
     cdef code_t ones, twos, fours, eights, twos_a, twos_b, fours_a, fours_b
     cdef code_t eights_a, eights_b, carry, a
     cdef const code_t* d
@@ -369,8 +376,8 @@ cdef inline void _count_one_hot(const code_t* words, Py_ssize_t steps, code_t* l
 
 cdef inline void _flush_one_hot(code_t* levels, int nbins, long long* hist) noexcept nogil:
     """Add the counts of bits 0 .. nbins - 1 held in ``levels`` into ``hist`` and zero them."""
-    cdef code_t acc[MAX_WIDTH]
-    cdef Py_ssize_t width = WORD_VECTOR // sizeof(code_t), l, i
+    cdef code_t acc[WIDTH]
+    cdef Py_ssize_t width = WIDTH, l, i
     cdef long long total
     cdef int k
     for k in range(nbins):
@@ -383,7 +390,7 @@ cdef inline void _flush_one_hot(code_t* levels, int nbins, long long* hist) noex
         for l in range(width):
             total += acc[l]
         hist[k] += total
-    memset(levels, 0, LEVELS * WORD_VECTOR)
+    memset(levels, 0, LEVELS * WIDTH * sizeof(code_t))
 
 
 cdef inline void _count_by_scatter(const int* codes, Py_ssize_t m, long long* sub,
@@ -414,11 +421,11 @@ cdef inline void _bin_near_exactly(const floating* x, const code_t* codes, Py_ss
 cdef void _histogram(const floating* x, Py_ssize_t n, const double* edges, const Binning* b,
                     code_t* codes, long long* sub, long long* zeros,
                     long long* saturated) noexcept nogil:
-    """Bin ``x`` (n,) block by block through ``codes`` (BLOCK + STEP vectors):
+    """Bin ``x`` (n,) block by block through ``codes`` (BLOCK + STEP * WIDTH):
     counts added to ``sub`` (SUBS rows of nbins + 2), zeros and saturated values
     to ``zeros`` and ``saturated``."""
-    cdef code_t levels[LEVELS * MAX_WIDTH]
-    cdef Py_ssize_t start = 0, m, j, per_step = STEP * WORD_VECTOR // sizeof(code_t), steps
+    cdef code_t levels[LEVELS * WIDTH]
+    cdef Py_ssize_t start = 0, m, j, per_step = STEP * WIDTH, steps
     cdef int nbins = b.nbins, done = 0
     cdef bint near
     if code_t is not int:
@@ -446,14 +453,11 @@ cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, cons
                       long long* sub, double* out) noexcept nogil:
     """Statistics of ``x`` (n,): ``out`` = [count, mean, M2, zeros, saturated];
     histogram counts added to ``sub`` (SUBS rows of nbins + 2 counters)."""
-    cdef unsigned int words[BLOCK + STEP * MAX_WIDTH]
-    cdef unsigned long long long_words[BLOCK + STEP * MAX_WIDTH]
+    cdef unsigned int words[BLOCK + STEP * WIDTH]
     cdef int int_codes[BLOCK]
     cdef long long zeros = 0, saturated = 0
-    if FASTNET_STATS_ONE_HOT and b.nbins + 2 <= 32:
+    if FASTNET_STATS_ONE_HOT and b.nbins <= ONE_HOT_BINS:
         _histogram(x, n, edges, b, words, sub, &zeros, &saturated)
-    elif FASTNET_STATS_ONE_HOT and b.nbins <= ONE_HOT_BINS:
-        _histogram(x, n, edges, b, long_words, sub, &zeros, &saturated)
     else:
         _histogram(x, n, edges, b, int_codes, sub, &zeros, &saturated)
     _moments(x, n, _infinite_thresholds(b), out)
