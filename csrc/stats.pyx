@@ -343,29 +343,26 @@ cdef inline void _count_one_hot(const code_t* words, Py_ssize_t steps, code_t* l
     # inlined into _histogram, whose own arrays the words and counters are
     # (through a pointer that might alias the words it stayed scalar too).
     cdef Py_ssize_t width = WIDTH, s, l, k
-    cdef code_t ones, twos, fours, eights, twos_a, twos_b, fours_a, fours_b
-    cdef code_t eights_a, eights_b, carry, a
+    cdef code_t ones, twos, fours, eights, twos_a, twos_b, fours_a, fours_b, carry, a
+    cdef code_t eights_h[2]
     cdef const code_t* d
+    cdef const code_t* e
+    cdef int h
     for s in range(steps):
         d = words + s * STEP * width
         for l in range(width):
             ones, twos = levels[l], levels[width + l]
             fours, eights = levels[2 * width + l], levels[3 * width + l]
-            _full_add(&twos_a, &ones, d[l], d[width + l])
-            _full_add(&twos_b, &ones, d[2 * width + l], d[3 * width + l])
-            _full_add(&fours_a, &twos, twos_a, twos_b)
-            _full_add(&twos_a, &ones, d[4 * width + l], d[5 * width + l])
-            _full_add(&twos_b, &ones, d[6 * width + l], d[7 * width + l])
-            _full_add(&fours_b, &twos, twos_a, twos_b)
-            _full_add(&eights_a, &fours, fours_a, fours_b)
-            _full_add(&twos_a, &ones, d[8 * width + l], d[9 * width + l])
-            _full_add(&twos_b, &ones, d[10 * width + l], d[11 * width + l])
-            _full_add(&fours_a, &twos, twos_a, twos_b)
-            _full_add(&twos_a, &ones, d[12 * width + l], d[13 * width + l])
-            _full_add(&twos_b, &ones, d[14 * width + l], d[15 * width + l])
-            _full_add(&fours_b, &twos, twos_a, twos_b)
-            _full_add(&eights_b, &fours, fours_a, fours_b)
-            _full_add(&carry, &eights, eights_a, eights_b)
+            for h in range(2):  # the first and the last 8 vectors: eights_h[0], eights_h[1]
+                e = d + 8 * h * width + l
+                _full_add(&twos_a, &ones, e[0], e[width])
+                _full_add(&twos_b, &ones, e[2 * width], e[3 * width])
+                _full_add(&fours_a, &twos, twos_a, twos_b)
+                _full_add(&twos_a, &ones, e[4 * width], e[5 * width])
+                _full_add(&twos_b, &ones, e[6 * width], e[7 * width])
+                _full_add(&fours_b, &twos, twos_a, twos_b)
+                _full_add(&eights_h[h], &fours, fours_a, fours_b)
+            _full_add(&carry, &eights, eights_h[0], eights_h[1])
             levels[l], levels[width + l] = ones, twos
             levels[2 * width + l], levels[3 * width + l] = fours, eights
             for k in range(4, LEVELS):
