@@ -91,7 +91,7 @@ cdef enum:
 
 
 cdef struct Binning:
-    # Held in float64, but each (except window) exactly a value of the data's type.
+    # Held in float64, but each exactly a value of the data's type.
     double lo_in        # the least value >= edges[0]
     double hi_in        # the greatest value <= edges[nbins]
     double first        # edges[0], rounded to the data's type
@@ -142,8 +142,9 @@ cdef Binning _binning(const double* edges, int nbins, double saturated_below,
     b.above = _round(saturated_above, single, INFINITY)
     # 4 u ... bounds the error of the computed position, 2 u (nbins + 1) that
     # of adding or subtracting the window from it (see _codes).
-    b.window = dev + 4 * u * (nbins + 1 + fabs(first) * norm) + 2 * u * (nbins + 1) \
-        + 2.0 ** -50 * (nbins + 1)
+    # Rounded up to the data's type, in which _codes uses it.
+    b.window = _round(dev + 4 * u * (nbins + 1 + fabs(first) * norm) + 2 * u * (nbins + 1)
+                      + 2.0 ** -50 * (nbins + 1), single, INFINITY)
     b.top = _round(nbins - 2 * b.window, single, -INFINITY)
     if not (b.window < 0.25 and fabs(b.norm) < INFINITY and fabs(b.first) < INFINITY):
         # No usable scale (uneven edges, overflow): positions capped at 0 and a
