@@ -18,8 +18,8 @@ carry-save form, above by scattering. Then one pass of float64 sums gives the
 moments. Measured on net T's 100 x 100 float32 layers (AVX-512, 30 bins,
 CPU time of one call from Python, ~0.9 us of it the call itself): 26 us per
 array with a scalar binning loop, 5.5 us with two-pass moments and bins
-counted by byte comparison, 3.1-3.5 us now; recording adds ~9% to a net T
-step instead of ~15% (bench/RESULTS.md, "Diagnostics overhead (#10)").
+counted by byte comparison, 3.0-3.5 us now; recording adds 8-10% to a net T
+step instead of 14-15% (bench/RESULTS.md, "Diagnostics overhead (#10)").
 """
 from cython cimport floating
 from libc.math cimport INFINITY, fabs, nextafterf
