@@ -48,6 +48,16 @@ BUILD_DIR = Path("build/cython-debug" if DEBUG else "build/cython-release")
 # Kernel modules whose loops are element-wise and so gain from wider vectors.
 SIMD_MODULES = ("activations", "affine", "batchnorm", "dropout", "lstm", "optim", "program",
                 "softmax_ce", "stats", "vmath")
+# Modules whose loops call vexp/vtanh (csrc/_vmath.pxd), and the flag that keeps
+# those inlined: gcc stops inlining once a unit has grown by 40% (its -O3
+# default), which the fused expansions of the activation passes reach in these
+# modules; vexp/vtanh then stayed calls and every sigmoid, tanh, SiLU and GELU
+# loop ran one value at a time (4-8 ns per value instead of ~0.4). At 80 every
+# kernel helper is inlined (the objects grow by up to 40%); 200 leaves room.
+# Only these modules get it: it costs compile time. tests/test_simd.py checks
+# that no module keeps an out-of-line vexp or vtanh.
+INLINE_MODULES = ("activations", "affine", "program")
+INLINE_FLAGS = ["--param=inline-unit-growth=200"]
 # level -> compiler flags; names match fastnet._simd.LEVELS.
 SIMD_FLAGS = {
     "avx2": ["-march=x86-64-v3"],
@@ -70,6 +80,10 @@ def _extension(name, source, extra_args=(), depends=()):
     )
 
 
+def _inline_flags(stem):
+    return INLINE_FLAGS if stem in INLINE_MODULES and not DEBUG else []
+
+
 def _variant_source(stem, level):
     """A C file that includes the module's generated C, so each variant compiles
     to its own object file without running Cython again."""
@@ -83,7 +97,8 @@ def _variant_source(stem, level):
 
 pyx_files = sorted(Path("csrc").glob("*.pyx"))
 extensions = cythonize(
-    [_extension(f"fastnet._kernels.{pyx.stem}", pyx) for pyx in pyx_files],
+    [_extension(f"fastnet._kernels.{pyx.stem}", pyx, _inline_flags(pyx.stem))
+     for pyx in pyx_files],
     compiler_directives=directives,
     include_path=["csrc"],
     # Debug and release C files differ (bounds checks); keep them apart so
@@ -94,8 +109,8 @@ extensions = cythonize(
 if X86 and not DEBUG:
     extensions += [
         # depends: rebuild when the included C changes, not only the wrapper
-        _extension(f"fastnet._kernels.{level}.{pyx.stem}", _variant_source(pyx.stem, level), flags,
-                   depends=[BUILD_DIR / "csrc" / f"{pyx.stem}.c"])
+        _extension(f"fastnet._kernels.{level}.{pyx.stem}", _variant_source(pyx.stem, level),
+                   flags + _inline_flags(pyx.stem), depends=[BUILD_DIR / "csrc" / f"{pyx.stem}.c"])
         for level, flags in SIMD_FLAGS.items()
         for pyx in pyx_files if pyx.stem in SIMD_MODULES
     ]

@@ -17,22 +17,25 @@
 # the type once per call: it is the only place that lists the codes.
 #
 # Precision: Cython writes an integer literal in a float expression as the
-# double 1.0, so float32 expressions such as 1 / (1 + expf(-a)) are evaluated
-# in double and rounded once on return. The relu/sigmoid/tanh formulas are
-# kept exactly as they were, so their results are bit-identical to earlier
-# builds (tests/test_activations.py checks them against frozen formulas).
+# double 1.0, so float32 expressions such as dy * (y * (1 - y)) are evaluated
+# in double and rounded once. The backward formulas of relu, sigmoid and tanh
+# and ReLU's forward are kept exactly as they were, so their results are
+# bit-identical to earlier builds (tests/test_activations.py checks them
+# against frozen formulas).
 #
-# exp and tanh: silu, gelu_tanh and gelu's derivative use the vectorisable
-# vexp/vtanh of _vmath.pxd (within 2 ulps, so their loops vectorise); sigmoid
-# and tanh keep libm's expf/tanh, to which tests/test_activations.py pins
-# their bits.
+# exp and tanh: every activation that needs them uses the vectorisable
+# vexp/vtanh of _vmath.pxd, so its loops run at the module's vector width.
+# Sigmoid is 1 / (1 + vexp(-a)) in the data's own type (float32 lanes for
+# float32) and tanh is vtanh: within 2.5 and 2 ulps of the exact values
+# (tests/test_activations.py). They were libm's scalar calls, 2.5-11 ns per
+# value, up to 10x NumPy's own vectorised tanh (bench/RESULTS.md).
 #
 # Adding an activation: an enum value, a tag type in the fused type, its
 # lines in activate() and backprop() (and needs_input() if it reads a), and
 # its branch in elementwise().
 
 from cython cimport floating
-from libc.math cimport erf, erff, exp, expf, expm1, expm1f, tanh, tanhf
+from libc.math cimport erf, erff, expm1, expm1f
 
 from _vmath cimport vexp, vtanh
 
@@ -77,26 +80,10 @@ ctypedef fused Activation:
     GeluTanh
     Silu
 
-cdef inline floating _exp(floating v) noexcept nogil:
-    if floating is float:
-        return expf(v)
-    else:
-        return exp(v)
-
-
-cdef inline floating _tanh(floating v) noexcept nogil:
-    if floating is float:
-        return tanhf(v)
-    else:
-        return tanh(v)
-
-
 cdef inline floating _sigmoid(floating a) noexcept nogil:
-    # In double and rounded once, written out: a debug build (Cython's division
-    # checks on) otherwise stores 1 + exp(-a) in a float temporary first, and
-    # float32 results then differ from the release build's by an ulp.
-    cdef double d = 1.0 + <double>_exp(-a)
-    return <floating>(1.0 / d)
+    # the 1s in the data's type: a double literal would widen the float32 lanes
+    cdef floating one = 1
+    return one / (one + vexp(-a))
 
 
 # GELU's constants as PyTorch writes them: 0.7071... = 1/sqrt(2), 0.3989... =
@@ -126,7 +113,7 @@ cdef inline floating activate(floating a, Activation kind, floating param) noexc
     elif Activation is Sigmoid:
         return _sigmoid(a)
     elif Activation is Tanh:
-        return _tanh(a)
+        return vtanh(a)
     elif Activation is LeakyRelu:
         return a if a > 0 else a * param
     elif Activation is Elu:

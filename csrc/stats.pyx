@@ -1,28 +1,46 @@
 """Running statistics of an array for the per-layer diagnostics: one kernel call per batch.
 
 Accumulates, without keeping the data: the count, mean and sum of squared
-deviations (two passes over each block of values, blocks merged with Chan et
-al.'s pairwise formula, so no E[x^2] - E[x]^2 cancellation), the number of
+deviations (one pass of shifted sums, checked for cancellation, else two
+passes; chunks merged with Chan et al.'s pairwise formula), the number of
 exact zeros, of values at or beyond the saturation thresholds, and histogram
 counts over fixed bin edges exactly as ``numpy.histogram(x, bins=edges)``
 counts them (bin k holds ``edges[k] <= v < edges[k + 1]``, the last bin also
 its right edge; values outside the edges and NaNs are not binned).
 
-The array is read in blocks of BLOCK values, which stay in L1. Every pass
-over a block but one rare fix-up is branch-free over independent lanes, so
-the compiler makes it vector code: the sums (in float64), then one pass in
-the data's own type that counts zeros and saturated values and gives each
-value a bin code, then the histogram counted from the codes. Measured on
-net T's 100 x 100 float32 layers (AVX-512): 26 us per array before, with a
-scalar binning loop; 5.5 us now (bench/RESULTS.md, "Diagnostics overhead (#10)").
+Every pass but one rare fix-up is branch-free over independent lanes, so the
+compiler makes it vector code. The array is binned in blocks of BLOCK values,
+which stay in L1: one pass in the data's own type counts zeros and saturated
+values and gives each value a bin code (exact: a position that does not
+settle the bin sends the value to a comparison with the edges), then the
+histogram is counted from the codes, up to 30 bins as one-hot words added in
+carry-save form, above by scattering. Then one pass of float64 sums gives the
+moments. Measured on net T's 100 x 100 float32 layers (AVX-512, 30 bins,
+CPU time of one call from Python, ~0.9 us of it the call itself): 26 us per
+array with a scalar binning loop, 5.5 us with two-pass moments and bins
+counted by byte comparison, 3.0-3.5 us now; recording adds 8-10% to a net T
+step instead of 14-15% (bench/RESULTS.md, "Diagnostics overhead (#10)").
 """
 from cython cimport floating
-from libc.math cimport INFINITY, NAN, fabs, nextafterf
+from libc.math cimport INFINITY, fabs, nextafterf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
 
 from _stats cimport fastnet_stats_t
+
+cdef extern from *:
+    """
+    /* One-hot words need a shift by a different amount in each lane, which
+       x86 vectors have from AVX2 on: the baseline (SSE2) build would make
+       the codes loop scalar (3x slower than scattering), so it scatters. */
+    #if defined(__x86_64__) && !defined(__AVX2__)
+    #define FASTNET_STATS_ONE_HOT 0
+    #else
+    #define FASTNET_STATS_ONE_HOT 1
+    #endif
+    """
+    bint FASTNET_STATS_ONE_HOT
 
 # Layout of the ``totals`` vector (float64, length 5).
 cdef enum:
@@ -35,17 +53,35 @@ cdef enum:
 cdef enum:
     # Values per block: a float64 block (8 KiB) and its codes stay in L1.
     BLOCK = 1024
-    # Accumulators of the float64 sums: gcc may not reorder a floating-point
-    # sum, so the lanes are explicit; 16 fill two 512-bit vectors.
-    LANES = 16
-    # Byte counters per bin when counting by comparison: one 512-bit vector.
-    BYTE_LANES = 64
-    # Up to this many bins the histogram is counted by comparison: for each
-    # bin, the codes equal to it, 64 at a time in byte counters (each block
-    # adds at most BLOCK / 64 = 16 to a counter; they are emptied before 255).
-    # The cost grows with the bins; beyond this the scatter below is faster
-    # (measured on 10^4 float32 values: 30 bins 1.5 us vs 3 us, 100 bins 4.5 us vs 3 us).
-    COMPARE_BINS = 62
+    # Accumulators of each float64 sum: gcc may not reorder a floating-point
+    # sum, so the lanes are explicit. 32 fill four 512-bit vectors, enough
+    # independent additions to hide their latency (16 were latency-bound);
+    # gcc vectorises the two sums of _sums with 32 lanes, not with 16.
+    LANES = 32
+    # Values per one-pass moment sum: each lane adds CHUNK / LANES terms,
+    # which bounds the rounding error (see _moments).
+    CHUNK = 16384
+    # A chunk's one-pass sums are used when S1^2 / m <= CANCEL * M2 (see _moments).
+    CANCEL = 1024
+    # Up to this many bins (codes B and B + 1 included: 32) the histogram is
+    # counted from one-hot 32-bit words: bit k of a value's word is set when
+    # its code is k, and the words are added bit by bit in carry-save form
+    # (Harley-Seal; see _count_one_hot): about 2.5 vector operations per 16
+    # values, where comparing 64 byte codes with each bin took 2 per bin.
+    # Above, the codes are scattered: 64-bit words were slower than that
+    # (62 bins, 10^4 float32 values: 16 us against 5.6 us).
+    ONE_HOT_BINS = 30
+    # Words added side by side: one 512-bit vector.
+    WIDTH = 16
+    # Vectors of words per Harley-Seal step (its ones, twos, fours and eights
+    # take 15 full adders, then the sixteens are carried into UPPER levels).
+    STEP = 16
+    UPPER = 8
+    # The counter levels: ones, twos, fours, eights, then sixteens ... 16 * 2^(UPPER - 1).
+    LEVELS = 4 + UPPER
+    # Steps between flushes of the counters: each level's bit can hold one more
+    # carry, so after 2^UPPER - 1 steps the top level might overflow.
+    MAX_STEPS = 255
     # Sub-histograms for the scatter: consecutive values often share a bin,
     # and increments of one counter wait for each other's store; four
     # counters per bin, used in turn, let four increments run at once.
@@ -55,14 +91,13 @@ cdef enum:
 
 
 cdef struct Binning:
-    # Held in float64, but each (except window) exactly a value of the data's type.
+    # Held in float64, but each exactly a value of the data's type.
     double lo_in        # the least value >= edges[0]
     double hi_in        # the greatest value <= edges[nbins]
     double first        # edges[0], rounded to the data's type
     double norm         # nbins / (edges[nbins] - edges[0]), rounded to the data's type
-    double window       # values within this many bin widths of an edge are binned exactly
-    double first_plain  # edges[0] if values equal to it surely fall in bin 0, else NaN
-    double last_plain   # edges[nbins] if values equal to it surely fall in the last bin, else NaN
+    double window       # values within this many bin widths of an inner edge are binned exactly
+    double top          # positions are capped here: the greatest value <= nbins - 2 window
     double below        # the greatest value <= saturated_below
     double above        # the least value >= saturated_above
     int nbins
@@ -105,12 +140,16 @@ cdef Binning _binning(const double* edges, int nbins, double saturated_below,
     b.first, b.norm = _round(first, single, 0), _round(norm, single, 0)
     b.below = _round(saturated_below, single, -INFINITY)
     b.above = _round(saturated_above, single, INFINITY)
-    b.window = dev + 4 * u * (nbins + 1 + fabs(first) * norm) + 2.0 ** -50 * (nbins + 1)
-    b.first_plain = first if edges[1] > first and b.first == first else NAN
-    b.last_plain = last if _round(last, single, 0) == last else NAN
-    if not (b.window < 0.5 and fabs(b.norm) < INFINITY and fabs(b.first) < INFINITY):
-        # No usable scale (uneven edges, overflow): compare every value with the edges.
-        b.window, b.first_plain, b.last_plain = 1, NAN, NAN
+    # 4 u ... bounds the error of the computed position, 2 u (nbins + 1) that
+    # of adding or subtracting the window from it (see _codes).
+    # Rounded up to the data's type, in which _codes uses it.
+    b.window = _round(dev + 4 * u * (nbins + 1 + fabs(first) * norm) + 2 * u * (nbins + 1)
+                      + 2.0 ** -50 * (nbins + 1), single, INFINITY)
+    b.top = _round(nbins - 2 * b.window, single, -INFINITY)
+    if not (b.window < 0.25 and fabs(b.norm) < INFINITY and fabs(b.first) < INFINITY):
+        # No usable scale (uneven edges, overflow): positions capped at 0 and a
+        # window wider than the range make _codes send every value to the edges.
+        b.window, b.top = nbins + 1, 0
     return b
 
 
@@ -128,26 +167,38 @@ cdef long long _count_infinite(const floating* x, Py_ssize_t m) noexcept nogil:
 
 
 ctypedef fused code_t:
-    unsigned char  # when counting by comparison (up to COMPARE_BINS + 2 codes)
+    unsigned int        # one-hot words, up to 32 codes
     int            # when scattering
 
 
-cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t* codes,
-                       long long* zeros, long long* saturated) noexcept nogil:
+cdef inline bint _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t* codes,
+                        long long* zeros, long long* saturated) noexcept nogil:
     """Give each value of ``x`` (m,) a code: its bin when its position leaves
     no doubt; B if it is outside the edges or NaN (not binned); B + 1 if it
-    is too close to an edge to tell by its position (:func:`_exact_bin`
-    decides). Adds the zeros and (unless both thresholds are infinite: see
-    :func:`_accumulate`) saturated values to ``zeros`` and ``saturated``;
-    returns how many got B + 1."""
-    # Branch-free (comparisons used as 0/1, selects) and in the data's type,
-    # so the loop is vector code as wide as the type allows.
+    is too close to an inner edge to tell by its position (:func:`_exact_bin`
+    decides). Codes are stored as such (``int``) or as one-hot words. Adds
+    the zeros and (unless both thresholds are infinite: see :func:`_moments`)
+    saturated values to ``zeros`` and ``saturated``; returns whether any
+    value got B + 1.
+
+    The position ``f``, capped to [0, top], is truncated twice, ``f - w``
+    and ``f + w`` (w: the window): the same bin both times means no edge lies
+    within w, whose width covers every rounding (:func:`_binning`), so the
+    value is in that bin. The outer edges need no test: an inside value is at
+    least edges[0], and truncation sends ``f - w`` > -1 to 0; at most
+    edges[B], and the last bin holds its right edge, so a position beyond
+    top = B - 2w (w < 1/4) belongs to bin B - 1, where both truncations of
+    top put it, and no truncation exceeds B - 1 (ReLU's zeros and a saturated
+    sigmoid's ones take no fix-up).
+    """
+    # Branch-free (comparisons used as 0/1, min/max and selects) and in the
+    # data's type, so the loop is vector code as wide as the type allows.
     cdef floating lo_in = b.lo_in, hi_in = b.hi_in, first = b.first, norm = b.norm
-    cdef floating half = 0.5, half_inner = 0.5 - b.window, nb = b.nbins
-    cdef floating first_plain = b.first_plain, last_plain = b.last_plain
-    cdef floating below = b.below, above = b.above, v, f, d
-    cdef int nbins = b.nbins, i, z = 0, s = 0, near = 0
-    cdef bint inside, close, thresholds = not _infinite_thresholds(b)
+    cdef floating window = b.window, top = b.top, zero = 0
+    cdef floating below = b.below, above = b.above, v, f
+    cdef int nbins = b.nbins, lo, hi, z = 0, s = 0
+    cdef bint inside, near = False, thresholds = not _infinite_thresholds(b)
+    cdef code_t word, seen = 0
     cdef Py_ssize_t j
     for j in range(m):  # gcc makes one loop with the saturation count and one without
         v = x[j]
@@ -156,20 +207,26 @@ cdef inline int _codes(const floating* x, Py_ssize_t m, const Binning* b, code_t
             s += (v <= below) | (v >= above)
         inside = (lo_in <= v) & (v <= hi_in)
         f = (v - first) * norm
-        f = f if inside else 0
-        f = f if f < nb else nb  # also catches NaN and inf from an infinite norm
-        i = <int>f
-        i = i if i < nbins - 1 else nbins - 1
-        d = (f - i) - half  # within half_inner of 0: the position is at least window from an edge
-        d = d if d >= 0 else -d
-        close = (d > half_inner) & (v != first_plain) & (v != last_plain)
-        i = i if not close else nbins + 1
-        i = i if inside else nbins
-        near += i == nbins + 1
-        codes[j] = <code_t>i
+        f = f if f < top else top  # also NaN, so the conversions below are defined
+        f = f if f > zero else zero
+        lo = <int>(f - window)
+        hi = <int>(f + window)
+        hi = hi if lo == hi else nbins + 1
+        hi = hi if inside else nbins
+        if code_t is int:
+            codes[j] = hi
+            near |= hi == nbins + 1
+        else:
+            # Which codes occurred, for the test of B + 1 after the loop: one
+            # operation a value, where counting the near values took four.
+            word = (<code_t>1) << hi
+            seen |= word
+            codes[j] = word
     zeros[0] += z
     saturated[0] += s
-    return near
+    if code_t is int:
+        return near
+    return (seen >> (nbins + 1)) & 1
 
 
 cdef int _exact_bin(double v, const double* edges, int nbins) noexcept nogil:
@@ -185,63 +242,153 @@ cdef int _exact_bin(double v, const double* edges, int nbins) noexcept nogil:
     return lo
 
 
-cdef inline double _block_sum(const floating* x, Py_ssize_t n, double shift, bint square) noexcept nogil:
+cdef inline double _sum(const floating* x, Py_ssize_t n, double shift, bint square) noexcept nogil:
     """``sum (x - shift)`` or ``sum (x - shift)^2`` in float64 over LANES accumulators."""
     cdef double acc[LANES]
     cdef double d, total = 0
-    cdef Py_ssize_t j = 0, l
+    cdef Py_ssize_t j, l, whole = n - n % LANES
     for l in range(LANES):
         acc[l] = 0
-    while j + LANES <= n:
+    for j in range(whole // LANES):
         for l in range(LANES):
-            d = x[j + l] - shift
+            d = x[j * LANES + l] - shift
             acc[l] += d * d if square else d
-        j += LANES
-    while j < n:
+    for j in range(whole, n):
         d = x[j] - shift
         acc[0] += d * d if square else d
-        j += 1
     for l in range(LANES):
         total += acc[l]
     return total
 
 
-cdef inline void _count_by_comparison(const unsigned char* codes, Py_ssize_t m, int nbins,
-                                      unsigned char* counters) noexcept nogil:
-    """Add to ``counters[k * 64 + l]`` how many of ``codes[l::64]`` equal k, for k < nbins.
+cdef inline void _sums(const floating* x, Py_ssize_t n, double shift, double* s1,
+                       double* s2) noexcept nogil:
+    """``s1 = sum (x - shift)`` and ``s2 = sum (x - shift)^2`` in float64, one pass."""
+    cdef double acc1[LANES]
+    cdef double acc2[LANES]
+    cdef double d, t1 = 0, t2 = 0
+    cdef Py_ssize_t j, l, whole = n - n % LANES
+    for l in range(LANES):
+        acc1[l] = 0
+        acc2[l] = 0
+    for j in range(whole // LANES):
+        for l in range(LANES):
+            d = x[j * LANES + l] - shift
+            acc1[l] += d
+            acc2[l] += d * d
+    for j in range(whole, n):
+        d = x[j] - shift
+        acc1[0] += d
+        acc2[0] += d * d
+    for l in range(LANES):
+        t1 += acc1[l]
+        t2 += acc2[l]
+    s1[0], s2[0] = t1, t2
 
-    ``m`` is a multiple of 64; counters has room for nbins rounded up to 4.
-    Four bins per pass over the codes: four independent byte vectors.
+
+cdef void _moments(const floating* x, Py_ssize_t n, bint count_infinite, double* out) noexcept nogil:
+    """``out[MEAN]``, ``out[M2]`` of ``x`` (n,), and (if ``count_infinite``) the
+    infinities added to ``out[SATURATED]``.
+
+    Each chunk of CHUNK values is read once: ``S1 = sum d``, ``S2 = sum d^2``
+    with ``d = x - shift``, the shift being the first value of the array or
+    the mean so far, so ``M2 = S2 - S1^2 / m``. Rounding errs by about
+    ``k u (S2 + S1^2 / m)`` (k = CHUNK / LANES + LANES terms a lane and the
+    lanes' sum add, u = 2^-53), and ``S2 = M2 + S1^2 / m``: when ``S1^2 / m
+    <= CANCEL * M2`` the relative error of M2 is at most ``k u (1 + 2 CANCEL)``
+    ~ 1.2e-10. Otherwise (a shift far from the mean against the spread, a
+    constant chunk off the shift, NaN or inf) the chunk is summed again in two
+    passes, mean first. Chunks are merged with Chan et al.'s pairwise formula.
     """
-    cdef unsigned char c, k0, k1, k2, k3
-    cdef unsigned char* row
-    cdef Py_ssize_t j, l
-    cdef int k = 0
-    while k < nbins:
-        k0, k1, k2, k3 = k, k + 1, k + 2, k + 3
-        row = counters + k * BYTE_LANES
-        j = 0
-        while j < m:
-            for l in range(BYTE_LANES):
-                c = codes[j + l]
-                row[l] += c == k0
-                row[BYTE_LANES + l] += c == k1
-                row[2 * BYTE_LANES + l] += c == k2
-                row[3 * BYTE_LANES + l] += c == k3
-            j += BYTE_LANES
-        k += 4
+    cdef Py_ssize_t start = 0, m
+    cdef double count = 0, mean = 0, m2 = 0, shift = x[0], s1, s2, cmean, cm2, delta
+    while start < n:
+        m = min(<Py_ssize_t>CHUNK, n - start)
+        _sums(x + start, m, shift, &s1, &s2)
+        cm2 = s2 - s1 * s1 / m
+        if s1 * s1 / m <= CANCEL * cm2:
+            cmean = shift + s1 / m
+        else:
+            cmean = _sum(x + start, m, 0, False) / m
+            cm2 = _sum(x + start, m, cmean, True)
+        # A chunk holds infinities only if its sum is not finite (then counted here,
+        # not per value: without thresholds only infinities are saturated).
+        if count_infinite and not fabs(cmean) < INFINITY:
+            out[SATURATED] += _count_infinite(x + start, m)
+        delta = cmean - mean
+        count += m
+        m2 += cm2 + delta * delta * (count - m) * m / count
+        mean += delta * m / count
+        shift = mean if fabs(mean) < INFINITY else shift
+        start += m
+    out[MEAN], out[M2] = mean, m2
 
 
-cdef inline void _empty_counters(unsigned char* counters, int nbins, long long* hist) noexcept nogil:
-    """Add the byte counters of each bin into ``hist`` and zero them."""
-    cdef int k, total
-    cdef Py_ssize_t l
+cdef inline void _full_add(code_t* carry, code_t* total, code_t b, code_t c) noexcept nogil:
+    """``total + b + c`` bit by bit: the sum bits into ``total``, the carries into ``carry``."""
+    cdef code_t a = total[0], u = total[0] ^ b
+    carry[0] = (a & b) | (u & c)
+    total[0] = u ^ c
+
+
+cdef inline void _count_one_hot(const code_t* words, Py_ssize_t steps, code_t* levels) noexcept nogil:
+    """Add ``steps`` * STEP vectors of ``words`` into the bit-sliced counters ``levels``.
+
+    ``levels`` holds LEVELS vectors: bit k of lane l of vector i is bit i of
+    how many words of lane l had bit k set. Harley-Seal: per STEP vectors,
+    15 full adders fold them into the ones, twos, fours and eights, and the
+    sixteens are carried up the higher levels (two operations per level).
+    """
+    # The loop over lanes is what gcc vectorises (its iterations are
+    # independent; written as 16 vector-wide adders it stayed scalar), once
+    # inlined into _histogram, whose own arrays the words and counters are
+    # (through a pointer that might alias the words it stayed scalar too).
+    cdef Py_ssize_t width = WIDTH, s, l, k
+    cdef code_t ones, twos, fours, eights, twos_a, twos_b, fours_a, fours_b, carry, a
+    cdef code_t eights_h[2]
+    cdef const code_t* d
+    cdef const code_t* e
+    cdef int h
+    for s in range(steps):
+        d = words + s * STEP * width
+        for l in range(width):
+            ones, twos = levels[l], levels[width + l]
+            fours, eights = levels[2 * width + l], levels[3 * width + l]
+            for h in range(2):  # the first and the last 8 vectors: eights_h[0], eights_h[1]
+                e = d + 8 * h * width + l
+                _full_add(&twos_a, &ones, e[0], e[width])
+                _full_add(&twos_b, &ones, e[2 * width], e[3 * width])
+                _full_add(&fours_a, &twos, twos_a, twos_b)
+                _full_add(&twos_a, &ones, e[4 * width], e[5 * width])
+                _full_add(&twos_b, &ones, e[6 * width], e[7 * width])
+                _full_add(&fours_b, &twos, twos_a, twos_b)
+                _full_add(&eights_h[h], &fours, fours_a, fours_b)
+            _full_add(&carry, &eights, eights_h[0], eights_h[1])
+            levels[l], levels[width + l] = ones, twos
+            levels[2 * width + l], levels[3 * width + l] = fours, eights
+            for k in range(4, LEVELS):
+                a = levels[k * width + l]
+                levels[k * width + l] = a ^ carry
+                carry = a & carry
+
+
+cdef inline void _flush_one_hot(code_t* levels, int nbins, long long* hist) noexcept nogil:
+    """Add the counts of bits 0 .. nbins - 1 held in ``levels`` into ``hist`` and zero them."""
+    cdef code_t acc[WIDTH]
+    cdef Py_ssize_t width = WIDTH, l, i
+    cdef long long total
+    cdef int k
     for k in range(nbins):
+        for l in range(width):
+            acc[l] = 0
+        for i in range(LEVELS):  # each lane's count of bit k: < 2^LEVELS, fits a word
+            for l in range(width):
+                acc[l] += ((levels[i * width + l] >> k) & 1) << i
         total = 0
-        for l in range(BYTE_LANES):
-            total += counters[k * BYTE_LANES + l]
+        for l in range(width):
+            total += acc[l]
         hist[k] += total
-    memset(counters, 0, (nbins + 3) * BYTE_LANES)
+    memset(levels, 0, LEVELS * WIDTH * sizeof(code_t))
 
 
 cdef inline void _count_by_scatter(const int* codes, Py_ssize_t m, long long* sub,
@@ -262,59 +409,58 @@ cdef inline void _count_by_scatter(const int* codes, Py_ssize_t m, long long* su
 cdef inline void _bin_near_exactly(const floating* x, const code_t* codes, Py_ssize_t m,
                                    const double* edges, int nbins, long long* hist) noexcept nogil:
     """Bin the values coded B + 1 (too close to an edge) by comparing them with the edges."""
+    cdef code_t near = nbins + 1 if code_t is int else (<code_t>1) << (nbins + 1)
     cdef Py_ssize_t j
     for j in range(m):
-        if codes[j] == nbins + 1:
+        if codes[j] == near:
             hist[_exact_bin(x[j], edges, nbins)] += 1
+
+
+cdef void _histogram(const floating* x, Py_ssize_t n, const double* edges, const Binning* b,
+                    code_t* codes, long long* sub, long long* zeros,
+                    long long* saturated) noexcept nogil:
+    """Bin ``x`` (n,) block by block through ``codes`` (BLOCK + STEP * WIDTH):
+    counts added to ``sub`` (SUBS rows of nbins + 2), zeros and saturated values
+    to ``zeros`` and ``saturated``."""
+    cdef code_t levels[LEVELS * WIDTH]
+    cdef Py_ssize_t start = 0, m, j, per_step = STEP * WIDTH, steps
+    cdef int nbins = b.nbins, done = 0
+    cdef bint near
+    if code_t is not int:
+        memset(levels, 0, sizeof(levels))
+    while start < n:
+        m = min(<Py_ssize_t>BLOCK, n - start)
+        near = _codes(x + start, m, b, codes, zeros, saturated)
+        if code_t is int:
+            _count_by_scatter(codes, m, sub, nbins + 2)
+        else:
+            steps = (m + per_step - 1) // per_step
+            for j in range(m, steps * per_step):
+                codes[j] = 0  # no bit: not counted
+            _count_one_hot(codes, steps, levels)
+            done += steps
+            if done > MAX_STEPS - BLOCK // per_step or start + m == n:
+                _flush_one_hot(levels, nbins, sub)
+                done = 0
+        if near:
+            _bin_near_exactly(x + start, codes, m, edges, nbins, sub)
+        start += m
 
 
 cdef void _accumulate(const floating* x, Py_ssize_t n, const double* edges, const Binning* b,
                       long long* sub, double* out) noexcept nogil:
     """Statistics of ``x`` (n,): ``out`` = [count, mean, M2, zeros, saturated];
     histogram counts added to ``sub`` (SUBS rows of nbins + 2 counters)."""
-    cdef unsigned char byte_codes[BLOCK]
+    cdef unsigned int words[BLOCK + STEP * WIDTH]
     cdef int int_codes[BLOCK]
-    cdef unsigned char counters[(COMPARE_BINS + 3) * BYTE_LANES]
-    cdef int nbins = b.nbins, near, filled = 0
-    cdef bint compare = nbins <= COMPARE_BINS
-    cdef Py_ssize_t start = 0, m, j, padded
     cdef long long zeros = 0, saturated = 0
-    cdef double count = 0, mean = 0, m2 = 0, bmean, bm2, delta
-    if compare:
-        memset(counters, 0, (nbins + 3) * BYTE_LANES)
-    while start < n:
-        m = min(<Py_ssize_t>BLOCK, n - start)
-        bmean = _block_sum(x + start, m, 0, False) / m
-        bm2 = _block_sum(x + start, m, bmean, True)
-        # Without thresholds only infinities are saturated, and a block holds
-        # some only if its sum is not finite: they are counted then, not per value.
-        if _infinite_thresholds(b) and not fabs(bmean) < INFINITY:
-            saturated += _count_infinite(x + start, m)
-        if compare:
-            near = _codes(x + start, m, b, byte_codes, &zeros, &saturated)
-            padded = (m + BYTE_LANES - 1) // BYTE_LANES * BYTE_LANES
-            for j in range(m, padded):
-                byte_codes[j] = nbins  # not binned
-            _count_by_comparison(byte_codes, padded, nbins, counters)
-            filled += padded // BYTE_LANES
-            if filled > 255 - BLOCK // BYTE_LANES or start + m == n:
-                _empty_counters(counters, nbins, sub)
-                filled = 0
-            if near:
-                _bin_near_exactly(x + start, byte_codes, m, edges, nbins, sub)
-        else:
-            near = _codes(x + start, m, b, int_codes, &zeros, &saturated)
-            _count_by_scatter(int_codes, m, sub, nbins + 2)
-            if near:
-                _bin_near_exactly(x + start, int_codes, m, edges, nbins, sub)
-        # Chan et al.: merge the block's (m, mean, M2) into the running ones.
-        delta = bmean - mean
-        count += m
-        m2 += bm2 + delta * delta * (count - m) * m / count
-        mean += delta * m / count
-        start += m
-    out[COUNT], out[MEAN], out[M2] = count, mean, m2
-    out[ZEROS], out[SATURATED] = zeros, saturated
+    if FASTNET_STATS_ONE_HOT and b.nbins <= ONE_HOT_BINS:
+        _histogram(x, n, edges, b, words, sub, &zeros, &saturated)
+    else:
+        _histogram(x, n, edges, b, int_codes, sub, &zeros, &saturated)
+    _moments(x, n, _infinite_thresholds(b), out)
+    out[COUNT], out[ZEROS] = n, zeros
+    out[SATURATED] += saturated
 
 
 cdef void _stats_add(const floating* x, Py_ssize_t n, const double* edges, int nbins,

@@ -73,6 +73,29 @@ def test_histograms_and_csv(activations):
         assert sum(1 for _ in f) == 1 + 3 * 4 * 5 * 30
 
 
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_layer_stats_match_numpy(backend):
+    # The saturation test is strict (sigmoid < 0.05 or > 0.95, |tanh| > 0.9), the
+    # moments are NumPy's to rounding, the counts numpy.histogram's exactly.
+    from fastnet.experiments.activations import BINS, HIST_RANGE, layer_stats
+    rng = np.random.default_rng(3)
+    for act, edge_values in (("sigmoid", [0.05, 0.95]), ("tanh", [-0.9, 0.9]), ("relu", [0.0])):
+        low, high = HIST_RANGE[act]
+        edges = np.array(edge_values * 6)[:6]
+        a = np.concatenate([rng.uniform(low, high, 994), edges]).reshape(50, 20)
+        if act == "relu":
+            a = np.maximum(a, 0)
+        row, counts = layer_stats(act, a, backend)
+        np.testing.assert_array_equal(counts, np.histogram(a, np.linspace(low, high, BINS + 1))[0])
+        saturated = {"sigmoid": (a < 0.05) | (a > 0.95), "tanh": np.abs(a) > 0.9,
+                     "relu": np.zeros(a.shape, bool)}[act]
+        assert row["frac_saturated"] == np.mean(saturated)
+        assert row["frac_zero"] == np.mean(a == 0)
+        assert (row["min"], row["max"]) == (a.min(), a.max())
+        assert row["mean"] == pytest.approx(a.mean(), rel=1e-12, abs=1e-15)
+        assert row["std"] == pytest.approx(a.std(), rel=1e-12)
+
+
 def _synthetic_mnist(rng, centers, n):
     """Samples around given cluster centres (100 features, pixel-like range)."""
     t = rng.integers(0, len(centers), n)

@@ -6,6 +6,7 @@ interpreter with ``FASTNET_SIMD`` set, since the level is chosen at import.
 """
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,26 @@ def test_build_info_reports_blas_and_threads():
         assert blas["version"].startswith("OpenBLAS")
         assert blas["kernel"]
         assert blas["num_threads"] >= 1
+
+
+def test_vexp_and_vtanh_are_inlined_in_every_module():
+    # Out of line, vexp/vtanh are calls inside the element-wise loops, which
+    # then run one value at a time (setup.py: --param=inline-unit-growth).
+    # Cython names the fused functions __pyx_fuse_<i>__pyx_f_6_vmath_<name>;
+    # a copy that was not inlined is a function symbol of that name (the
+    # debug information names the inlined ones too, so the symbol table is read).
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("binutils' nm is not installed")
+    modules = sorted(Path(fastnet._kernels.__file__).parent.rglob("*.so"))
+    assert modules
+    for path in modules:
+        symbols = subprocess.run([nm, str(path)], capture_output=True, text=True).stdout
+        if "__pyx_pymod_exec_" not in symbols:
+            pytest.skip(f"{path.name} has no symbol table (stripped build)")
+        outlined = [line for line in symbols.splitlines()
+                    if "_vmath_vexp" in line or "_vmath_vtanh" in line]
+        assert not outlined, f"{path}: {outlined}"
 
 
 def test_unknown_level_is_an_error():

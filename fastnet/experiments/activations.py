@@ -8,14 +8,19 @@ N(0, 1/n), equal to Glorot's here since fan_in = fan_out) and He
 (N(0, 2/n)). Writes ``activations_stats.csv`` (per layer: mean, std, min,
 max, fraction of exact zeros, fraction saturated) and
 ``activations_hist.csv`` (histogram counts), and one PNG grid per activation
-(rows: init, columns: layers) when matplotlib is installed.
+(rows: init, columns: layers) when matplotlib is installed. Mean, std, zeros,
+saturation and histogram come from fastnet's diagnostics statistics
+(:class:`fastnet.diagnostics.RunningStats`, one kernel call per layer) on
+the chosen backend; the counts are exactly ``numpy.histogram``'s.
 """
+import math
 from pathlib import Path
 
 import numpy as np
 
 from fastnet._checks import make_rng, one_of
 from fastnet._io import write_csv
+from fastnet.diagnostics import NO_SATURATION, RunningStats
 from fastnet.experiments._common import BACKENDS, format_table, pyplot, save_figure
 from fastnet.init import get_initializer
 from fastnet.layers import Affine
@@ -26,22 +31,30 @@ INITS = {"std=1": 1.0, "std=0.01": 0.01, "Xavier": "xavier", "He": "he"}
 # Histogram range per activation: the textbook's (0, 1); tanh's outputs span (-1, 1).
 HIST_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, 1.0)}
 BINS = 30
-# A unit counts as saturated within 5% of its output range from an asymptote.
-SATURATION = {"sigmoid": lambda a: (a < 0.05) | (a > 0.95),
-              "tanh": lambda a: np.abs(a) > 0.9}
+# A unit counts as saturated within 5% of its output range from an asymptote:
+# sigmoid below 0.05 or above 0.95, tanh beyond +-0.9 (strictly; RunningStats
+# counts values at or beyond its thresholds, so they are the next floats out).
+SATURATION = {"sigmoid": (math.nextafter(0.05, -math.inf), math.nextafter(0.95, math.inf)),
+              "tanh": (math.nextafter(-0.9, -math.inf), math.nextafter(0.9, math.inf))}
 
 STATS_HEADER = ["activation", "init", "layer", "mean", "std", "min", "max",
                 "frac_zero", "frac_saturated"]
 
 
-def layer_stats(activation, a):
-    """Return the statistics row values for activations ``a`` of one layer."""
-    sat = SATURATION.get(activation)
+def layer_stats(activation, a, backend="compiled"):
+    """``(row values, histogram counts)`` for the activations ``a`` of one layer:
+    mean, (population) std, min, max and the fractions of exact zeros and of
+    saturated units (0 for ReLU), and the counts over ``BINS`` bins of the
+    activation's ``HIST_RANGE``."""
+    stats = RunningStats(BINS, HIST_RANGE[activation],
+                         SATURATION.get(activation, NO_SATURATION), backend=backend)
+    stats.add(a)
+    d = stats.as_dict()
     return {
-        "mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
-        "max": float(a.max()), "frac_zero": float(np.mean(a == 0)),
-        "frac_saturated": float(np.mean(sat(a))) if sat else 0.0,
-    }
+        "mean": float(d["mean"]), "std": float(d["std"]), "min": float(a.min()),
+        "max": float(a.max()), "frac_zero": float(d["zero_fraction"]),
+        "frac_saturated": float(d["saturated_fraction"]) if activation in SATURATION else 0.0,
+    }, d["hist_counts"]
 
 
 def run(out_dir=None, *, seed=0, quick=False, n_samples=1000, node_num=100, n_layers=5,
@@ -56,7 +69,7 @@ def run(out_dir=None, *, seed=0, quick=False, n_samples=1000, node_num=100, n_la
     bias = np.zeros(node_num, dtype)
     stats, hist, edges = [], {}, {}
     for act in ACTIVATIONS:
-        edges[act] = np.linspace(*HIST_RANGE[act], BINS + 1)
+        edges[act] = np.linspace(*HIST_RANGE[act], BINS + 1)  # RunningStats' edges
         for label, spec in INITS.items():
             init = get_initializer(spec)
             h = x
@@ -64,9 +77,9 @@ def run(out_dir=None, *, seed=0, quick=False, n_samples=1000, node_num=100, n_la
             for layer in range(1, n_layers + 1):
                 W = np.ascontiguousarray(init((node_num, node_num), rng, dtype))
                 h = Affine(W, bias, activation=act, backend=backend).forward(h)
-                counts.append(np.histogram(h, bins=edges[act])[0])
-                stats.append({"activation": act, "init": label, "layer": layer,
-                              **layer_stats(act, h)})
+                row, layer_counts = layer_stats(act, h, backend)
+                counts.append(layer_counts)
+                stats.append({"activation": act, "init": label, "layer": layer, **row})
             hist[(act, label)] = np.array(counts)
 
     rows = [[r[k] for k in STATS_HEADER] for r in stats]

@@ -19,6 +19,8 @@ def check_convention(convention):
 
 
 def _is_scalar(x):
+    if type(x) is float:  # the common case, without the ABC check of numbers.Real
+        return True
     return (isinstance(x, (numbers.Real, np.floating, np.integer))
             and not isinstance(x, (bool, np.bool_)))
 
@@ -64,7 +66,7 @@ def check_update_args(params, grads):
     raises TypeError/ValueError naming the first bad key, so a bad pair never
     leaves a partial update.
     """
-    if not isinstance(params, Mapping) or not isinstance(grads, Mapping):
+    if not _is_mapping(params) or not _is_mapping(grads):
         raise TypeError("params and grads must be dicts (mappings) of arrays; got "
                         f"{type(params).__name__} and {type(grads).__name__}")
     if params.keys() != grads.keys():
