@@ -17,7 +17,7 @@ T and net W, fastnet vs reference vs torch, plus fastnet with its update
 forced onto one thread ("fastnet serial update") to show what the parallel
 update saves next to the BLAS calls.
 
-"fastnet" uses the library's default (arrays of 2^18 elements and more split
+"fastnet" uses the library's default (arrays of 2^16 elements and more split
 across the OpenMP threads that also run OpenBLAS; see csrc/threads.pyx);
 "fastnet 1 thread" forces every update onto one thread.
 """

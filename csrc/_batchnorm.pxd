@@ -20,11 +20,18 @@ cdef inline Py_ssize_t _nblocks(Py_ssize_t d) noexcept nogil:
     return (d + BLOCK - 1) // BLOCK
 
 
+# Batch norm splits from this many times the shared threshold (2^18 elements
+# by default): between 2^16 and 2^18 elements its split gained nothing or lost
+# 7% (bench/RESULTS.md, "Element-wise threshold 2^16").
+cdef enum:
+    SPLIT_FROM_MULTIPLE = 4
+
+
 cdef inline Py_ssize_t _threads(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
     # Column blocks are independent (each feature's statistics are summed in
     # the same order whatever thread owns its block), so they are what goes
     # parallel: results do not depend on the thread count.
-    return chunks(n * d, _nblocks(d))
+    return chunks(n * d // SPLIT_FROM_MULTIPLE, _nblocks(d))
 
 
 cdef inline void _column_sums(const floating* x, Py_ssize_t n, Py_ssize_t d,

@@ -119,7 +119,7 @@ cdef inline void update_pass(int kind, int flags, floating* p, const floating* g
                              const double* a) noexcept nogil:
     """Update ``n`` parameters in place: ``p`` from ``g``, with state ``s1`` (and
     ``s2``: Adam's v; NULL where the kind has less), scalars ``a`` as listed
-    with the kinds. Arrays of 2^18 elements and more (``chunks``) are split
+    with the kinds. Arrays of 2^16 elements and more (``chunks``) are split
     into one contiguous chunk per OpenMP thread."""
     cdef Py_ssize_t nc = chunks(n, n // 16), c, lo
     if n == 0:

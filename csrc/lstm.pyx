@@ -211,7 +211,7 @@ cdef extern from *:
 
 
 # When a step's fused pass is split over threads. The shared threshold
-# (fastnet_parallel.min_size, 2^18 elements by default) is set for passes of
+# (fastnet_parallel.min_size, 2^16 elements by default) is set for passes of
 # a few operations per element; a hidden unit here costs far more: measured
 # on one thread (AVX-512 build, float32, batch 2000-8000, hidden 64), ~2.9 ns
 # per unit forward (three sigmoids, two tanh, the cell update) and ~1.8 ns
@@ -219,8 +219,9 @@ cdef extern from *:
 # therefore counts as n * hid * UNIT_COST elements (16, below both ratios: a
 # split step has at least the work the threshold stands for in a cheap
 # pass): at hidden 64 the passes go parallel
-# from 256 rows (~50 us of forward work), not from 4,096. Chunks are whole
-# rows, at least 16 of them.
+# from 64 rows (~12 us of forward work), not from 1,024 (at 64-192 rows the
+# split forward ran 1.23-1.34x faster than one thread; bench/RESULTS.md,
+# "Element-wise threshold 2^16"). Chunks are whole rows, at least 16 of them.
 cdef enum:
     UNIT_COST = 16
 

@@ -16,7 +16,7 @@ differ only in coefficients and in a flag the Python layer passes.
 
 Large arrays are split into one contiguous chunk per OpenMP thread
 (``csrc/_parallel.pxd``; when and how many: ``set_parallel`` in
-``fastnet._kernels.threads``). By default that happens from 2^18 elements
+``fastnet._kernels.threads``). By default that happens from 2^16 elements
 when OpenBLAS runs on fastnet's OpenMP threads (one pool, set up at import;
 see csrc/threads.pyx). With two pools OpenMP's workers spin after each
 parallel loop and fight OpenBLAS's threads for the cores, and a training

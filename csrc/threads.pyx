@@ -22,8 +22,12 @@ cdef extern from "blas_threads.h":
     int fastnet_blas_threads_init(Py_ssize_t* min_size)
 
 # Element-wise kernels split arrays of at least this many elements. Below it
-# waking a second thread costs more than it saves (measured in RESULTS.md).
-PARALLEL_MIN_SIZE = 1 << 18
+# waking a second thread costs more than it saves. It was 2^18; at 2^16 net
+# T's one-call update (109,810 parameters) splits, 2.5-7% of an idle net T
+# step, and the LSTM's gate pass at 64-192 rows runs 1.23-1.34x faster
+# (bench/RESULTS.md, "Element-wise threshold 2^16"). Batch norm keeps 2^18
+# (csrc/_batchnorm.pxd).
+PARALLEL_MIN_SIZE = 1 << 16
 # "Never": the setting when OpenBLAS keeps its own pool (the pools would fight).
 SERIAL = <Py_ssize_t>(((<size_t>-1) >> 1))
 

@@ -154,7 +154,7 @@ def test_hand_made_views_flat_equals_per_array(cls, convention, dtype, split_thr
 
 @pytest.fixture
 def default_split():
-    """The default threshold (2^18 elements) of a parallel kernel call, on 2 threads."""
+    """A parallel threshold of 2^18 elements (the default was, until it became 2^16), on 2 threads."""
     old = threads.set_parallel(min_size=2 ** 18, num_threads=2)
     yield 2 ** 18
     threads.set_parallel(*old)
