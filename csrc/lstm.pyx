@@ -36,7 +36,10 @@ from libc.string cimport memcpy, memset
 
 from _affine cimport bias_grad
 from _blas cimport gemm, load_blas
-from _parallel cimport bound, chunks, load_parallel
+from _parallel cimport bound, chunks, fastnet_parallel, load_parallel
+cimport openmp
+
+from fastnet._blas import one_blas_thread
 
 load_blas()
 load_parallel()
@@ -154,24 +157,50 @@ cdef extern from *:
     FASTNET_ACTIVATIONS(float, int32_t, f, f, 31, 0x7fffffff, 0x7f800000)
     FASTNET_ACTIVATIONS(double, int64_t, d, , 63, 0x7fffffffffffffffLL, 0x7ff0000000000000LL)
 
-    /* One row of a step, forward and backward. The gate blocks are passed as
-       separate restrict pointers: they never overlap, and without restrict
-       gcc would have to prove it at run time for every pair of the 7 (11)
-       pointers, which it gives up on, leaving the loops scalar. */
+    /* One hidden unit forward: the gates from their pre-activations (in
+       place), c_t returned, h_t in *h. Inlined into the row loops below. */
+    #define FASTNET_LSTM_UNIT(T, SUFFIX)                                     \
+    static inline T fastnet_lstm_unit_##SUFFIX(T *i, T *f, T *o, T *g,       \
+                                               T c_prev, T *h) {             \
+        T c;                                                                 \
+        *i = fastnet_sigmoid_##SUFFIX(*i);                                   \
+        *f = fastnet_sigmoid_##SUFFIX(*f);                                   \
+        *o = fastnet_sigmoid_##SUFFIX(*o);                                   \
+        *g = fastnet_tanh_##SUFFIX(*g);                                      \
+        c = *f * c_prev + *i * *g;                                           \
+        *h = *o * fastnet_tanh_##SUFFIX(c);                                  \
+        return c;                                                            \
+    }
+    FASTNET_LSTM_UNIT(float, f)
+    FASTNET_LSTM_UNIT(double, d)
+
+    /* One row of a step: forward (the gates kept for backward), inference
+       (the gates dropped, c_t updated in place, h_t written to the output
+       and to the next step's GEMM operand) and backward. The gate blocks are
+       passed as separate restrict pointers: they never overlap, and without
+       restrict gcc would have to prove it at run time for every pair of the
+       7 (11) pointers, which it gives up on, leaving the loops scalar. */
     #define FASTNET_LSTM_ROWS(T, SUFFIX)                                     \
     static void fastnet_lstm_row_forward_##SUFFIX(                           \
             T *restrict zi, T *restrict zf, T *restrict zo, T *restrict zg,  \
             const T *restrict c_prev, T *restrict c_out, T *restrict h_out,  \
             Py_ssize_t hid) {                                                \
         for (Py_ssize_t j = 0; j < hid; j++) {                               \
-            T i = fastnet_sigmoid_##SUFFIX(zi[j]);                           \
-            T f = fastnet_sigmoid_##SUFFIX(zf[j]);                           \
-            T o = fastnet_sigmoid_##SUFFIX(zo[j]);                           \
-            T g = fastnet_tanh_##SUFFIX(zg[j]);                              \
-            T c = f * c_prev[j] + i * g;                                     \
+            T i = zi[j], f = zf[j], o = zo[j], g = zg[j], h;                 \
+            c_out[j] = fastnet_lstm_unit_##SUFFIX(&i, &f, &o, &g, c_prev[j], &h); \
             zi[j] = i; zf[j] = f; zo[j] = o; zg[j] = g;                      \
-            c_out[j] = c;                                                    \
-            h_out[j] = o * fastnet_tanh_##SUFFIX(c);                         \
+            h_out[j] = h;                                                    \
+        }                                                                    \
+    }                                                                        \
+    static void fastnet_lstm_row_infer_##SUFFIX(                             \
+            const T *restrict zi, const T *restrict zf, const T *restrict zo,\
+            const T *restrict zg, T *restrict c, T *restrict h_out,          \
+            T *restrict h_next, Py_ssize_t hid) {                            \
+        for (Py_ssize_t j = 0; j < hid; j++) {                               \
+            T i = zi[j], f = zf[j], o = zo[j], g = zg[j], h;                 \
+            c[j] = fastnet_lstm_unit_##SUFFIX(&i, &f, &o, &g, c[j], &h);     \
+            h_out[j] = h;                                                    \
+            h_next[j] = h;                                                   \
         }                                                                    \
     }                                                                        \
     static void fastnet_lstm_row_backward_##SUFFIX(                          \
@@ -208,6 +237,11 @@ cdef extern from *:
                                      const double*, const double*, const double*,
                                      const double*, const double*, double*, double*, double*,
                                      double*, double*, Py_ssize_t) noexcept nogil
+    void fastnet_lstm_row_infer_f(const float*, const float*, const float*, const float*,
+                                  float*, float*, float*, Py_ssize_t) noexcept nogil
+    void fastnet_lstm_row_infer_d(const double*, const double*, const double*,
+                                  const double*, double*, double*, double*,
+                                  Py_ssize_t) noexcept nogil
 
 
 # When a step's fused pass is split over threads. The shared threshold
@@ -397,3 +431,101 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
         if want_dx:
             gemm(False, True, steps * n, d, m, <floating>1, &dgates[0, 0, 0], m,
                  &W[0, 0], m, <floating>0, &dx[0, 0, 0], d)
+
+
+# Rows of one block of the inference pass: the block's operand [x_t, h_{t-1}]
+# (rows x (D + H)), its gates (rows x 4H), its cell states and W
+# ((D + H) x 4H) stay in one core's L2 (1 MB here) through all T steps, where
+# the training forward streams (T, N, 4H) gates through memory for backward.
+cdef enum:
+    INFER_BLOCK_BYTES = 1 << 19
+
+
+cdef Py_ssize_t infer_block_rows(Py_ssize_t d, Py_ssize_t hid, Py_ssize_t itemsize) noexcept nogil:
+    """Rows per block of :func:`lstm_infer` (a multiple of 16, at least 16)."""
+    cdef Py_ssize_t rows = INFER_BLOCK_BYTES // (itemsize * (d + 6 * hid))
+    return max(16, rows & ~(<Py_ssize_t>15))
+
+
+cdef void _infer_block(const floating* x, Py_ssize_t xs_t, Py_ssize_t xs_n,
+                       const floating* h0, const floating* c0, const floating* W,
+                       const floating* b, floating* work, Py_ssize_t ldw, floating* h,
+                       Py_ssize_t hs_t, Py_ssize_t hs_n, floating* c, Py_ssize_t r0,
+                       Py_ssize_t rows, Py_ssize_t steps, Py_ssize_t d, Py_ssize_t hid,
+                       const Py_ssize_t* off) noexcept nogil:
+    # Rows r0 .. r0 + rows - 1 through all steps. work row r: z (4H) then the
+    # GEMM operand [x_t, h_{t-1}] (D + H); c rows hold c_t in place.
+    cdef Py_ssize_t m = 4 * hid, k = d + hid, r, t
+    cdef floating* z
+    cdef floating* opnd
+    cdef floating* row
+    for r in range(rows):
+        row = work + r * ldw
+        memcpy(row + m + d, h0 + (r0 + r) * hid, hid * sizeof(floating))
+        memcpy(c + (r0 + r) * hid, c0 + (r0 + r) * hid, hid * sizeof(floating))
+    for t in range(steps):
+        for r in range(rows):
+            row = work + r * ldw
+            memcpy(row + m, x + t * xs_t + (r0 + r) * xs_n, d * sizeof(floating))
+            if b != NULL:
+                memcpy(row, b, m * sizeof(floating))
+        gemm(False, False, rows, m, k, <floating>1, work + m, ldw, W, m,
+             <floating>(1 if b != NULL else 0), work, ldw)
+        for r in range(rows):
+            z = work + r * ldw
+            opnd = z + m + d
+            if floating is float:
+                fastnet_lstm_row_infer_f(z + off[0], z + off[1], z + off[2], z + off[3],
+                                         c + (r0 + r) * hid, h + t * hs_t + (r0 + r) * hs_n,
+                                         opnd, hid)
+            else:
+                fastnet_lstm_row_infer_d(z + off[0], z + off[1], z + off[2], z + off[3],
+                                         c + (r0 + r) * hid, h + t * hs_t + (r0 + r) * hs_n,
+                                         opnd, hid)
+
+
+def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
+               const floating[:, ::1] c0, const floating[:, ::1] W,
+               const floating[::1] b, str gate_order, floating[:, ::1] work,
+               floating[:, :, :] h, floating[:, ::1] c_n):
+    """Run an LSTM layer over T steps keeping no gates (inference: no backward follows).
+
+    The same h_t as :func:`lstm_forward` (within the dtype's tolerance). The
+    batch is cut into blocks of :func:`infer_block_rows` rows, each run
+    through all T steps with one GEMM per step (``[x_t, h_{t-1}] @ W``, K = D + H)
+    and kept in cache; the blocks spread over fastnet's OpenMP threads, each
+    block's GEMMs on one BLAS thread (set here for the call). A row's
+    result does not depend on the thread count.
+
+    Parameters
+    ----------
+    x : (T, N, D) float32 or float64; any strides with a contiguous last axis
+        (a batch-first (N, T, D) array's ``transpose(1, 0, 2)`` view)
+    h0, c0 : (N, H) initial hidden and cell state
+    W : (D + H, 4H) gate weights, column blocks in ``gate_order``
+    b : (4H,) or None (no bias)
+    gate_order : str, a permutation of 'ifog'
+    work : (N, >= 5H + D) scratch, contents undefined afterwards
+    h : (T, N, H), any strides with a contiguous last axis; overwritten with h_t
+    c_n : (N, H), overwritten with the last cell state c_{T-1}
+    """
+    cdef Py_ssize_t steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
+    cdef Py_ssize_t off[4]
+    cdef Py_ssize_t size = sizeof(floating)
+    cdef Py_ssize_t block = infer_block_rows(d, hid, size)
+    cdef Py_ssize_t nblocks = (n + block - 1) // block, nt, i, r0
+    cdef const floating* bp = &b[0] if b is not None else NULL
+    _gate_offsets(gate_order, hid, off)
+    nt = fastnet_parallel.num_threads
+    if nt <= 0:
+        nt = openmp.omp_get_max_threads()
+    with one_blas_thread() as ours:
+        nt = min(nblocks, nt) if ours else 1
+        with nogil:
+            for i in prange(nblocks, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+                r0 = i * block
+                _infer_block(&x[0, 0, 0], x.strides[0] // size, x.strides[1] // size,
+                             &h0[0, 0], &c0[0, 0], &W[0, 0], bp, &work[r0, 0],
+                             work.shape[1], &h[0, 0, 0], h.strides[0] // size,
+                             h.strides[1] // size, &c_n[0, 0], r0, min(block, n - r0),
+                             steps, d, hid, off)

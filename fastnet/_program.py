@@ -34,13 +34,11 @@ are recorded with the statistics of each recorded array as ops of their own
 path's hooks would add them.
 """
 import contextlib
-import ctypes
-import functools
 import operator
-import threading
 
 import numpy as np
 
+from fastnet._blas import _openblas_threads, one_blas_thread  # noqa: F401 (tests)
 from fastnet._kernels import program as _compiled
 from fastnet._kernels import stats as _stats
 from fastnet._kernels.threads import max_threads
@@ -321,9 +319,6 @@ def _address(array):
 
 # -- several nets at once (issue #15) ---------------------------------------------------
 
-_blas_lock = threading.Lock()
-
-
 def gradients_many(nets, xs, ts, optimizers=None, checked=False):
     """``[net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]``, the nets run at once.
 
@@ -528,33 +523,10 @@ class UpdatePlan:
 
 
 def _run_many(programs, xs, ts, grads, updates=None):
-    threads = _openblas_threads()
-    if threads is None:  # another BLAS: its threads are not ours to set, so one net at a time
-        return _compiled.run_many(programs, xs, ts, grads, 1, updates)
-    get, put = threads
-    with _blas_lock:
-        previous = get()
-        put(1)
-        try:
-            return _compiled.run_many(programs, xs, ts, grads, max_threads(), updates)
-        finally:
-            put(previous)
-
-
-@functools.lru_cache(maxsize=None)
-def _openblas_threads():
-    """(get, set) of NumPy's OpenBLAS thread count, or None if the kernels use another BLAS."""
-    from fastnet._blas import _numpy_openblas
-    found = _numpy_openblas()
-    if found is None:
-        return None
-    lib = found[1]
-    get = lib.scipy_openblas_get_num_threads64_
-    get.restype = ctypes.c_int
-    put = lib.scipy_openblas_set_num_threads64_
-    put.argtypes = [ctypes.c_int]
-    put.restype = None
-    return get, put
+    with one_blas_thread() as ours:
+        # another BLAS: its threads are not ours to set, so one net at a time
+        return _compiled.run_many(programs, xs, ts, grads, max_threads() if ours else 1,
+                                  updates)
 
 
 def outputs_many(nets, xs):

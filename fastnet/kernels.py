@@ -17,7 +17,7 @@ from fastnet._kernels.batchnorm import (
 )
 from fastnet._kernels.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet._kernels.gemm import gemm
-from fastnet._kernels.lstm import lstm_backward, lstm_forward
+from fastnet._kernels.lstm import lstm_backward, lstm_forward, lstm_infer
 from fastnet._kernels.optim import (
     adam_update_,
     momentum_update_,
@@ -47,6 +47,7 @@ __all__ = [
     "gemm",
     "lstm_backward",
     "lstm_forward",
+    "lstm_infer",
     "momentum_update_",
     "rmsprop_update_",
     "sgd_update_",

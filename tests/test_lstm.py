@@ -120,6 +120,116 @@ def test_gates_at_extremes(dtype):
             np.testing.assert_allclose(got[key], want[key], **tol(dtype), err_msg=key)
 
 
+
+def _infer(ops, a, order, batch_first, pad=3):
+    """``ops.lstm_infer`` on ``a`` (``_inputs``), x and h given as batch-first arrays'
+    transposed views when ``batch_first``; returns (h (T, N, H), c_n)."""
+    x = a["x"]
+    steps, n, d = x.shape
+    hid = a["h0"].shape[1]
+    if batch_first:
+        x = np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2)
+        h = np.full((n, steps, hid), np.nan, x.dtype).transpose(1, 0, 2)
+    else:
+        h = np.full((steps, n, hid), np.nan, x.dtype)
+    work = np.full((n, 5 * hid + d + pad), np.nan, x.dtype)
+    c_n = np.full_like(a["h0"], np.nan)
+    ops.lstm_infer(x, a["h0"], a["c0"], a["W"], a["b"], order, work, h, c_n)
+    return h, c_n
+
+
+# (T, N, D, H) for the inference kernel: as SHAPES, and batches of several row blocks
+# (fastnet.kernels' blocks hold 304 float32 / 144 float64 rows at D = 28, H = 64)
+INFER_SHAPES = SHAPES + [(3, 700, 28, 64), (2, 305, 28, 64)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", INFER_SHAPES)
+@pytest.mark.parametrize("order", ["ifog", "gfoi"])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_infer_kernel_matches_forward(rng, dtype, shape, order, batch_first, bias):
+    # lstm_infer gives lstm_forward's h and last c, in both backends, without the gates
+    a = _inputs(rng, shape, dtype, bias=bias)
+    want = _run_both(ref, a["x"], a["h0"], a["c0"], a["W"], a["b"], order, a["dh"], None)
+    for ops in (fk, ref):
+        h, c_n = _infer(ops, a, order, batch_first)
+        assert h.dtype == c_n.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(h, want["h"], **tol(dtype), err_msg=ops.__name__)
+        np.testing.assert_allclose(c_n, want["c"][-1], **tol(dtype), err_msg=ops.__name__)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_infer_kernel_at_extremes(dtype):
+    # saturating, infinite and NaN pre-activations: as the training forward
+    values = np.array([-1e4, -800, -88, -1e-8, -0.0, 0, 1e-30, 0.5, 20, 800, np.inf, -np.inf,
+                       np.nan], dtype)
+    n = len(values)
+    a = dict(x=values.reshape(1, n, 1), h0=np.zeros((n, 1), dtype), c0=np.ones((n, 1), dtype),
+             W=np.vstack([np.ones((1, 4)), np.zeros((1, 4))]).astype(dtype), b=None)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = _run_both(fk, a["x"], a["h0"], a["c0"], a["W"], None, "ifog",
+                         np.ones((1, n, 1), dtype), None)
+        for ops in (fk, ref):
+            h, c_n = _infer(ops, a, "ifog", False)
+            np.testing.assert_allclose(h, want["h"], **tol(dtype), err_msg=ops.__name__)
+            np.testing.assert_allclose(c_n, want["c"][-1], **tol(dtype), err_msg=ops.__name__)
+    assert np.isnan(h[0, -1]).all() and np.isfinite(h[0, :-1]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_layer_inference_forward_equals_training_forward(rng, dtype, num_layers, batch_first,
+                                                         backend):
+    layer = LSTM(7, 9, num_layers, batch_first=batch_first, rng=0, dtype=dtype,
+                 bias_init="normal", backend=backend)
+    x = rng.standard_normal((350, 5, 7) if batch_first else (5, 350, 7)).astype(dtype)
+    y_train = layer.forward(x)
+    h_n, c_n = layer.h_n, layer.c_n
+    y_infer = layer.forward(x, train_flg=False)
+    assert y_infer.shape == y_train.shape and y_infer.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(y_infer, y_train, **tol(dtype))
+    assert layer.h_n.shape == layer.c_n.shape == (num_layers, 350, 9)
+    np.testing.assert_allclose(layer.h_n, h_n, **tol(dtype))
+    np.testing.assert_allclose(layer.c_n, c_n, **tol(dtype))
+    # in a net: predict (inference) and the loss in training mode give one output
+    net = fastnet.Sequential([LSTM(7, 9, num_layers, batch_first=True, rng=0, dtype=dtype,
+                                   backend=backend), LastStep(backend=backend),
+                              Affine.create(9, 3, rng=1, dtype=dtype, backend=backend)])
+    xb = x if batch_first else x.transpose(1, 0, 2)
+    np.testing.assert_allclose(net.predict(xb), net.predict(xb, train_flg=True), **tol(dtype))
+
+
+def test_backward_after_inference_forward_raises(rng):
+    # the inference forward keeps no gates: backward needs a training forward
+    layer = LSTM(3, 4, 2, batch_first=True, rng=0)
+    x = rng.standard_normal((5, 6, 3)).astype(np.float32)
+    dy = np.ones((5, 6, 4), np.float32)
+    layer.forward(x, train_flg=False)
+    with pytest.raises(RuntimeError, match="training-mode forward"):
+        layer.backward(dy)
+    with pytest.raises(RuntimeError, match="training-mode forward"):
+        layer.backward_states(dy)
+    layer.forward(x)
+    dx = layer.backward(dy)
+    layer.forward(x, train_flg=False)  # the latest forward is what backward would follow
+    with pytest.raises(RuntimeError, match="training-mode forward"):
+        layer.backward(dy)
+    _, _ = layer.forward_states(x)  # the state API always keeps what backward needs
+    np.testing.assert_array_equal(layer.backward_states(dy)[0], dx)
+    # a net's gradient after its accuracy pass runs its own training forward
+    net = fastnet.Sequential([LSTM(3, 4, batch_first=True, rng=0), LastStep(),
+                              Affine.create(4, 2, rng=1)])
+    t = np.array([0, 1, 1, 0, 1])
+    before = net.gradient(x, t)
+    net.accuracy(x, t)
+    after = net.gradient(x, t)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+
+
 def test_hand_worked_step():
     # W = 0, b = 0: every gate pre-activation is 0, so i = f = o = 1/2 and g = 0:
     # c' = c / 2, h' = tanh(c / 2) / 2, whatever x and h are.

@@ -143,7 +143,8 @@ def _elementwise_digests(dtype, n_threads):
 
 def _lstm_run(rng, dtype):
     """LSTM forward and backward whose step passes split by rows: 100 rows (the chunks
-    end off the 16-row grid), inputs up to +-60 so gates saturate; returns every output."""
+    end off the 16-row grid), inputs up to +-60 so gates saturate, and an inference
+    pass of several row blocks; returns every output."""
     steps, n, d, hid = 3, 100, 5, 7
     draw = lambda *shape: (rng.standard_normal(shape) * 20).astype(dtype)  # noqa: E731
     x, h0, c0, dh = draw(steps, n, d), draw(n, hid), draw(n, hid), draw(steps, n, hid)
@@ -153,7 +154,14 @@ def _lstm_run(rng, dtype):
     dx, dh0, dc0, dW, db = (np.empty_like(a) for a in (x, h0, c0, W, b))
     fk.lstm_forward(x, h0, c0, W, b, "ifgo", gates, c, h)
     fk.lstm_backward(dh, c0, x, h0, c0, W, "ifgo", gates, c, h, dgates, dx, dh0, dc0, dW, db)
-    return gates, c, h, dgates, dx, dh0, dc0, dW, db
+    # the inference pass spreads blocks of rows over the threads: 6,000 rows are
+    # 3 float32 / 5 float64 blocks at these sizes, the last one short
+    n = 6000
+    xi, h0i, c0i = draw(steps, n, d), draw(n, hid), draw(n, hid)
+    work = np.empty((n, 5 * hid + d), dtype)
+    hi, c_n = np.empty((steps, n, hid), dtype), np.empty((n, hid), dtype)
+    fk.lstm_infer(xi, h0i, c0i, W, b, "ifgo", work, hi, c_n)
+    return gates, c, h, dgates, dx, dh0, dc0, dW, db, hi, c_n
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -212,6 +212,10 @@ class _Stacked(Layer):
 
         Writes ``self.grads``, ``self.dh0``, ``self.dc0``; returns dx or None.
         """
+        if self._seq is None:
+            raise RuntimeError(f"{self.describe()}: backward needs a training-mode forward "
+                               f"(train_flg=True); the inference forward (train_flg=False) "
+                               f"keeps no gates")
         steps, n, hid = dy.shape
         dt = self.dtype
         dgates = ws.get("dgates", (steps, n, 4 * hid), dt)
@@ -334,7 +338,39 @@ class LSTM(_Stacked):
         return (input_shape[0], self.hidden_size)
 
     def _forward(self, x, ws, train):
+        if not train:
+            return self._infer(x, ws)
         return self._forward_states(x, None, None, ws)
+
+    def _infer(self, x, ws):
+        """The inference forward from zero states (``train_flg=False``, a net's
+        ``predict``/``accuracy``): the same y, ``h_n`` and ``c_n`` as the training
+        forward (within the dtype's tolerance) from ``lstm_infer``, which keeps
+        only the current step's state, no (T, N, 4H) gates; so no backward
+        may follow (RuntimeError). Batch-first arrays are read and written
+        through transposed views, not copied."""
+        hid, dt = self.hidden_size, self.dtype
+        n = self._batch(x)
+        y = ws.get("y", x.shape[:2] + (hid,), dt)
+        seq, out_top = (x.transpose(1, 0, 2), y.transpose(1, 0, 2)) if self.batch_first else (x, y)
+        zeros = ws.get("zeros", (n, hid), dt)
+        zeros[...] = 0
+        self.c_n = np.empty((self.num_layers, n, hid), dt)
+        last = []
+        for layer in range(self.num_layers):
+            w, b = self._weights(layer)
+            d = seq.shape[2]
+            # rows padded to whole cache lines (16 float32 / 8 float64)
+            work = ws.get(("work", d), (n, -(-(5 * hid + d) // 16) * 16), dt)
+            out = (out_top if layer == self.num_layers - 1
+                   else ws.get(("h", layer % 2), seq.shape[:2] + (hid,), dt))
+            self._ops.lstm_infer(seq, zeros, zeros, w, b, self.gate_order, work, out,
+                                 self.c_n[layer])
+            last.append(out[-1])
+            seq = out
+        self.h_n = np.stack(last)
+        self._seq = None
+        return y
 
     def _forward_states(self, x, h0, c0, ws):
         if self.batch_first:

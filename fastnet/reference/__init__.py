@@ -18,7 +18,7 @@ from fastnet.reference.batchnorm import (
 )
 from fastnet.reference.dropout import dropout_backward, dropout_forward_, dropout_scale
 from fastnet.reference.gemm import gemm
-from fastnet.reference.lstm import lstm_backward, lstm_forward
+from fastnet.reference.lstm import lstm_backward, lstm_forward, lstm_infer
 from fastnet.reference.optim import (
     adam_update_,
     momentum_update_,
@@ -48,6 +48,7 @@ __all__ = [
     "gemm",
     "lstm_backward",
     "lstm_forward",
+    "lstm_infer",
     "momentum_update_",
     "rmsprop_update_",
     "sgd_update_",

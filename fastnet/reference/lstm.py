@@ -76,3 +76,31 @@ def lstm_backward(dh, dc_last, x, h0, c0, W, gate_order, gates, c, h, dgates, dx
         np.sum(dz, axis=0, out=db)
     if dx is not None:
         np.matmul(dz, W[:d].T, out=dx.reshape(steps * n, d))
+
+
+def lstm_infer(x, h0, c0, W, b, gate_order, work, h, c_n):
+    """Write h_t of every step into ``h`` and the last cell state into ``c_n``,
+    keeping no gates (the forward of inference, no backward follows).
+
+    ``x`` and ``h`` may be strided views (a batch-first array transposed);
+    ``work (N, >= 5H + D)`` is scratch: its first 4H columns hold each step's z.
+    """
+    steps, n, d = x.shape
+    hid = h0.shape[1]
+    z = work[:, :4 * hid]
+    c_n[...] = c0
+    h_prev = h0
+    for t in range(steps):
+        np.matmul(x[t], W[:d], out=z)
+        z += h_prev @ W[d:]
+        if b is not None:
+            z += b
+        i, f, o, g = _blocks(z, gate_order)
+        for block in (i, f, o):
+            _sigmoid_(block)
+        np.tanh(g, out=g)
+        c_n *= f
+        c_n += i * g
+        np.tanh(c_n, out=h[t])
+        h[t] *= o
+        h_prev = h[t]
