@@ -21,10 +21,12 @@ bias and input gradients are then whole-sequence GEMMs/sums over all
 ``dz``: ``dWx = X.T @ dZ``, ``dWh = [h0, h_0..h_{T-2}].T @ dZ``,
 ``dX = dZ @ Wx.T``. A single LSTM cell step is the case T = 1.
 
-The fused passes of a step are split over fastnet's OpenMP threads by rows
-when the batch is large (rows are independent; every row is computed by the
-same code whatever the split, so the results do not depend on the thread
-count); the GEMMs run on OpenBLAS's threads.
+The recurrence (each step's GEMM and fused pass) is split over fastnet's
+OpenMP threads by blocks of rows that run through all T steps, each block's
+GEMMs on one BLAS thread (rows are independent; the blocks depend on N
+only, so the results do not depend on the thread count); the whole-sequence
+GEMMs run on OpenBLAS's threads. :func:`lstm_infer`, the forward of
+inference, keeps no gates and works through cache-sized blocks of rows.
 
 Arrays are C-contiguous and share one dtype, float32 or float64. The caller
 (``fastnet.layers.lstm``) validates them; these functions trust them and
@@ -244,24 +246,41 @@ cdef extern from *:
                                   Py_ssize_t) noexcept nogil
 
 
-# When a step's fused pass is split over threads. The shared threshold
-# (fastnet_parallel.min_size, 2^16 elements by default) is set for passes of
-# a few operations per element; a hidden unit here costs far more: measured
-# on one thread (AVX-512 build, float32, batch 2000-8000, hidden 64), ~2.9 ns
-# per unit forward (three sigmoids, two tanh, the cell update) and ~1.8 ns
-# backward, against ~0.1 ns per element of sgd_update_. A step of n rows
-# therefore counts as n * hid * UNIT_COST elements (16, below both ratios: a
-# split step has at least the work the threshold stands for in a cheap
-# pass): at hidden 64 the passes go parallel
-# from 64 rows (~12 us of forward work), not from 1,024 (at 64-192 rows the
-# split forward ran 1.23-1.34x faster than one thread; bench/RESULTS.md,
-# "Element-wise threshold 2^16"). Chunks are whole rows, at least 16 of them.
+# How the recurrence is split over threads. Rows of the batch are independent
+# through all T steps (row r's h_t and c_t depend only on row r's earlier
+# states), so the batch is cut into blocks of rows and each thread runs its
+# blocks through every step, the per-step GEMM of a block included (on one
+# BLAS thread): one parallel section per pass, not a GEMM's and a gate pass's
+# fork and join at each of the T steps (2T per forward, 2T per backward),
+# which on two threads gained nothing at the lstm experiment's batch of 100
+# and stalled on a busy machine (bench/RESULTS.md, "LSTM experiment ... (#10)").
+# The blocks depend on N only, never on the thread count: OpenBLAS's result
+# for a row changes with the number of rows of the call, so a row's bits are
+# the same at any thread count only if its block is. An even number of
+# blocks (two for N < 512, up to 256 rows each) keeps two threads balanced.
+#
+# Whether to split at all: the shared threshold (fastnet_parallel.min_size,
+# 2^16 elements by default) is set for passes of a few operations per
+# element; a hidden unit here costs far more (~2.9 ns forward, ~1.8 ns
+# backward on one thread for the gate math alone, against ~0.1 ns per element
+# of sgd_update_, plus its share of the GEMMs), so a batch of n rows counts
+# as n * hid * UNIT_COST elements: at hidden 64 the passes go parallel from
+# 64 rows (bench/RESULTS.md, "Element-wise threshold 2^16").
 cdef enum:
     UNIT_COST = 16
+    BLOCK_ROWS = 256
 
 
-cdef inline Py_ssize_t _row_chunks(Py_ssize_t n, Py_ssize_t hid) noexcept nogil:
-    return chunks(n * hid * UNIT_COST, n // 16)
+cdef inline Py_ssize_t _blocks(Py_ssize_t n) noexcept nogil:
+    """Row blocks of the recurrence for a batch of n rows (see above)."""
+    if n < 64:
+        return 1
+    return 2 * ((n + 2 * BLOCK_ROWS - 1) // (2 * BLOCK_ROWS))
+
+
+cdef inline Py_ssize_t _block_threads(Py_ssize_t n, Py_ssize_t hid,
+                                      Py_ssize_t nblocks) noexcept nogil:
+    return chunks(n * hid * UNIT_COST, nblocks)
 
 
 cdef void _forward_rows(floating* z, const floating* c_prev, floating* c_out,
@@ -279,13 +298,20 @@ cdef void _forward_rows(floating* z, const floating* c_prev, floating* c_out,
                                        c_prev + r * hid, c_out + r * hid, h_out + r * hid, hid)
 
 
-cdef void _step_forward(floating* z, const floating* c_prev, floating* c_out,
-                        floating* h_out, Py_ssize_t n, Py_ssize_t hid,
-                        const Py_ssize_t* off) noexcept nogil:
-    # z: (n, 4 hid) pre-activations, overwritten with the activated gates.
-    cdef Py_ssize_t nc = _row_chunks(n, hid), c
-    for c in prange(nc, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        _forward_rows(z, c_prev, c_out, h_out, bound(n, c, nc), bound(n, c + 1, nc), hid, off)
+cdef void _forward_block(floating* gates, const floating* h0, const floating* c0,
+                         const floating* wh, floating* c, floating* h, Py_ssize_t lo,
+                         Py_ssize_t hi, Py_ssize_t steps, Py_ssize_t n, Py_ssize_t hid,
+                         const Py_ssize_t* off) noexcept nogil:
+    # Rows lo .. hi - 1 through every step; gates hold x_t @ Wx + b on entry.
+    cdef Py_ssize_t m = 4 * hid, t, step = n * hid
+    cdef const floating* hp = h0
+    cdef const floating* cp = c0
+    for t in range(steps):
+        gemm(False, False, hi - lo, m, hid, <floating>1, hp + lo * hid, hid, wh, m,
+             <floating>1, gates + (t * n + lo) * m, m)
+        _forward_rows(gates + t * n * m, cp, c + t * step, h + t * step, lo, hi, hid, off)
+        hp = h + t * step
+        cp = c + t * step
 
 
 cdef void _backward_rows(const floating* gates, const floating* c_t,
@@ -310,16 +336,22 @@ cdef void _backward_rows(const floating* gates, const floating* c_t,
                                         d + off[0], d + off[1], d + off[2], d + off[3], hid)
 
 
-cdef void _step_backward(const floating* gates, const floating* c_t,
-                         const floating* c_prev, const floating* dh_out,
-                         const floating* dh_carry, floating* dc_carry, floating* dz,
-                         Py_ssize_t n, Py_ssize_t hid, const Py_ssize_t* off) noexcept nogil:
-    # dh_carry: dL/dh_t through step t+1; dc_carry: dL/dc_t through step t+1,
-    # overwritten with dL/dc_{t-1}. dz (n, 4 hid) receives dL/dz_t.
-    cdef Py_ssize_t nc = _row_chunks(n, hid), c
-    for c in prange(nc, num_threads=nc, schedule="static", use_threads_if=nc > 1):
-        _backward_rows(gates, c_t, c_prev, dh_out, dh_carry, dc_carry, dz, bound(n, c, nc),
-                       bound(n, c + 1, nc), hid, off)
+cdef void _backward_block(const floating* gates, const floating* c, const floating* c0,
+                          const floating* dh, const floating* wh, floating* dgates,
+                          floating* dh_carry, floating* dc_carry, Py_ssize_t lo,
+                          Py_ssize_t hi, Py_ssize_t steps, Py_ssize_t n, Py_ssize_t hid,
+                          const Py_ssize_t* off) noexcept nogil:
+    # Rows lo .. hi - 1 through every step, last to first. dh_carry: dL/dh_t
+    # through step t+1 (zero on entry), left as dL/dh0; dc_carry: dL/dc_t
+    # through step t+1, left as dL/dc0. dgates receives dL/dz_t.
+    cdef Py_ssize_t m = 4 * hid, t, step = n * hid
+    cdef const floating* cp
+    for t in range(steps - 1, -1, -1):
+        cp = c + (t - 1) * step if t > 0 else c0
+        _backward_rows(gates + t * n * m, c + t * step, cp, dh + t * step, dh_carry, dc_carry,
+                       dgates + t * n * m, lo, hi, hid, off)
+        gemm(False, True, hi - lo, hid, m, <floating>1, dgates + (t * n + lo) * m, m, wh, m,
+             <floating>0, dh_carry + lo * hid, hid)
 
 
 cdef void _broadcast_rows(floating* out, const floating* b, Py_ssize_t rows,
@@ -354,26 +386,22 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
     cdef int steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
     cdef int m = 4 * hid
     cdef Py_ssize_t off[4]
-    cdef Py_ssize_t t
     cdef bint has_bias = b is not None
     cdef floating beta = 1 if has_bias else 0
     cdef const floating* wh = &W[0, 0] + <Py_ssize_t>d * m
-    cdef const floating* hp
-    cdef const floating* cp
+    cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
     _gate_offsets(gate_order, hid, off)
     with nogil:
         if has_bias:
             _broadcast_rows(&gates[0, 0, 0], &b[0], <Py_ssize_t>steps * n, m)
         gemm(False, False, steps * n, m, d, <floating>1, &x[0, 0, 0], d, &W[0, 0], m,
              beta, &gates[0, 0, 0], m)
-        hp = &h0[0, 0]
-        cp = &c0[0, 0]
-        for t in range(steps):
-            gemm(False, False, n, m, hid, <floating>1, hp, hid, wh, m,
-                 <floating>1, &gates[t, 0, 0], m)
-            _step_forward(&gates[t, 0, 0], cp, &c[t, 0, 0], &h[t, 0, 0], n, hid, off)
-            hp = &h[t, 0, 0]
-            cp = &c[t, 0, 0]
+    with one_blas_thread():
+        with nogil:
+            for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+                _forward_block(&gates[0, 0, 0], &h0[0, 0], &c0[0, 0], wh, &c[0, 0, 0],
+                               &h[0, 0, 0], bound(n, i, nb), bound(n, i + 1, nb),
+                               steps, n, hid, off)
 
 
 def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
@@ -399,12 +427,11 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
     cdef int steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
     cdef int m = 4 * hid
     cdef Py_ssize_t off[4]
-    cdef Py_ssize_t t
     cdef bint want_dx = dx is not None, want_db = db is not None
     cdef bint has_dc = dc_last is not None
     cdef const floating* wh = &W[0, 0] + <Py_ssize_t>d * m
     cdef floating* dwh = &dW[0, 0] + <Py_ssize_t>d * m
-    cdef const floating* cp
+    cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
     _gate_offsets(gate_order, hid, off)
     with nogil:
         memset(&dh0[0, 0], 0, <Py_ssize_t>n * hid * sizeof(floating))
@@ -412,13 +439,14 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
             memcpy(&dc0[0, 0], &dc_last[0, 0], <Py_ssize_t>n * hid * sizeof(floating))
         else:
             memset(&dc0[0, 0], 0, <Py_ssize_t>n * hid * sizeof(floating))
-        for t in range(steps - 1, -1, -1):
-            cp = &c[t - 1, 0, 0] if t > 0 else &c0[0, 0]
-            _step_backward(&gates[t, 0, 0], &c[t, 0, 0], cp, &dh[t, 0, 0], &dh0[0, 0],
-                           &dc0[0, 0], &dgates[t, 0, 0], n, hid, off)
-            # dh0 now serves as dL/dh_{t-1} for the next (earlier) step.
-            gemm(False, True, n, hid, m, <floating>1, &dgates[t, 0, 0], m, wh, m,
-                 <floating>0, &dh0[0, 0], hid)
+    with one_blas_thread():
+        with nogil:
+            for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+                # dh0, dc0 serve as the carries dL/dh_t, dL/dc_t of the step before
+                _backward_block(&gates[0, 0, 0], &c[0, 0, 0], &c0[0, 0], &dh[0, 0, 0], wh,
+                                &dgates[0, 0, 0], &dh0[0, 0], &dc0[0, 0], bound(n, i, nb),
+                                bound(n, i + 1, nb), steps, n, hid, off)
+    with nogil:
         gemm(True, False, d, m, steps * n, <floating>1, &x[0, 0, 0], d,
              &dgates[0, 0, 0], m, <floating>0, &dW[0, 0], m)
         gemm(True, False, hid, m, n, <floating>1, &h0[0, 0], hid, &dgates[0, 0, 0], m,
@@ -441,7 +469,8 @@ cdef enum:
     INFER_BLOCK_BYTES = 1 << 19
 
 
-cdef Py_ssize_t infer_block_rows(Py_ssize_t d, Py_ssize_t hid, Py_ssize_t itemsize) noexcept nogil:
+cdef Py_ssize_t infer_block_rows(Py_ssize_t d, Py_ssize_t hid,
+                                 Py_ssize_t itemsize) noexcept nogil:
     """Rows per block of :func:`lstm_infer` (a multiple of 16, at least 16)."""
     cdef Py_ssize_t rows = INFER_BLOCK_BYTES // (itemsize * (d + 6 * hid))
     return max(16, rows & ~(<Py_ssize_t>15))

@@ -23,7 +23,8 @@ except ImportError:
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
 # (T, N, D, H): one step, batch 1, hidden 1, input 1, odd sizes
-SHAPES = [(1, 1, 1, 1), (1, 4, 3, 5), (3, 1, 2, 1), (2, 3, 2, 1), (4, 3, 7, 5), (6, 5, 1, 9)]
+SHAPES = [(1, 1, 1, 1), (1, 4, 3, 5), (3, 1, 2, 1), (2, 3, 2, 1), (4, 3, 7, 5), (6, 5, 1, 9),
+          (3, 100, 4, 5), (2, 530, 3, 2)]
 
 
 def _sigmoid(a):
