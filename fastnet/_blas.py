@@ -62,7 +62,7 @@ def _openblas_threads():
     return get, put
 
 
-_one_thread_lock = threading.Lock()
+_one_thread_lock = threading.RLock()  # re-entrant: a nested use keeps the count at 1
 
 
 @contextlib.contextmanager

@@ -295,6 +295,11 @@ class LSTM(_Stacked):
     ``D_l = H``) and ``params["b_l<l>"]`` ``(4H,)``, gradients in ``grads``.
     ``forward(x)``/``backward(dy)`` start from zero states; the states are
     given and returned by :meth:`forward_states`/:meth:`backward_states`.
+    ``forward(x, train_flg=False)`` (a net's ``predict`` and ``accuracy``) is
+    the inference pass: the same output, ``h_n`` and ``c_n``, but it keeps no
+    gates or states for backward (memory: O(N H) rather than O(T N H)), so a
+    ``backward`` after it raises RuntimeError; ``forward_states`` always
+    keeps them.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, gate_order=GATES,
