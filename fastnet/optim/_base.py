@@ -1,5 +1,6 @@
 """The optimizer base class: checked arguments, per-parameter state, one kernel call per
 array, or one for all of them when they are views of one flat array."""
+import functools
 import math
 import numbers
 from collections.abc import Mapping
@@ -83,7 +84,13 @@ def check_update_args(params, grads):
 
 _get_step = itemgetter("step")
 # The scalars a one-call update packs into a float64 array (``Optimizer._scalar_args``).
-_FLOAT64_SCALARS = (float, np.float64)
+_FLOAT64_SCALARS = frozenset((float, np.float64))
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_layout(n):
+    """``tiling``'s layout of ``n`` float64 scalars packed in one array (made once per n)."""
+    return ("d", n, tuple(range(n)), ((),) * n)
 
 
 def _is_mapping(x):
@@ -292,10 +299,10 @@ class Optimizer:
             return None
         values = list(params.values())
         grad_values = list(map(grads.__getitem__, params))
-        if not values or not all(type(v) in _FLOAT64_SCALARS for v in values + grad_values):
+        if not (values and _FLOAT64_SCALARS.issuperset(map(type, values))
+                and _FLOAT64_SCALARS.issuperset(map(type, grad_values))):
             return None
-        n = len(values)
-        found = self._state_group(tuple(params), ("d", n, tuple(range(n)), ((),) * n))
+        found = self._state_group(tuple(params), _scalar_layout(len(values)))
         if found is None:
             return None
         return np.array(values, np.float64), np.array(grad_values, np.float64), *found
