@@ -285,7 +285,7 @@ def test_float64_scalars_are_one_call_and_equal_per_array(cls, convention, backe
 ], ids=["float32", "int", "0-d-grad"])
 def test_other_scalars_stay_per_array(params, grads):
     expected = dict(params)
-    opt, per_array = SGD(lr=0.5), SGD(lr=0.5)
+    opt = SGD(lr=0.5)
     calls = counted(opt)
     opt.update(params, grads)
     for k in expected:  # the textbook's arithmetic, in each parameter's own dtype
