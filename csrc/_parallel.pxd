@@ -33,8 +33,11 @@ cdef inline load_parallel():
 
 
 cdef inline Py_ssize_t chunks(Py_ssize_t n, Py_ssize_t units) noexcept nogil:
-    """Threads (= contiguous chunks) for ``n`` elements split into at most ``units`` parts."""
-    if n < fastnet_parallel.min_size or units < 2:
+    """Threads (= contiguous chunks) for ``n`` elements split into at most ``units`` parts.
+
+    One inside a parallel region (a NetBatch member's pass in ``run_many``): a
+    nested region would get one thread anyway, after the cost of opening it."""
+    if n < fastnet_parallel.min_size or units < 2 or openmp.omp_in_parallel():
         return 1
     cdef Py_ssize_t t = fastnet_parallel.num_threads
     if t <= 0:
