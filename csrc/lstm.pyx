@@ -39,9 +39,6 @@ from libc.string cimport memcpy, memset
 from _affine cimport bias_grad
 from _blas cimport gemm, load_blas
 from _parallel cimport bound, chunks, fastnet_parallel, load_parallel
-cimport openmp
-
-from fastnet._blas import one_blas_thread
 
 load_blas()
 load_parallel()
@@ -280,7 +277,18 @@ cdef inline Py_ssize_t _blocks(Py_ssize_t n) noexcept nogil:
 
 cdef inline Py_ssize_t _block_threads(Py_ssize_t n, Py_ssize_t hid,
                                       Py_ssize_t nblocks) noexcept nogil:
+    # One thread when NumPy's OpenBLAS cannot be held to one thread (another
+    # BLAS, or OpenBLAS's own pool): its GEMMs must not run side by side then.
+    if fastnet_parallel.blas_one_thread == NULL:
+        return 1
     return chunks(n * hid * UNIT_COST, nblocks)
+
+
+cdef inline void _blas_one_thread(int begin) noexcept nogil:
+    # NumPy's OpenBLAS on one thread from begin = 1 to begin = 0, whatever the
+    # block threads: a GEMM split by OpenBLAS gives other bits than on one thread.
+    if fastnet_parallel.blas_one_thread != NULL:
+        fastnet_parallel.blas_one_thread(begin)
 
 
 cdef void _forward_rows(floating* z, const floating* c_prev, floating* c_out,
@@ -396,12 +404,12 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
             _broadcast_rows(&gates[0, 0, 0], &b[0], <Py_ssize_t>steps * n, m)
         gemm(False, False, steps * n, m, d, <floating>1, &x[0, 0, 0], d, &W[0, 0], m,
              beta, &gates[0, 0, 0], m)
-    with one_blas_thread():
-        with nogil:
-            for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
-                _forward_block(&gates[0, 0, 0], &h0[0, 0], &c0[0, 0], wh, &c[0, 0, 0],
-                               &h[0, 0, 0], bound(n, i, nb), bound(n, i + 1, nb),
-                               steps, n, hid, off)
+        _blas_one_thread(1)
+        for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+            _forward_block(&gates[0, 0, 0], &h0[0, 0], &c0[0, 0], wh, &c[0, 0, 0],
+                           &h[0, 0, 0], bound(n, i, nb), bound(n, i + 1, nb), steps, n, hid,
+                           off)
+        _blas_one_thread(0)
 
 
 def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
@@ -439,14 +447,13 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
             memcpy(&dc0[0, 0], &dc_last[0, 0], <Py_ssize_t>n * hid * sizeof(floating))
         else:
             memset(&dc0[0, 0], 0, <Py_ssize_t>n * hid * sizeof(floating))
-    with one_blas_thread():
-        with nogil:
-            for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
-                # dh0, dc0 serve as the carries dL/dh_t, dL/dc_t of the step before
-                _backward_block(&gates[0, 0, 0], &c[0, 0, 0], &c0[0, 0], &dh[0, 0, 0], wh,
-                                &dgates[0, 0, 0], &dh0[0, 0], &dc0[0, 0], bound(n, i, nb),
-                                bound(n, i + 1, nb), steps, n, hid, off)
-    with nogil:
+        _blas_one_thread(1)
+        for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+            # dh0, dc0 serve as the carries dL/dh_t, dL/dc_t of the step before
+            _backward_block(&gates[0, 0, 0], &c[0, 0, 0], &c0[0, 0], &dh[0, 0, 0], wh,
+                            &dgates[0, 0, 0], &dh0[0, 0], &dc0[0, 0], bound(n, i, nb),
+                            bound(n, i + 1, nb), steps, n, hid, off)
+        _blas_one_thread(0)
         gemm(True, False, d, m, steps * n, <floating>1, &x[0, 0, 0], d,
              &dgates[0, 0, 0], m, <floating>0, &dW[0, 0], m)
         gemm(True, False, hid, m, n, <floating>1, &h0[0, 0], hid, &dgates[0, 0, 0], m,
@@ -545,16 +552,13 @@ def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
     cdef Py_ssize_t nblocks = (n + block - 1) // block, nt, i, r0
     cdef const floating* bp = &b[0] if b is not None else NULL
     _gate_offsets(gate_order, hid, off)
-    nt = fastnet_parallel.num_threads
-    if nt <= 0:
-        nt = openmp.omp_get_max_threads()
-    with one_blas_thread() as ours:
-        nt = min(nblocks, nt) if ours else 1
-        with nogil:
-            for i in prange(nblocks, num_threads=nt, schedule="static", use_threads_if=nt > 1):
-                r0 = i * block
-                _infer_block(&x[0, 0, 0], x.strides[0] // size, x.strides[1] // size,
-                             &h0[0, 0], &c0[0, 0], &W[0, 0], bp, &work[r0, 0],
-                             work.shape[1], &h[0, 0, 0], h.strides[0] // size,
-                             h.strides[1] // size, &c_n[0, 0], r0, min(block, n - r0),
-                             steps, d, hid, off)
+    nt = _block_threads(n, hid, nblocks)
+    with nogil:
+        _blas_one_thread(1)
+        for i in prange(nblocks, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+            r0 = i * block
+            _infer_block(&x[0, 0, 0], x.strides[0] // size, x.strides[1] // size, &h0[0, 0],
+                         &c0[0, 0], &W[0, 0], bp, &work[r0, 0], work.shape[1], &h[0, 0, 0],
+                         h.strides[0] // size, h.strides[1] // size, &c_n[0, 0], r0,
+                         min(block, n - r0), steps, d, hid, off)
+        _blas_one_thread(0)

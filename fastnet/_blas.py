@@ -9,12 +9,10 @@ another BLAS (MKL, a system OpenBLAS) the kernels use SciPy's
 ``scipy.linalg.cython_blas`` instead, imported only then (it costs ~150 ms,
 more than NumPy's own import). ``FASTNET_BLAS=scipy`` forces the latter.
 """
-import contextlib
 import ctypes
 import functools
 import glob
 import os
-import threading
 
 import numpy as np
 
@@ -47,50 +45,8 @@ def numpy_gemm_addresses():
     return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in _SYMBOLS)
 
 
-@functools.lru_cache(maxsize=None)
-def _openblas_threads():
-    """(get, set) of NumPy's OpenBLAS thread count, or None if the kernels use another BLAS."""
-    found = _numpy_openblas()
-    if found is None:
-        return None
-    lib = found[1]
-    get = lib.scipy_openblas_get_num_threads64_
-    get.restype = ctypes.c_int
-    put = lib.scipy_openblas_set_num_threads64_
-    put.argtypes = [ctypes.c_int]
-    put.restype = None
-    return get, put
-
-
-_one_thread_lock = threading.RLock()  # re-entrant: a nested use keeps the count at 1
-
-
-@contextlib.contextmanager
-def one_blas_thread():
-    """Within: NumPy's OpenBLAS runs every call on its caller's thread; yields True.
-
-    For kernels that spread independent GEMMs over fastnet's OpenMP threads
-    (several nets at once, the blocks of an LSTM inference pass): nested in
-    those threads, OpenBLAS's own parallel sections would only queue. The
-    count is process-wide, so users are serialised and it is restored on
-    exit. Yields False, changing nothing, when the kernels call another
-    BLAS, whose threads are not fastnet's to set: run one GEMM at a time then.
-    """
-    threads = _openblas_threads()
-    if threads is None:
-        yield False
-        return
-    get, put = threads
-    with _one_thread_lock:
-        previous = get()
-        put(1)
-        try:
-            yield True
-        finally:
-            put(previous)
-
-
 _SET_CALLBACK = "scipy_openblas_set_threads_callback_function64_"
+_THREAD_COUNT = ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_")
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,6 +71,9 @@ def share_thread_pool():
             setter.restype = None
             setter(threads.blas_threads_callback_address())
             shared = True
+    if found is not None:
+        threads.init_blas_one_thread(*(ctypes.cast(getattr(found[1], name), ctypes.c_void_p).value
+                                       for name in _THREAD_COUNT), shared)
     threads.set_parallel(min_size=threads.default_min_size(shared))
     return shared
 

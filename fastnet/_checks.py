@@ -99,12 +99,15 @@ def as_labels(name, t, n, num_classes, dtype):
                 f"{name} given as class indices must be an integer array; got dtype {t.dtype}"
             )
         check_shape(name, t, (n,))
-        if n and (t.min() < 0 or t.max() >= num_classes):
+        labels = np.ascontiguousarray(t, dtype=np.int64)
+        # One reduction: a negative index (or a uint64 beyond int64, wrapped) reads as
+        # an unsigned value of 2^63 or more.
+        if n and labels.view(np.uint64).max() >= num_classes:
             raise ValueError(
                 f"{name} holds class indices outside [0, {num_classes}): "
                 f"min {t.min()}, max {t.max()}"
             )
-        return np.ascontiguousarray(t, dtype=np.int64)
+        return labels
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real array; got dtype {t.dtype}")
     check_shape(name, t, (n, num_classes))

@@ -34,13 +34,16 @@ are recorded with the statistics of each recorded array as ops of their own
 path's hooks would add them.
 """
 import contextlib
+import ctypes
+import functools
 import operator
+import threading
 
 import numpy as np
 
-from fastnet._blas import _openblas_threads, one_blas_thread  # noqa: F401 (tests)
 from fastnet._kernels import program as _compiled
 from fastnet._kernels import stats as _stats
+from fastnet._kernels import threads as _threads
 from fastnet._kernels.threads import max_threads
 from fastnet.layers._base import Layer
 from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
@@ -523,10 +526,13 @@ class UpdatePlan:
 
 
 def _run_many(programs, xs, ts, grads, updates=None):
-    with one_blas_thread() as ours:
-        # another BLAS: its threads are not ours to set, so one net at a time
-        return _compiled.run_many(programs, xs, ts, grads, max_threads() if ours else 1,
-                                  updates)
+    # NumPy's OpenBLAS on one thread for the call: each net's GEMMs run on its own thread.
+    if not _threads.blas_one_thread(True):  # another BLAS: its threads are not ours to set
+        return _compiled.run_many(programs, xs, ts, grads, 1, updates)
+    try:
+        return _compiled.run_many(programs, xs, ts, grads, max_threads(), updates)
+    finally:
+        _threads.blas_one_thread(False)
 
 
 def outputs_many(nets, xs):

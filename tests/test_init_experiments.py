@@ -96,6 +96,32 @@ def test_layer_stats_match_numpy(backend):
         assert row["std"] == pytest.approx(a.std(), rel=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_activations_are_the_textbook_chain(backend):
+    # Every layer's statistics are those of h <- act(h @ W) in NumPy, W drawn per layer
+    # in the experiment's order from the same seed (the textbook's script, zero bias).
+    from fastnet.experiments.activations import ACTIVATIONS, INITS
+    from fastnet.init import get_initializer
+    result = get_experiment("activations").run(seed=4, n_samples=300, node_num=30,
+                                               n_layers=3, backend=backend)
+    functions = {"sigmoid": lambda a: 1 / (1 + np.exp(-a)), "tanh": np.tanh,
+                 "relu": lambda a: np.maximum(a, 0)}
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((300, 30))
+    rows = iter(result["stats"])
+    for act in ACTIVATIONS:
+        for label, spec in INITS.items():
+            h = x
+            for layer in range(1, 4):
+                h = functions[act](h @ get_initializer(spec)((30, 30), rng, np.float64))
+                row = next(rows)
+                assert (row["activation"], row["init"], row["layer"]) == (act, label, layer)
+                assert row["mean"] == pytest.approx(h.mean(), rel=1e-9, abs=1e-12)
+                assert row["std"] == pytest.approx(h.std(), rel=1e-9, abs=1e-12)
+                assert row["max"] == pytest.approx(h.max(), rel=1e-9, abs=1e-12)
+    assert next(rows, None) is None
+
+
 def _synthetic_mnist(rng, centers, n):
     """Samples around given cluster centres (100 features, pixel-like range)."""
     t = rng.integers(0, len(centers), n)

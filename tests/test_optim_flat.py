@@ -248,6 +248,53 @@ def test_fallback_is_per_array_and_equal(cls, case, rng):
     assert_same_state(opt, per_array)
 
 
+# -------------------------------------------------------------------- scalars -----
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_float64_scalars_are_one_call_and_equal_per_array(cls, convention, backend):
+    """The textbook's optimizer-path script: Python floats (then the numpy.float64 the
+    update leaves) are packed into one array per call; the same bits as 0-d arrays
+    updated one by one, and the state is the per-array path's 0-d arrays."""
+    params = {"x": -7.0, "y": 2.0, "z": 0.5}
+    arrays = {k: np.array(v) for k, v in params.items()}
+    opt = cls(lr=0.1, convention=convention, backend=backend)
+    per_array = cls(lr=0.1, convention=convention, backend=backend)
+    calls = counted(opt)
+    for step in range(30):
+        grads = {k: v / 10.0 + step for k, v in params.items()}  # floats, then numpy.float64
+        opt.update(params, grads)
+        per_array.update(arrays, {k: np.array(g) for k, g in grads.items()})
+        assert all(type(v) is np.float64 for v in params.values())
+    assert calls == [3] * 30
+    assert_same({k: np.array(v) for k, v in params.items()}, arrays)
+    assert_same_state(opt, per_array)
+    resumed = cls(lr=0.1, convention=convention, backend=backend)
+    resumed.load_state_dict(opt.state_dict())
+    again = dict(params)
+    for p, o in ((params, opt), (again, resumed)):
+        o.update(p, {k: 0.25 for k in p})
+    assert_same({k: np.array(v) for k, v in params.items()},
+                {k: np.array(v) for k, v in again.items()})
+
+
+@pytest.mark.parametrize("params, grads", [
+    ({"x": 1.0, "y": np.float32(2.0)}, {"x": 0.5, "y": np.float32(0.5)}),  # float32: own dtype
+    ({"x": 1.0, "y": 2}, {"x": 0.5, "y": 0.5}),  # an int parameter
+    ({"x": 1.0, "y": 2.0}, {"x": 0.5, "y": np.array(0.5)}),  # a 0-d array gradient
+], ids=["float32", "int", "0-d-grad"])
+def test_other_scalars_stay_per_array(params, grads):
+    expected = dict(params)
+    opt = SGD(lr=0.5)
+    calls = counted(opt)
+    opt.update(params, grads)
+    for k in expected:  # the textbook's arithmetic, in each parameter's own dtype
+        dtype = getattr(params[k], "dtype", np.float64)
+        expected[k] = dtype.type(expected[k]) - dtype.type(0.5) * dtype.type(0.5)
+        assert params[k] == expected[k] and params[k].dtype == dtype
+    assert calls == [1, 1]
+
+
 @pytest.mark.parametrize("make_grads", [
     lambda b: {"a": b[:6], "b": b[6:12]},   # grads are the params themselves: element by element
     lambda b: {"a": b[3:9], "b": b[9:15]},  # overlapping the params shifted: not element-wise

@@ -1,5 +1,6 @@
 """The optimizer base class: checked arguments, per-parameter state, one kernel call per
 array, or one for all of them when they are views of one flat array."""
+import functools
 import math
 import numbers
 from collections.abc import Mapping
@@ -82,6 +83,14 @@ def check_update_args(params, grads):
 
 
 _get_step = itemgetter("step")
+# The scalars a one-call update packs into a float64 array (``Optimizer._scalar_args``).
+_FLOAT64_SCALARS = frozenset((float, np.float64))
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_layout(n):
+    """``tiling``'s layout of ``n`` float64 scalars packed in one array (made once per n)."""
+    return ("d", n, tuple(range(n)), ((),) * n)
 
 
 def _is_mapping(x):
@@ -193,11 +202,19 @@ class Optimizer:
         or copied there once from separate arrays (after
         :meth:`load_state_dict`), so keep no reference to a state array
         across updates. The result is the same, bit for bit, as one call
-        per array: the kernels are element-wise.
+        per array: the kernels are element-wise. Parameters and gradients
+        that are all float64 scalars (Python floats or ``numpy.float64``)
+        are packed into one array for one call likewise.
         """
         flat = self._flat_args(params, grads)
         if flat is not None:
             self._update_flat(*flat)
+            return
+        flat = self._scalar_args(params, grads)
+        if flat is not None:
+            self._update_flat(*flat)
+            for key, value in zip(list(params), flat[0]):
+                params[key] = value  # a numpy.float64, as the per-array path leaves it
             return
         coeffs = self._coefficients()
         items = check_update_args(params, grads)
@@ -264,6 +281,37 @@ class Optimizer:
         grad, grad_address, _ = found
         if grad_address != address and abs(grad_address - address) < param.nbytes:
             return None  # gradients overlapping the parameters, shifted: order would matter
+        found = self._state_group(keys, layout)
+        return None if found is None else (param, grad, *found)
+
+    def _scalar_args(self, params, grads):
+        """``(flat_param, flat_grad, group, step)`` for a one-call update of scalars, or None.
+
+        When every parameter and gradient is a float64 scalar (a Python
+        float or ``numpy.float64``: the textbook's optimizer-path script),
+        ``flat_param`` and ``flat_grad`` are new float64 arrays of them in
+        the params dict's order, and their state is a flat group as for
+        :meth:`_flat_args` (``state[key][name]`` are 0-d views of it). The
+        caller writes ``flat_param``'s values back into ``params``. None,
+        having changed nothing, for anything else.
+        """
+        if not (_is_mapping(params) and _is_mapping(grads) and params.keys() == grads.keys()):
+            return None
+        values = list(params.values())
+        grad_values = list(map(grads.__getitem__, params))
+        if not (values and _FLOAT64_SCALARS.issuperset(map(type, values))
+                and _FLOAT64_SCALARS.issuperset(map(type, grad_values))):
+            return None
+        found = self._state_group(tuple(params), _scalar_layout(len(values)))
+        if found is None:
+            return None
+        return np.array(values, np.float64), np.array(grad_values, np.float64), *found
+
+    def _state_group(self, keys, layout):
+        """``(group, step)``: the flat state group of ``keys`` laid out as ``layout``
+        (the latest one if it still holds their state, else made or gathered now,
+        see :meth:`_gather_state`) and the step its update takes; or None when
+        their state cannot be one group or their steps differ."""
         group = self._flat
         if group is not None and (group.keys != keys or group.layout != layout):
             group = None
@@ -278,7 +326,7 @@ class Optimizer:
             return None
         if group is not self._flat:
             self._flat = group
-        return param, grad, group, step + 1
+        return group, step + 1
 
     def _gather_state(self, keys, layout, sts):
         """A new :class:`_FlatGroup` for ``keys``, its state in flat arrays, or None.
