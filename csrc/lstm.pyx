@@ -476,11 +476,15 @@ cdef enum:
     INFER_BLOCK_BYTES = 1 << 19
 
 
-cdef Py_ssize_t infer_block_rows(Py_ssize_t d, Py_ssize_t hid,
-                                 Py_ssize_t itemsize) noexcept nogil:
-    """Rows per block of :func:`lstm_infer` (a multiple of 16, at least 16)."""
-    cdef Py_ssize_t rows = INFER_BLOCK_BYTES // (itemsize * (d + 6 * hid))
-    return max(16, rows & ~(<Py_ssize_t>15))
+cdef Py_ssize_t infer_blocks(Py_ssize_t n, Py_ssize_t d, Py_ssize_t hid,
+                             Py_ssize_t itemsize) noexcept nogil:
+    """Blocks of :func:`lstm_infer` for n rows: none above INFER_BLOCK_BYTES (at
+    least 16 rows), an even number from 64 rows so that two threads share them
+    evenly (N decides, as for the training recurrence's blocks)."""
+    cdef Py_ssize_t most = max(16, INFER_BLOCK_BYTES // (itemsize * (d + 6 * hid)))
+    if n < 64:
+        return 1
+    return 2 * ((n + 2 * most - 1) // (2 * most))
 
 
 cdef void _infer_block(const floating* x, Py_ssize_t xs_t, Py_ssize_t xs_n,
@@ -527,7 +531,7 @@ def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
     """Run an LSTM layer over T steps keeping no gates (inference: no backward follows).
 
     The same h_t as :func:`lstm_forward` (within the dtype's tolerance). The
-    batch is cut into blocks of :func:`infer_block_rows` rows, each run
+    batch is cut into :func:`infer_blocks` blocks of rows, each run
     through all T steps with one GEMM per step (``[x_t, h_{t-1}] @ W``, K = D + H)
     and kept in cache; the blocks spread over fastnet's OpenMP threads, each
     block's GEMMs on one BLAS thread (set here for the call). A row's
@@ -548,8 +552,8 @@ def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
     cdef Py_ssize_t steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
     cdef Py_ssize_t off[4]
     cdef Py_ssize_t size = sizeof(floating)
-    cdef Py_ssize_t block = infer_block_rows(d, hid, size)
-    cdef Py_ssize_t nblocks = (n + block - 1) // block, nt, i, r0
+    cdef Py_ssize_t nblocks = infer_blocks(n, d, hid, size)
+    cdef Py_ssize_t block = (n + nblocks - 1) // nblocks, nt, i, r0
     cdef const floating* bp = &b[0] if b is not None else NULL
     _gate_offsets(gate_order, hid, off)
     nt = _block_threads(n, hid, nblocks)

@@ -140,7 +140,8 @@ def _infer(ops, a, order, batch_first, pad=3):
 
 
 # (T, N, D, H) for the inference kernel: as SHAPES, and batches of several row blocks
-# (fastnet.kernels' blocks hold 304 float32 / 144 float64 rows at D = 28, H = 64)
+# (fastnet.kernels' blocks hold up to 318 float32 / 159 float64 rows at D = 28, H = 64:
+# 700 rows are 4 / 6 blocks, 305 rows 2, the second a row shorter)
 INFER_SHAPES = SHAPES + [(3, 700, 28, 64), (2, 305, 28, 64)]
 
 

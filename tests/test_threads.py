@@ -155,7 +155,7 @@ def _lstm_run(rng, dtype):
     fk.lstm_forward(x, h0, c0, W, b, "ifgo", gates, c, h)
     fk.lstm_backward(dh, c0, x, h0, c0, W, "ifgo", gates, c, h, dgates, dx, dh0, dc0, dW, db)
     # the inference pass spreads blocks of rows over the threads: 6,000 rows are
-    # 3 float32 / 5 float64 blocks at these sizes, the last one short
+    # 4 float32 / 6 float64 blocks at these sizes
     n = 6000
     xi, h0i, c0i = draw(steps, n, d), draw(n, hid), draw(n, hid)
     work = np.empty((n, 5 * hid + d), dtype)
