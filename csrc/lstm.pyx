@@ -250,7 +250,8 @@ cdef extern from *:
 # BLAS thread): one parallel section per pass, not a GEMM's and a gate pass's
 # fork and join at each of the T steps (2T per forward, 2T per backward),
 # which on two threads gained nothing at the lstm experiment's batch of 100
-# and stalled on a busy machine (bench/RESULTS.md, "LSTM experiment ... (#10)").
+# and stalled on a busy machine (bench/RESULTS.md, "LSTM experiment: inference pass
+# and row blocks (#10)").
 # The blocks depend on N only, never on the thread count: OpenBLAS's result
 # for a row changes with the number of rows of the call, so a row's bits are
 # the same at any thread count only if its block is. An even number of
