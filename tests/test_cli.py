@@ -1,4 +1,5 @@
 """The fastnet command: options, output, one-line errors, Ctrl-C, fastnet data."""
+import contextlib
 import os
 import re
 import signal
@@ -196,6 +197,32 @@ def test_ctrl_c_is_one_line_exit_130_and_no_partial_file(tmp_path, args, ready):
         assert fastnet.load_checkpoint(tmp_path / "out" / "m.npz").state["epoch"] >= 1
     else:
         assert files == []  # nothing half written
+
+
+def test_ctrl_c_in_a_terminal_stops_tune_workers_without_traceback(tmp_path):
+    # A terminal's Ctrl-C signals the whole process group, workers included; a worker
+    # interrupted in a trial printed its traceback, and one interrupted while sending a
+    # result could leave the parent waiting forever. Many short trials: always busy.
+    proc = subprocess.Popen([sys.executable, "-m", "fastnet", "tune", "--n-jobs", "2",
+                             "--n-trials", "20000", "--epochs", "1", "--train-size", "50",
+                             "--hidden", "4", "--batch-size", "10", "--out", "out"],
+                            cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        for line in proc.stdout:  # the search starts after the "space:" line
+            if line.startswith("space:"):
+                break
+        time.sleep(4.0)  # the workers start (spawned, importing fastnet) and run trials
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "fastnet: interrupted"
+    assert "Traceback" not in err and "SpawnPoolWorker" not in err, err
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def _serve_dir(directory):
