@@ -368,7 +368,11 @@ class MLP:
         self.use_batchnorm = flag("use_batchnorm", use_batchnorm)
         self.backend = one_of("backend", backend, ("compiled", "reference"))
         self.dtype = dtype
-        self.optimizer_names = tuple(inspect.signature(OPTIMIZERS[self.optimizer]).parameters)
+        # weight_decay is the net's L2 lambda only: optimizers take a weight_decay of their
+        # own (torch's coupled decay), and passing it on too would decay the weights twice.
+        self.optimizer_names = tuple(
+            name for name in inspect.signature(OPTIMIZERS[self.optimizer]).parameters
+            if name not in self.NET_NAMES)
 
     def __call__(self, params, seed=None):
         from fastnet.multi_layer_net import MultiLayerNetExtend
