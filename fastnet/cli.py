@@ -10,6 +10,7 @@ import inspect
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,9 +127,14 @@ def _writable_dir(path, flag):
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot create it ({exc.strerror}); "
                          "give a directory you can write to") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: directory is not writable; "
-                         "give a directory you can write to")
+    # os.access says yes to root everywhere, even on /sys or a read-only mount:
+    # create (and remove) a file as the atomic writes will, before any work.
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".fastnet-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: directory is not writable ({exc.strerror}); "
+                         "give a directory you can write to") from None
     return path
 
 

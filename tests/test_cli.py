@@ -153,6 +153,29 @@ def test_out_not_writable(tmp_path, capsys):
     assert code == 2 and "directory is not writable" in err
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("argv, flag", [
+    (["experiment", "overfit", "--out", "/proc"], "--out /proc"),
+    (["tune", "--out", "/proc"], "--out /proc"),
+    (["train", "--save", "/proc/m.npz"], "--save /proc"),
+    (["train", "--history", "/proc/h.csv"], "--history /proc"),
+])
+def test_out_nobody_can_write_is_refused_before_any_work(argv, flag, capsys, monkeypatch):
+    # os.access grants root anything, so this used to train first and then fail with
+    # "[Errno 2] ... '/proc/.m.npz.x.tmp'"; /proc takes no new file, not even root's
+    from fastnet import datasets, tune
+    from fastnet.experiments import overfit
+
+    def no_work(*args, **kwargs):
+        pytest.fail("work started before the output location was checked")
+    monkeypatch.setattr(overfit, "run", no_work)
+    monkeypatch.setattr(tune, "random_search", no_work)
+    monkeypatch.setattr(datasets, "load_mnist", no_work)
+    code, out, err = _main(argv, capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"fastnet: error: {flag}: directory is not writable"), err
+
+
 def test_missing_matplotlib_is_one_line(tmp_path):
     code = ("import sys; sys.modules['matplotlib'] = None\n"  # as if not installed
             "from fastnet.cli import main\n"
@@ -315,6 +338,8 @@ def test_save_resume_predict(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("argv, start", [
     (["predict", "missing.npz", "d.npy"], "fastnet: error: MODEL: missing.npz: no such"),
     (["predict", "garbage.npz", "d.npy"], "fastnet: error: MODEL: garbage.npz: not a readable"),
+    (["predict", "d.npy", "net.npz"], "fastnet: error: MODEL: d.npy: not a readable .npz "
+                                      "checkpoint: not a zip archive"),
     (["predict", "net.npz", "missing.npy"], "fastnet: error: FILE missing.npy: no such file"),
     (["predict", "net.npz", "wrong.npy"], "fastnet: error: FILE wrong.npy: expected 28x28 images"),
     (["train", "--resume", "net.npz"], "fastnet: error: --resume net.npz: holds a net but no "
