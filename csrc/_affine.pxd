@@ -5,8 +5,11 @@
 
 from cython cimport floating
 
+from cython.parallel cimport prange
+
 from _activation cimport BIAS_BACKWARD, BIAS_FORWARD, OK, elementwise
 from _blas cimport gemm
+from _parallel cimport fastnet_parallel, pair_threads
 
 
 cdef inline void bias_grad(const floating* da, Py_ssize_t n, Py_ssize_t m,
@@ -25,7 +28,8 @@ cdef inline void bias_grad(const floating* da, Py_ssize_t n, Py_ssize_t m,
 cdef inline void weight_input_grads(const floating* da, const floating* x, const floating* W,
                                     floating* dx, floating* dW, Py_ssize_t n, Py_ssize_t d,
                                     Py_ssize_t m, double weight_decay) noexcept nogil:
-    """``dW = x.T @ da + weight_decay * W`` and, unless ``dx`` is NULL, ``dx = da @ W.T``."""
+    """``dW = x.T @ da + weight_decay * W`` and, unless ``dx`` is NULL, ``dx = da @ W.T``:
+    side by side on two threads when ``pair_threads`` says so (_parallel.pxd)."""
     cdef Py_ssize_t k
     cdef floating beta = 0
     if weight_decay != 0:
@@ -33,9 +37,18 @@ cdef inline void weight_input_grads(const floating* da, const floating* x, const
         for k in range(d * m):
             dW[k] = <floating>weight_decay * W[k]
         beta = 1
-    gemm(True, False, d, m, n, <floating>1, x, d, da, m, beta, dW, m)
-    if dx != NULL:
-        gemm(False, True, n, d, m, <floating>1, da, m, W, m, <floating>0, dx, d)
+    if dx == NULL or pair_threads(n * d * m) == 1:
+        gemm(True, False, d, m, n, <floating>1, x, d, da, m, beta, dW, m)
+        if dx != NULL:
+            gemm(False, True, n, d, m, <floating>1, da, m, W, m, <floating>0, dx, d)
+        return
+    fastnet_parallel.blas_one_thread(1)
+    for k in prange(2, num_threads=2, schedule="static"):
+        if k == 0:
+            gemm(True, False, d, m, n, <floating>1, x, d, da, m, beta, dW, m)
+        else:
+            gemm(False, True, n, d, m, <floating>1, da, m, W, m, <floating>0, dx, d)
+    fastnet_parallel.blas_one_thread(0)
 
 
 cdef inline int affine_forward_core(const floating* x, const floating* W, const floating* b,

@@ -13,12 +13,23 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 
 cdef extern from *:
     """
-    typedef struct { Py_ssize_t min_size; int num_threads; } fastnet_parallel_t;
+    typedef struct {
+        Py_ssize_t min_size;
+        int num_threads;
+        void (*blas_one_thread)(int begin);
+        Py_ssize_t pair_max;
+    } fastnet_parallel_t;
     static fastnet_parallel_t *fastnet_parallel = 0;
     """
+    ctypedef void (*fastnet_one_thread_t)(int begin) noexcept nogil
     ctypedef struct fastnet_parallel_t:
         Py_ssize_t min_size
         int num_threads
+        # NumPy's OpenBLAS on one thread between begin=1 and begin=0 (threads.pyx's
+        # blas_one_thread); NULL unless fastnet's pool runs its sections.
+        fastnet_one_thread_t blas_one_thread
+        # The largest n * d * m whose two gradient GEMMs run side by side (pair_threads).
+        Py_ssize_t pair_max
     fastnet_parallel_t* fastnet_parallel
 
 
@@ -33,8 +44,11 @@ cdef inline load_parallel():
 
 
 cdef inline Py_ssize_t chunks(Py_ssize_t n, Py_ssize_t units) noexcept nogil:
-    """Threads (= contiguous chunks) for ``n`` elements split into at most ``units`` parts."""
-    if n < fastnet_parallel.min_size or units < 2:
+    """Threads (= contiguous chunks) for ``n`` elements split into at most ``units`` parts.
+
+    One inside a parallel region (a NetBatch member's pass in ``run_many``): a
+    nested region would get one thread anyway, after the cost of opening it."""
+    if n < fastnet_parallel.min_size or units < 2 or openmp.omp_in_parallel():
         return 1
     cdef Py_ssize_t t = fastnet_parallel.num_threads
     if t <= 0:
@@ -47,3 +61,23 @@ cdef inline Py_ssize_t bound(Py_ssize_t n, Py_ssize_t c, Py_ssize_t nc) noexcept
     if c >= nc:
         return n
     return (n * c // nc) & ~(<Py_ssize_t>15)
+
+
+cdef inline int pair_threads(Py_ssize_t work) noexcept nogil:
+    """2 if two GEMMs of ``work`` = n * d * m multiply-adds each should run side by
+    side, one per thread, OpenBLAS set to one thread meanwhile; else 1.
+
+    At these sizes OpenBLAS runs a GEMM on one thread (its small-matrix
+    kernels), or splits it with little gain, so the second core idles while
+    the other GEMM waits its turn. Not inside a parallel region, not in a
+    forked child (``min_size`` is then "never"), not when the element-wise
+    kernels are serial by setting.
+    """
+    if (fastnet_parallel.blas_one_thread == NULL or work > fastnet_parallel.pair_max
+            or fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1)
+            or openmp.omp_in_parallel()):
+        return 1
+    cdef int t = fastnet_parallel.num_threads
+    if t <= 0:
+        t = openmp.omp_get_max_threads()
+    return 2 if t >= 2 else 1

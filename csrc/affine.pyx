@@ -14,8 +14,10 @@ from cython cimport floating
 from _activation cimport raise_on_error
 from _affine cimport affine_activation_backward_core, affine_backward_core, affine_forward_core
 from _blas cimport load_blas
+from _parallel cimport load_parallel
 
 load_blas()
+load_parallel()
 
 
 def affine_forward(const floating[:, ::1] x, const floating[:, ::1] W,

@@ -38,11 +38,23 @@ static pthread_mutex_t fastnet_blas_section = PTHREAD_MUTEX_INITIALIZER;
 static volatile int fastnet_forked = 0;
 static Py_ssize_t *fastnet_forked_min_size = NULL;
 
+/* fastnet_blas_one_thread's state (below). */
+typedef void (*fastnet_set_threads_t)(int);
+typedef int (*fastnet_get_threads_t)(void);
+static fastnet_set_threads_t fastnet_openblas_set_threads = NULL;
+static fastnet_get_threads_t fastnet_openblas_get_threads = NULL;
+static pthread_mutex_t fastnet_one_thread_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fastnet_one_thread_users = 0;
+static int fastnet_one_thread_saved = 1;
+
 static void fastnet_after_fork_in_child(void)
 {
     fastnet_forked = 1;
-    /* A section running in another thread at fork time left the lock held. */
+    /* A section or a one-thread window open in another thread at fork time left
+     * its lock held; the child has no such thread. */
     pthread_mutex_init(&fastnet_blas_section, NULL);
+    pthread_mutex_init(&fastnet_one_thread_lock, NULL);
+    fastnet_one_thread_users = 0;
     if (fastnet_forked_min_size != NULL)
         *fastnet_forked_min_size = PY_SSIZE_T_MAX;
 }
@@ -116,5 +128,33 @@ static void fastnet_blas_threads(int sync, fastnet_dojob_t dojob, int numjobs,
         fastnet_blas_on_pthreads(dojob, numjobs, elsize, base, dojob_data);
     }
     pthread_mutex_unlock(&fastnet_blas_section);
+}
+
+/* NumPy's OpenBLAS on one thread while any caller is between begin (1) and
+ * end (0): for GEMMs fastnet runs side by side on its own threads (and for
+ * NetBatch's run_many), which must not open OpenBLAS sections of their own.
+ * The thread count is process-wide, so callers are counted: the first saves
+ * and sets it, the last restores it; a GEMM another thread makes meanwhile
+ * runs on one thread too. set/get are scipy_openblas_set/get_num_threads64_,
+ * given once at import (fastnet_blas_one_thread_init). */
+
+static void fastnet_blas_one_thread_init(fastnet_set_threads_t set, fastnet_get_threads_t get)
+{
+    fastnet_openblas_set_threads = set;
+    fastnet_openblas_get_threads = get;
+}
+
+static void fastnet_blas_one_thread(int begin)
+{
+    pthread_mutex_lock(&fastnet_one_thread_lock);
+    if (begin) {
+        if (fastnet_one_thread_users++ == 0) {
+            fastnet_one_thread_saved = fastnet_openblas_get_threads();
+            fastnet_openblas_set_threads(1);
+        }
+    } else if (--fastnet_one_thread_users == 0) {
+        fastnet_openblas_set_threads(fastnet_one_thread_saved);
+    }
+    pthread_mutex_unlock(&fastnet_one_thread_lock);
 }
 #endif

@@ -17,9 +17,13 @@ import os
 
 cdef extern from "blas_threads.h":
     ctypedef void (*fastnet_dojob_t)(int, void*, int) noexcept nogil
+    ctypedef void (*fastnet_set_threads_t)(int) noexcept nogil
+    ctypedef int (*fastnet_get_threads_t)() noexcept nogil
     void fastnet_blas_threads(int sync, fastnet_dojob_t dojob, int numjobs,
                               size_t elsize, void* jobdata, int dojob_data) noexcept nogil
     int fastnet_blas_threads_init(Py_ssize_t* min_size)
+    void fastnet_blas_one_thread_init(fastnet_set_threads_t set, fastnet_get_threads_t get)
+    void fastnet_blas_one_thread(int begin) noexcept nogil
 
 # Element-wise kernels split arrays of at least this many elements. Below it
 # waking a second thread costs more than it saves. It was 2^18; at 2^16 net
@@ -31,9 +35,18 @@ PARALLEL_MIN_SIZE = 1 << 16
 # "Never": the setting when OpenBLAS keeps its own pool (the pools would fight).
 SERIAL = <Py_ssize_t>(((<size_t>-1) >> 1))
 
+# The two gradient GEMMs of an affine layer, dW = x.T @ da and dx = da @ W.T,
+# run side by side on two threads (OpenBLAS on one thread meanwhile) when
+# n * d * m is at most this: the sizes where OpenBLAS gains little or nothing
+# from a second thread on one GEMM (bench/RESULTS.md, "Gradient GEMMs side by side").
+PAIR_MAX = 1 << 21
+
 cdef fastnet_parallel_t _settings
 _settings.min_size = SERIAL
 _settings.num_threads = 0
+_settings.blas_one_thread = NULL
+_settings.pair_max = PAIR_MAX
+cdef bint _one_thread_ready = False
 _settings_capsule = PyCapsule_New(&_settings, b"fastnet_parallel_t", NULL)
 if fastnet_blas_threads_init(&_settings.min_size) != 0:
     raise OSError("fastnet: pthread_atfork failed")
@@ -42,6 +55,41 @@ if fastnet_blas_threads_init(&_settings.min_size) != 0:
 def blas_threads_callback_address():
     """Address of the C callback for ``openblas_set_threads_callback_function``."""
     return <size_t>&fastnet_blas_threads
+
+
+def init_blas_one_thread(size_t set_threads, size_t get_threads, bint pool_shared):
+    """Give the one-thread window NumPy's OpenBLAS's ``set_num_threads`` and
+    ``get_num_threads`` (addresses); with ``pool_shared`` (its sections run on
+    fastnet's threads) the affine kernels may also pair their gradient GEMMs.
+    Once, at import (``fastnet._blas.share_thread_pool``)."""
+    global _one_thread_ready
+    fastnet_blas_one_thread_init(<fastnet_set_threads_t>set_threads,
+                                 <fastnet_get_threads_t>get_threads)
+    _one_thread_ready = True
+    if pool_shared:
+        _settings.blas_one_thread = fastnet_blas_one_thread
+
+
+def blas_one_thread(bint begin):
+    """Open (``begin`` true) or close a window in which NumPy's OpenBLAS runs on one
+    thread; windows nest and overlap across threads (counted in C). True if
+    done, False when the kernels use another BLAS (nothing to set)."""
+    if not _one_thread_ready:
+        return False
+    with nogil:
+        fastnet_blas_one_thread(begin)
+    return True
+
+
+def set_pairing(max_work=None):
+    """Set ``pair_max``, the largest ``n * d * m`` whose two gradient GEMMs run side
+    by side (0: never); returns the previous value."""
+    old = _settings.pair_max
+    if max_work is not None:
+        if max_work < 0:
+            raise ValueError(f"max_work must be >= 0; got {max_work!r}")
+        _settings.pair_max = max_work
+    return old
 
 
 def default_min_size(pool_shared):

@@ -46,6 +46,7 @@ def numpy_gemm_addresses():
 
 
 _SET_CALLBACK = "scipy_openblas_set_threads_callback_function64_"
+_THREAD_COUNT = ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_")
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,6 +71,9 @@ def share_thread_pool():
             setter.restype = None
             setter(threads.blas_threads_callback_address())
             shared = True
+    if found is not None:
+        threads.init_blas_one_thread(*(ctypes.cast(getattr(found[1], name), ctypes.c_void_p).value
+                                       for name in _THREAD_COUNT), shared)
     threads.set_parallel(min_size=threads.default_min_size(shared))
     return shared
 

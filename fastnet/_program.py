@@ -43,6 +43,7 @@ import numpy as np
 
 from fastnet._kernels import program as _compiled
 from fastnet._kernels import stats as _stats
+from fastnet._kernels import threads as _threads
 from fastnet._kernels.threads import max_threads
 from fastnet.layers._base import Layer
 from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
@@ -321,9 +322,6 @@ def _address(array):
 
 # -- several nets at once (issue #15) ---------------------------------------------------
 
-_blas_lock = threading.Lock()
-
-
 def gradients_many(nets, xs, ts, optimizers=None, checked=False):
     """``[net.gradient(x, t) for net, x, t in zip(nets, xs, ts)]``, the nets run at once.
 
@@ -528,33 +526,13 @@ class UpdatePlan:
 
 
 def _run_many(programs, xs, ts, grads, updates=None):
-    threads = _openblas_threads()
-    if threads is None:  # another BLAS: its threads are not ours to set, so one net at a time
+    # NumPy's OpenBLAS on one thread for the call: each net's GEMMs run on its own thread.
+    if not _threads.blas_one_thread(True):  # another BLAS: its threads are not ours to set
         return _compiled.run_many(programs, xs, ts, grads, 1, updates)
-    get, put = threads
-    with _blas_lock:
-        previous = get()
-        put(1)
-        try:
-            return _compiled.run_many(programs, xs, ts, grads, max_threads(), updates)
-        finally:
-            put(previous)
-
-
-@functools.lru_cache(maxsize=None)
-def _openblas_threads():
-    """(get, set) of NumPy's OpenBLAS thread count, or None if the kernels use another BLAS."""
-    from fastnet._blas import _numpy_openblas
-    found = _numpy_openblas()
-    if found is None:
-        return None
-    lib = found[1]
-    get = lib.scipy_openblas_get_num_threads64_
-    get.restype = ctypes.c_int
-    put = lib.scipy_openblas_set_num_threads64_
-    put.argtypes = [ctypes.c_int]
-    put.restype = None
-    return get, put
+    try:
+        return _compiled.run_many(programs, xs, ts, grads, max_threads(), updates)
+    finally:
+        _threads.blas_one_thread(False)
 
 
 def outputs_many(nets, xs):

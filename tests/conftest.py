@@ -41,15 +41,11 @@ def one_blas_thread():
     NetBatch member with the same net trained alone bit for bit gives both
     the same arithmetic with this fixture.
     """
-    from fastnet._program import _openblas_threads
-    threads = _openblas_threads()
-    if threads is None:  # SciPy's BLAS: NetBatch runs members one at a time on it anyway
+    from fastnet._kernels.threads import blas_one_thread
+    if not blas_one_thread(True):  # SciPy's BLAS: NetBatch runs members one at a time on it
         yield
         return
-    get, put = threads
-    previous = get()
-    put(1)
     try:
         yield
     finally:
-        put(previous)
+        blas_one_thread(False)

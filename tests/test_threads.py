@@ -191,3 +191,82 @@ def child():
 def test_forked_child_runs_gemm_and_updates():
     """GNU OpenMP is not fork-safe: the child must not wait for the parent's pool threads."""
     assert_forked_child_passes(FORK)
+
+
+# -- the gradient GEMMs side by side, and the one-thread window they run in ------------
+def _openblas_threads():
+    found = fblas._numpy_openblas()
+    get = found[1].scipy_openblas_get_num_threads64_
+    get.restype = __import__("ctypes").c_int
+    return get()
+
+
+numpy_openblas = pytest.mark.skipif(fblas._numpy_openblas() is None,
+                                    reason="the kernels use SciPy's BLAS")
+
+
+@numpy_openblas
+def test_one_thread_windows_nest_and_overlap_across_threads():
+    before = _openblas_threads()
+    assert threads.blas_one_thread(True)
+    assert threads.blas_one_thread(True)  # nested
+    assert _openblas_threads() == 1
+    threads.blas_one_thread(False)
+    assert _openblas_threads() == 1  # the outer window is still open
+    # Another thread's window opens and closes inside this one, then this one closes.
+    worker = threading.Thread(target=lambda: [threads.blas_one_thread(True),
+                                              threads.blas_one_thread(False)])
+    worker.start()
+    worker.join()
+    assert _openblas_threads() == 1
+    threads.blas_one_thread(False)
+    assert _openblas_threads() == before
+
+
+def _affine_backward(dtype, pair_max, shape):
+    n, d, m = shape
+    rng = np.random.default_rng(5)
+    x, W = rng.standard_normal((n, d)).astype(dtype), rng.standard_normal((d, m)).astype(dtype)
+    dout = rng.standard_normal((n, m)).astype(dtype)
+    dx, dW, db = np.empty((n, d), dtype), np.empty((d, m), dtype), np.empty(m, dtype)
+    old = threads.set_pairing(pair_max)
+    try:
+        fk.affine_backward(dout, x, W, dx, dW, db, 0.01)
+    finally:
+        threads.set_pairing(old)
+    return dx, dW, db, (x, W, dout)
+
+
+@pool_shared
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(100, 100, 100), (100, 784, 100), (7, 33, 5)])
+def test_paired_gradient_gemms_equal_one_after_the_other(dtype, shape, one_blas_thread):
+    # With OpenBLAS on one thread either way, side by side is the same arithmetic.
+    paired = _affine_backward(dtype, 1 << 40, shape)
+    alone = _affine_backward(dtype, 0, shape)
+    for a, b in zip(paired[:3], alone[:3]):
+        np.testing.assert_array_equal(a, b, strict=True)
+    x, W, dout = paired[3]
+    np.testing.assert_allclose(paired[0], dout @ W.T, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(paired[1], x.T @ dout + 0.01 * W,
+                               rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-3 if dtype == np.float32 else 1e-11)
+
+
+@pool_shared
+def test_pairing_leaves_openblas_threads_as_they_were():
+    before = _openblas_threads()
+    _affine_backward(np.float32, 1 << 40, (100, 100, 100))
+    assert _openblas_threads() == before
+
+
+def test_set_pairing_checks_and_returns_the_previous_bound():
+    old = threads.set_pairing(12345)
+    try:
+        assert threads.set_pairing() == 12345
+        with pytest.raises(ValueError, match="max_work"):
+            threads.set_pairing(-1)
+    finally:
+        threads.set_pairing(old)
+    assert threads.set_pairing() == old == threads.PAIR_MAX
