@@ -132,6 +132,17 @@ def test_user_errors_are_one_line_naming_the_flag(argv, flag, hint, capsys):
     assert flag in lines[0] and hint in lines[0] and "Traceback" not in err
 
 
+def test_a_validation_split_that_leaves_no_training_sample_is_a_usage_error(
+        tmp_path, capsys, monkeypatch):
+    # valid on its own (< 1), too large for the data set: still a mistake in an option
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FASTNET_DATA", raising=False)
+    code, out, err = _main(["train", "--validation-split", "0.99999", "--quiet"], capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("fastnet: error: validation_split=0.99999 of 8000 samples leaves 0 "
+                          "for training"), err
+
+
 def test_out_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
     from fastnet.experiments import overfit
 
