@@ -146,6 +146,13 @@ def _read(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic != b"PK":
+        # np.load would return a .npy file's array, and read any other file as a pickle
+        # (its message then suggests allow_pickle=True): a checkpoint is a zip archive.
+        raise CheckpointError(f"{path}: not a readable .npz checkpoint: not a zip archive "
+                              f"(an empty file or another kind of file, such as .npy)")
     # A damaged zip directory can claim any compression method, encryption or
     # zip version: zipfile then raises NotImplementedError or RuntimeError, and
     # stored bytes read as deflate/lzma can raise zlib.error or LZMAError.

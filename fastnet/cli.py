@@ -10,6 +10,7 @@ import inspect
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,9 +127,14 @@ def _writable_dir(path, flag):
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot create it ({exc.strerror}); "
                          "give a directory you can write to") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: directory is not writable; "
-                         "give a directory you can write to")
+    # os.access says yes to root everywhere, even on /sys or a read-only mount:
+    # create (and remove) a file as the atomic writes will, before any work.
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".fastnet-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: directory is not writable ({exc.strerror}); "
+                         "give a directory you can write to") from None
     return path
 
 
@@ -221,12 +227,16 @@ def _train(args):
         callbacks.append(EarlyStopping("val_loss", patience=args.early_stopping))
     if args.save or args.resume:  # every epoch, so that an interrupted run can resume
         callbacks.append(SaveCheckpoint(args.save or args.resume))
-    trainer = Trainer(net, x_train.astype(dtype, copy=False), t_train,
-                      x_test.astype(dtype, copy=False), t_test, epochs=args.epochs,
-                      mini_batch_size=args.batch_size, optimizer=optimizer,
-                      optimizer_param=optimizer_param, seed=args.seed, callbacks=callbacks,
-                      validation_split=args.validation_split,
-                      progress=sys.stderr.isatty() and not args.quiet, verbose=not args.quiet)
+    try:
+        trainer = Trainer(net, x_train.astype(dtype, copy=False), t_train,
+                          x_test.astype(dtype, copy=False), t_test, epochs=args.epochs,
+                          mini_batch_size=args.batch_size, optimizer=optimizer,
+                          optimizer_param=optimizer_param, seed=args.seed, callbacks=callbacks,
+                          validation_split=args.validation_split,
+                          progress=sys.stderr.isatty() and not args.quiet,
+                          verbose=not args.quiet)
+    except ValueError as exc:  # the options against this data set: a split leaving no sample
+        raise UsageError(" ".join(str(exc).split())) from None
     if not args.quiet:
         print(f"data: {source}")
     if resumed is not None:

@@ -368,7 +368,11 @@ class MLP:
         self.use_batchnorm = flag("use_batchnorm", use_batchnorm)
         self.backend = one_of("backend", backend, ("compiled", "reference"))
         self.dtype = dtype
-        self.optimizer_names = tuple(inspect.signature(OPTIMIZERS[self.optimizer]).parameters)
+        # weight_decay is the net's L2 lambda only: optimizers take a weight_decay of their
+        # own (torch's coupled decay), and passing it on too would decay the weights twice.
+        self.optimizer_names = tuple(
+            name for name in inspect.signature(OPTIMIZERS[self.optimizer]).parameters
+            if name not in self.NET_NAMES)
 
     def __call__(self, params, seed=None):
         from fastnet.multi_layer_net import MultiLayerNetExtend
@@ -605,6 +609,27 @@ def threads_per_job(n_jobs):
     """BLAS/OpenMP threads each of ``n_jobs`` workers gets: ``max(1, cores // n_jobs)``."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) // n_jobs)
+
+
+def _spawn_ignoring_ctrl_c(start, *args):
+    """``start(*args)``, which starts processes, with SIGINT ignored while it runs.
+
+    A terminal's Ctrl-C signals the whole process group. A worker it interrupts
+    while starting or training prints a traceback, and one interrupted while
+    sending a result dies holding the pool's queue lock, which can leave the
+    parent waiting forever. A process started with SIGINT ignored keeps it
+    ignored (Python puts its KeyboardInterrupt handler only over the default),
+    so the parent alone stops, and leaving its ``with`` block terminates the
+    workers. A Ctrl-C while ``start`` runs is lost (it spawns the processes; a
+    Manager also waits for its server to start).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return start(*args)  # signal handlers can be set from the main thread only
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start(*args)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _ChildThreads:
@@ -852,12 +877,14 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
                                               for job in jobs))
     else:
         ctx = multiprocessing.get_context("spawn")
-        with _ChildThreads(n_jobs), ctx.Manager() as manager:
-            store = manager.dict() if early_stopping else None
-            with ctx.Pool(n_jobs, _worker_init,
-                          (build, data, settings, store, rungs, eta)) as pool:
-                # chunksize 1 and imap keep trials starting in number order (the rung rule needs it)
-                collect(itertools.chain.from_iterable(pool.imap(_worker_job, jobs, chunksize=1)))
+        with _ChildThreads(n_jobs), contextlib.ExitStack() as processes:
+            store = None
+            if early_stopping:  # the rung board the workers share
+                store = processes.enter_context(_spawn_ignoring_ctrl_c(ctx.Manager)).dict()
+            pool = processes.enter_context(_spawn_ignoring_ctrl_c(
+                ctx.Pool, n_jobs, _worker_init, (build, data, settings, store, rungs, eta)))
+            # chunksize 1 and imap keep trials starting in number order (the rung rule needs it)
+            collect(itertools.chain.from_iterable(pool.imap(_worker_job, jobs, chunksize=1)))
     return SearchResult(records, space, seed=seed, epochs=epochs,
                         settings={**settings, "n_trials": n_trials,
                                   "validation_fraction": validation_fraction,

@@ -113,6 +113,19 @@ def test_truncated_and_garbage_files(tmp_path):
         fastnet.load(tmp_path / "missing.npz")
 
 
+def test_files_of_another_kind_say_so(tmp_path):
+    # np.load returns a .npy file's array (which then failed with a TypeError) and
+    # reads a text file as a pickle, suggesting allow_pickle=True: never advise that
+    npy = tmp_path / "digits.npy"
+    np.save(npy, np.zeros((2, 784)))
+    text = tmp_path / "notes.npz"
+    text.write_text("not a checkpoint")
+    for path in (npy, text):
+        with pytest.raises(CheckpointError, match="not a zip archive") as info:
+            fastnet.load(path)
+        assert str(info.value).startswith(str(path)) and "allow_pickle" not in str(info.value)
+
+
 @pytest.mark.parametrize("offset,value", [
     (6, 64),    # version needed to extract 6.4: NotImplementedError
     (8, 1),     # flag bit 0, encrypted: RuntimeError

@@ -1,4 +1,5 @@
 """The fastnet command: options, output, one-line errors, Ctrl-C, fastnet data."""
+import contextlib
 import os
 import re
 import signal
@@ -131,6 +132,17 @@ def test_user_errors_are_one_line_naming_the_flag(argv, flag, hint, capsys):
     assert flag in lines[0] and hint in lines[0] and "Traceback" not in err
 
 
+def test_a_validation_split_that_leaves_no_training_sample_is_a_usage_error(
+        tmp_path, capsys, monkeypatch):
+    # valid on its own (< 1), too large for the data set: still a mistake in an option
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FASTNET_DATA", raising=False)
+    code, out, err = _main(["train", "--validation-split", "0.99999", "--quiet"], capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("fastnet: error: validation_split=0.99999 of 8000 samples leaves 0 "
+                          "for training"), err
+
+
 def test_out_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
     from fastnet.experiments import overfit
 
@@ -150,6 +162,29 @@ def test_out_not_writable(tmp_path, capsys):
     locked.mkdir(mode=0o500)
     code, _, err = _main(["experiment", "overfit", "--out", str(locked)], capsys)
     assert code == 2 and "directory is not writable" in err
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("argv, flag", [
+    (["experiment", "overfit", "--out", "/proc"], "--out /proc"),
+    (["tune", "--out", "/proc"], "--out /proc"),
+    (["train", "--save", "/proc/m.npz"], "--save /proc"),
+    (["train", "--history", "/proc/h.csv"], "--history /proc"),
+])
+def test_out_nobody_can_write_is_refused_before_any_work(argv, flag, capsys, monkeypatch):
+    # os.access grants root anything, so this used to train first and then fail with
+    # "[Errno 2] ... '/proc/.m.npz.x.tmp'"; /proc takes no new file, not even root's
+    from fastnet import datasets, tune
+    from fastnet.experiments import overfit
+
+    def no_work(*args, **kwargs):
+        pytest.fail("work started before the output location was checked")
+    monkeypatch.setattr(overfit, "run", no_work)
+    monkeypatch.setattr(tune, "random_search", no_work)
+    monkeypatch.setattr(datasets, "load_mnist", no_work)
+    code, out, err = _main(argv, capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"fastnet: error: {flag}: directory is not writable"), err
 
 
 def test_missing_matplotlib_is_one_line(tmp_path):
@@ -196,6 +231,32 @@ def test_ctrl_c_is_one_line_exit_130_and_no_partial_file(tmp_path, args, ready):
         assert fastnet.load_checkpoint(tmp_path / "out" / "m.npz").state["epoch"] >= 1
     else:
         assert files == []  # nothing half written
+
+
+def test_ctrl_c_in_a_terminal_stops_tune_workers_without_traceback(tmp_path):
+    # A terminal's Ctrl-C signals the whole process group, workers included; a worker
+    # interrupted in a trial printed its traceback, and one interrupted while sending a
+    # result could leave the parent waiting forever. Many short trials: always busy.
+    proc = subprocess.Popen([sys.executable, "-m", "fastnet", "tune", "--n-jobs", "2",
+                             "--n-trials", "20000", "--epochs", "1", "--train-size", "50",
+                             "--hidden", "4", "--batch-size", "10", "--out", "out"],
+                            cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        for line in proc.stdout:  # the search starts after the "space:" line
+            if line.startswith("space:"):
+                break
+        time.sleep(4.0)  # the workers start (spawned, importing fastnet) and run trials
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "fastnet: interrupted"
+    assert "Traceback" not in err and "SpawnPoolWorker" not in err, err
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def _serve_dir(directory):
@@ -288,6 +349,8 @@ def test_save_resume_predict(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("argv, start", [
     (["predict", "missing.npz", "d.npy"], "fastnet: error: MODEL: missing.npz: no such"),
     (["predict", "garbage.npz", "d.npy"], "fastnet: error: MODEL: garbage.npz: not a readable"),
+    (["predict", "d.npy", "net.npz"], "fastnet: error: MODEL: d.npy: not a readable .npz "
+                                      "checkpoint: not a zip archive"),
     (["predict", "net.npz", "missing.npy"], "fastnet: error: FILE missing.npy: no such file"),
     (["predict", "net.npz", "wrong.npy"], "fastnet: error: FILE wrong.npy: expected 28x28 images"),
     (["train", "--resume", "net.npz"], "fastnet: error: --resume net.npz: holds a net but no "

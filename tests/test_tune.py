@@ -170,6 +170,24 @@ def test_space_name_build_does_not_read_is_rejected_before_training():
         random_search(BUILD, {"beta1": uniform(0.5, 0.9)}, x, t, n_trials=3, epochs=1, seed=0)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_mlp_weight_decay_is_the_nets_l2_once(optimizer):
+    # The optimizers take a weight_decay of their own (coupled decay); MLP passed the
+    # sampled value there too, so weights decayed twice and biases once.
+    from fastnet import MultiLayerNetExtend
+    from fastnet.optim import make_optimizer
+
+    x, t = blobs(n=32)
+    net, opt = MLP(8, [16], 3, optimizer=optimizer)({"lr": 0.1, "weight_decay": 0.05}, seed=3)
+    ref = MultiLayerNetExtend(8, [16], 3, weight_decay_lambda=0.05, seed=3)
+    ref_opt = make_optimizer(optimizer, lr=0.1)
+    for _ in range(3):
+        opt.update(net.params, net.gradient(x, t))
+        ref_opt.update(ref.params, ref.gradient(x, t))
+    for name in ref.params:
+        np.testing.assert_array_equal(net.params[name], ref.params[name], err_msg=name)
+
+
 def test_build_contract_checked():
     x, t = blobs()
     with pytest.raises(TypeError, match="must return .net, optimizer."):
