@@ -67,9 +67,9 @@ cdef inline int pair_threads(Py_ssize_t work) noexcept nogil:
     """2 if two GEMMs of ``work`` = n * d * m multiply-adds each should run side by
     side, one per thread, OpenBLAS set to one thread meanwhile; else 1.
 
-    At these sizes OpenBLAS runs a GEMM on one thread (its small-matrix
-    kernels), or splits it with little gain, so the second core idles while
-    the other GEMM waits its turn. Not inside a parallel region, not in a
+    Two equal GEMMs each on its own core beat OpenBLAS's two-thread split of
+    one after the other (it runs small ones on one thread anyway); see
+    ``PAIR_MAX`` in threads.pyx. Not inside a parallel region, not in a
     forked child (``min_size`` is then "never"), not when the element-wise
     kernels are serial by setting.
     """

@@ -37,9 +37,12 @@ SERIAL = <Py_ssize_t>(((<size_t>-1) >> 1))
 
 # The two gradient GEMMs of an affine layer, dW = x.T @ da and dx = da @ W.T,
 # run side by side on two threads (OpenBLAS on one thread meanwhile) when
-# n * d * m is at most this: the sizes where OpenBLAS gains little or nothing
-# from a second thread on one GEMM (bench/RESULTS.md, "Gradient GEMMs side by side").
-PAIR_MAX = 1 << 21
+# n * d * m is at most this. They have the same n * d * m multiply-adds, so
+# the two threads finish together, and measured here side by side beat
+# OpenBLAS's own two-thread split of each at every size tried, from 100^3
+# (1.36x float32, 1.93x float64) to 512 x 1024 x 1024 (1.07-1.14x), so there is
+# no bound by default (bench/RESULTS.md, "Gradient GEMMs side by side").
+PAIR_MAX = <Py_ssize_t>(((<size_t>-1) >> 1))
 
 cdef fastnet_parallel_t _settings
 _settings.min_size = SERIAL

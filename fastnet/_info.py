@@ -12,9 +12,12 @@ def build_info():
       ('baseline', 'avx2' or 'avx512'; ``FASTNET_SIMD`` forces one) and
       ``'simd_supported'``, the levels this installation and CPU can run;
     - ``'threads'``: threads the element-wise kernels use for large arrays,
-      and ``'parallel_min_size'``, the smallest array they split.
+      and ``'parallel_min_size'``, the smallest array they split;
+    - ``'paired_gradient_gemms'``: whether an affine layer's two gradient
+      GEMMs run side by side, one per thread (with one pool and two threads).
     """
     import fastnet.kernels  # noqa: F401  (loads the kernels and sets up the pool)
+    from fastnet._blas import share_thread_pool
     from fastnet._kernels import threads
     min_size, _ = threads.get_parallel()
     return {
@@ -23,4 +26,6 @@ def build_info():
         "simd_supported": _simd.supported_levels(),
         "threads": threads.max_threads(),
         "parallel_min_size": None if min_size == threads.SERIAL else min_size,
+        "paired_gradient_gemms": (share_thread_pool() and min_size != threads.SERIAL
+                                  and threads.max_threads() >= 2 and threads.set_pairing() > 0),
     }

@@ -56,6 +56,14 @@ def test_build_info_reports_blas_and_threads():
         assert blas["version"].startswith("OpenBLAS")
         assert blas["kernel"]
         assert blas["num_threads"] >= 1
+    import fastnet._kernels.threads as threads
+    old = threads.set_pairing(0)
+    try:
+        assert fastnet.build_info()["paired_gradient_gemms"] is False
+    finally:
+        threads.set_pairing(old)
+    assert info["paired_gradient_gemms"] == (fastnet._blas.share_thread_pool()
+                                             and info["threads"] >= 2)
 
 
 def test_vexp_and_vtanh_are_inlined_in_every_module():
