@@ -34,10 +34,7 @@ are recorded with the statistics of each recorded array as ops of their own
 path's hooks would add them.
 """
 import contextlib
-import ctypes
-import functools
 import operator
-import threading
 
 import numpy as np
 
