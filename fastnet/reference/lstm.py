@@ -27,6 +27,20 @@ def _blocks(a, gate_order):
     return [a[..., gate_order.index(k) * hid:(gate_order.index(k) + 1) * hid] for k in "ifog"]
 
 
+def _cell_(z, gate_order, c_prev, c_out, h_out):
+    """One step of the cell from the pre-activations ``z (N, 4H)``: the gates
+    activated in place in ``z``, ``c_out = f * c_prev + i * g`` (``c_out`` may
+    be ``c_prev``) and ``h_out = o * tanh(c_out)``."""
+    i, f, o, g = _blocks(z, gate_order)
+    for block in (i, f, o):
+        _sigmoid_(block)
+    np.tanh(g, out=g)
+    np.multiply(f, c_prev, out=c_out)
+    c_out += i * g
+    np.tanh(c_out, out=h_out)
+    h_out *= o
+
+
 def lstm_forward(x, h0, c0, W, b, gate_order, gates, c, h):
     """Write the activated gates, c_t and h_t of every step (see the module docstring)."""
     steps, n, d = x.shape
@@ -37,14 +51,7 @@ def lstm_forward(x, h0, c0, W, b, gate_order, gates, c, h):
     for t in range(steps):
         z = gates[t]
         z += h_prev @ W[d:]
-        i, f, o, g = _blocks(z, gate_order)
-        for block in (i, f, o):
-            _sigmoid_(block)
-        np.tanh(g, out=g)
-        np.multiply(f, c_prev, out=c[t])
-        c[t] += i * g
-        np.tanh(c[t], out=h[t])
-        h[t] *= o
+        _cell_(z, gate_order, c_prev, c[t], h[t])
         h_prev, c_prev = h[t], c[t]
 
 
@@ -102,12 +109,5 @@ def lstm_infer(x, h0, c0, W, b, gate_order, work, h, c_n):
         z += h_t @ W[d:]
         if b is not None:
             z += b
-        i, f, o, g = _blocks(z, gate_order)
-        for block in (i, f, o):
-            _sigmoid_(block)
-        np.tanh(g, out=g)
-        c_n *= f
-        c_n += i * g
-        np.tanh(c_n, out=h_t)
-        h_t *= o
+        _cell_(z, gate_order, c_n, c_n, h_t)
         h[t] = h_t
