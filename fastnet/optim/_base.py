@@ -313,20 +313,16 @@ class Optimizer:
         see :meth:`_gather_state`) and the step its update takes; or None when
         their state cannot be one group or their steps differ."""
         group = self._flat
-        if group is not None and (group.keys != keys or group.layout != layout):
-            group = None
-        sts = list(map(self.state.get, keys))
-        if group is None or not group.holds(sts):
-            group = self._gather_state(keys, layout, sts)
-            if group is None:
-                return None
-            sts = group.stdicts
-        step = _common_step(sts)
-        if step is None:
+        if group is not None and group.keys == keys and group.layout == layout:
+            step = self._next_flat_step(group)
+            if step is not None:
+                return group, step
+        # Not held (or held at steps that differ, which gathering refuses too).
+        group = self._gather_state(keys, layout, list(map(self.state.get, keys)))
+        if group is None:
             return None
-        if group is not self._flat:
-            self._flat = group
-        return group, step + 1
+        self._flat = group
+        return group, _common_step(group.stdicts) + 1  # gathered: at one step
 
     def _gather_state(self, keys, layout, sts):
         """A new :class:`_FlatGroup` for ``keys``, its state in flat arrays, or None.
