@@ -43,6 +43,19 @@ cdef inline load_parallel():
         _settings_capsule, b"fastnet_parallel_t")
 
 
+cdef inline bint serial_setting() noexcept nogil:
+    """Whether the element-wise kernels are set never to split (threads.pyx's ``SERIAL``:
+    OpenBLAS keeps its own pool, or this is a forked child)."""
+    return fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1)
+
+
+cdef inline int pool_threads() noexcept nogil:
+    """Threads of a split: the setting's ``num_threads``, or OpenMP's default."""
+    if fastnet_parallel.num_threads > 0:
+        return fastnet_parallel.num_threads
+    return openmp.omp_get_max_threads()
+
+
 cdef inline Py_ssize_t chunks(Py_ssize_t n, Py_ssize_t units) noexcept nogil:
     """Threads (= contiguous chunks) for ``n`` elements split into at most ``units`` parts.
 
@@ -50,10 +63,7 @@ cdef inline Py_ssize_t chunks(Py_ssize_t n, Py_ssize_t units) noexcept nogil:
     nested region would get one thread anyway, after the cost of opening it."""
     if n < fastnet_parallel.min_size or units < 2 or openmp.omp_in_parallel():
         return 1
-    cdef Py_ssize_t t = fastnet_parallel.num_threads
-    if t <= 0:
-        t = openmp.omp_get_max_threads()
-    return max(1, min(t, units))
+    return max(1, min(<Py_ssize_t>pool_threads(), units))
 
 
 cdef inline Py_ssize_t bound(Py_ssize_t n, Py_ssize_t c, Py_ssize_t nc) noexcept nogil:
@@ -74,10 +84,6 @@ cdef inline int pair_threads(Py_ssize_t work) noexcept nogil:
     kernels are serial by setting.
     """
     if (fastnet_parallel.blas_one_thread == NULL or work > fastnet_parallel.pair_max
-            or fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1)
-            or openmp.omp_in_parallel()):
+            or serial_setting() or openmp.omp_in_parallel()):
         return 1
-    cdef int t = fastnet_parallel.num_threads
-    if t <= 0:
-        t = openmp.omp_get_max_threads()
-    return 2 if t >= 2 else 1
+    return 2 if pool_threads() >= 2 else 1

@@ -32,7 +32,7 @@ from _batchnorm cimport (batchnorm_backward_core, batchnorm_forward_infer_core,
 from _blas cimport load_blas
 from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
 from _optim cimport ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, TEXTBOOK, update_pass
-from _parallel cimport fastnet_parallel, load_parallel
+from _parallel cimport load_parallel, serial_setting
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
 from _stats cimport fastnet_stats, load_stats
 
@@ -357,7 +357,7 @@ def run_many(list programs, list xs, list ts, list grads, int num_threads, list 
     cdef _Job* jobs
     if updates is not None and len(updates) != count:
         raise ValueError(f"updates has {len(updates)} entries for {count} programs")
-    if fastnet_parallel.min_size == <Py_ssize_t>((<size_t>-1) >> 1):
+    if serial_setting():
         num_threads = 1
     # One C array for the call's bookkeeping, not NumPy arrays and memoryviews: a
     # NetBatch step makes this call every step, with the GIL held and the other core idle.

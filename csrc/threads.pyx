@@ -8,10 +8,9 @@ no pool spin-waits against another and the element-wise kernels (optimizer
 updates, batch norm; dropout stays serial) can go parallel by default. Measurements:
 bench/RESULTS.md, "One thread pool".
 """
-cimport openmp
 from cpython.pycapsule cimport PyCapsule_New
 
-from _parallel cimport fastnet_parallel_t
+from _parallel cimport fastnet_parallel, fastnet_parallel_t, pair_threads, pool_threads
 
 import os
 
@@ -51,6 +50,7 @@ _settings.blas_one_thread = NULL
 _settings.pair_max = PAIR_MAX
 cdef bint _one_thread_ready = False
 _settings_capsule = PyCapsule_New(&_settings, b"fastnet_parallel_t", NULL)
+fastnet_parallel = &_settings  # this module's own view of the setting (the others: load_parallel)
 if fastnet_blas_threads_init(&_settings.min_size) != 0:
     raise OSError("fastnet: pthread_atfork failed")
 
@@ -129,4 +129,10 @@ def get_parallel():
 
 def max_threads():
     """Threads an element-wise kernel uses for a large array."""
-    return _settings.num_threads if _settings.num_threads > 0 else openmp.omp_get_max_threads()
+    return pool_threads()
+
+
+def pairs_gradient_gemms():
+    """Whether an affine layer's two gradient GEMMs run side by side now (``pair_threads``
+    in _parallel.pxd, asked from outside any parallel region)."""
+    return pair_threads(1) == 2

@@ -17,7 +17,6 @@ def build_info():
       GEMMs run side by side, one per thread (with one pool and two threads).
     """
     import fastnet.kernels  # noqa: F401  (loads the kernels and sets up the pool)
-    from fastnet._blas import share_thread_pool
     from fastnet._kernels import threads
     min_size, _ = threads.get_parallel()
     return {
@@ -26,6 +25,5 @@ def build_info():
         "simd_supported": _simd.supported_levels(),
         "threads": threads.max_threads(),
         "parallel_min_size": None if min_size == threads.SERIAL else min_size,
-        "paired_gradient_gemms": (share_thread_pool() and min_size != threads.SERIAL
-                                  and threads.max_threads() >= 2 and threads.set_pairing() > 0),
+        "paired_gradient_gemms": threads.pairs_gradient_gemms(),
     }
