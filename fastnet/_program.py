@@ -425,8 +425,8 @@ def _checked_inputs(nets, xs, ts):
         if found is None:
             x = net._check_x(x)  # no copy of an array already of the net's dtype, C-contiguous
             found = memo[key] = (x, net._check_t(t, x.shape[0]))
-        elif found[0].shape[1:] not in net._checked_shapes:
-            net._check_x(found[0])
+        else:
+            net._check_sample_shape(found[0])
         checked.append(found)
     return [x for x, _ in checked], [t for _, t in checked]
 

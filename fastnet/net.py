@@ -242,6 +242,12 @@ class Sequential:
         x = as_array("x", x)
         check_batch("x", x)  # before as_input, whose C-order copy makes 0-d arrays 1-d
         x = as_input("x", x, self.dtype)
+        self._check_sample_shape(x)
+        return x
+
+    def _check_sample_shape(self, x):
+        """Raise ValueError (naming the layer) unless every layer takes the samples of
+        the array ``x (N, ...)``; a shape once found good is remembered."""
         sample = x.shape[1:]
         if sample not in self._checked_shapes:
             shape = sample
@@ -254,7 +260,6 @@ class Sequential:
                     raise ValueError(f"x of shape {x.shape} does not fit layer {name!r} "
                                      f"({layer.describe()}): its input {err}") from None
             self._checked_shapes.add(sample)
-        return x
 
     def _check_t(self, t, n):
         return as_labels("t", t, n, self.output_shape[-1], self.dtype)

@@ -288,8 +288,7 @@ class NetBatch:
         if not (stacked or isinstance(x, (list, tuple))):
             x = first._check_x(x)
             for net in nets:  # each member's layers take x's shape (a set lookup once known)
-                if x.shape[1:] not in net._checked_shapes:
-                    net._check_x(x)
+                net._check_sample_shape(x)
             ts = None if t is None else [first._check_t(t, x.shape[0])] * k
             return [x] * k, ts
         self._check_count("x", x)
