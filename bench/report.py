@@ -114,4 +114,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the results file is written only at the end, atomically
+        print("interrupted: nothing written", file=sys.stderr)
+        sys.exit(130)

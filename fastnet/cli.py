@@ -8,6 +8,7 @@ written. Options are checked (and output locations probed) before any work.
 import argparse
 import inspect
 import math
+import numbers
 import os
 import sys
 import tempfile
@@ -133,8 +134,8 @@ def _writable_dir(path, flag):
         with tempfile.NamedTemporaryFile(dir=path, prefix=".fastnet-probe-"):
             pass
     except OSError as exc:
-        raise UsageError(f"{flag} {path}: directory is not writable ({exc.strerror}); "
-                         "give a directory you can write to") from None
+        raise UsageError(f"{flag} {path}: cannot create a file in this directory "
+                         f"({exc.strerror}); give a directory you can write to") from None
     return path
 
 
@@ -205,6 +206,11 @@ def _train(args):
     if resumed is not None and resumed.state is None:
         raise UsageError(f"--resume {args.resume}: holds a net but no training state; resume "
                          "from a file written by 'fastnet train --save'")
+    done = resumed.state.get("epoch") if resumed is not None else None
+    if isinstance(done, numbers.Integral) and done >= args.epochs:  # checked before the data load
+        raise UsageError(f"--resume {args.resume}: that run has finished epoch {done} of "
+                         f"--epochs {args.epochs}, so there is nothing to train; give a larger "
+                         "--epochs to continue it")
     if args.history:
         _writable_file(args.history, "--history", (".csv", ".json"))
     if args.plot:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,7 +162,7 @@ def test_out_not_writable(tmp_path, capsys):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     code, _, err = _main(["experiment", "overfit", "--out", str(locked)], capsys)
-    assert code == 2 and "directory is not writable" in err
+    assert code == 2 and "cannot create a file in this directory" in err
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
@@ -184,7 +185,7 @@ def test_out_nobody_can_write_is_refused_before_any_work(argv, flag, capsys, mon
     monkeypatch.setattr(datasets, "load_mnist", no_work)
     code, out, err = _main(argv, capsys)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
-    assert err.startswith(f"fastnet: error: {flag}: directory is not writable"), err
+    assert err.startswith(f"fastnet: error: {flag}: cannot create a file in this directory"), err
 
 
 def test_missing_matplotlib_is_one_line(tmp_path):
@@ -320,6 +321,12 @@ def test_save_resume_predict(tmp_path, capsys, monkeypatch):
         return [line.rsplit("  ", 1)[0] for line in out.splitlines() if line.startswith("epoch ")]
     assert epoch_lines(resumed) == epoch_lines(whole)[2:]
     assert _final_accuracy(resumed) == _final_accuracy(whole)
+    finished = Path("part.npz").read_bytes()
+    code, out, err = _main(common + ["--epochs", "3", "--resume", "part.npz"], capsys)
+    assert code == 2 and out == "" and err.splitlines() == [
+        "fastnet: error: --resume part.npz: that run has finished epoch 3 of --epochs 3, so "
+        "there is nothing to train; give a larger --epochs to continue it"]
+    assert Path("part.npz").read_bytes() == finished
 
     (_, _), (x_test, _) = load_mnist(normalize=False, sample=True)
     np.save("digits.npy", x_test[:5])

@@ -1,5 +1,6 @@
 """Helpers shared by the experiments: tables, optional plots."""
 import io
+import sys
 
 from fastnet._io import atomic_open
 
@@ -23,13 +24,15 @@ def pyplot():
     """Return ``matplotlib.pyplot`` on a non-interactive backend, or None if not installed.
 
     Called when an experiment is about to draw its PNGs; without matplotlib
-    it says on stdout that they are skipped and how to get them.
+    it says on stderr that they are skipped and how to get them (stdout
+    keeps the results).
     """
     try:
         import matplotlib
     except ImportError:
         print("note: matplotlib is not installed, so the PNG plots were skipped "
-              "(pip install 'fastnet[plot]' to get them); the CSV files have the data")
+              "(pip install 'fastnet[plot]' to get them); the CSV files have the data",
+              file=sys.stderr)
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
