@@ -9,7 +9,7 @@ from cython.parallel cimport prange
 
 from _activation cimport BIAS_BACKWARD, BIAS_FORWARD, OK, elementwise
 from _blas cimport gemm
-from _parallel cimport fastnet_parallel, pair_threads
+from _parallel cimport fastnet_parallel, pair_threads, split_rows
 
 
 cdef inline void bias_grad(const floating* da, Py_ssize_t n, Py_ssize_t m,
@@ -51,20 +51,43 @@ cdef inline void weight_input_grads(const floating* da, const floating* x, const
     fastnet_parallel.blas_one_thread(0)
 
 
+cdef inline void affine_rows(const floating* x, const floating* W, const floating* b,
+                             floating* out, floating* preact, Py_ssize_t n, Py_ssize_t d,
+                             Py_ssize_t m, int activation, floating param) noexcept nogil:
+    """``out = act(x @ W + b)`` for ``n`` rows (a block of them, on one thread, in a
+    split), the activation code already checked."""
+    gemm(False, False, n, m, d, <floating>1, x, d, W, m, <floating>0, out, m)
+    elementwise(BIAS_FORWARD, activation, out, NULL, NULL, NULL, b, preact, NULL, n, m, param)
+
+
 cdef inline int affine_forward_core(const floating* x, const floating* W, const floating* b,
                                     floating* out, floating* preact, Py_ssize_t n,
                                     Py_ssize_t d, Py_ssize_t m, int activation,
                                     floating param) noexcept nogil:
     """``out = act(x @ W + b)`` (and ``preact = x @ W + b`` unless NULL); returns
-    elementwise()'s status, with nothing written unless OK."""
+    elementwise()'s status, with nothing written unless OK. Split by rows over
+    threads when ``split_rows`` says so (_parallel.pxd): each thread multiplies
+    its block of rows and applies the bias and activation to it."""
     # n = 0: only checks the code, so that nothing is written for a bad one
     cdef int status = elementwise(BIAS_FORWARD, activation, out, NULL, NULL, NULL, b, preact,
                                   NULL, 0, 0, param)
-    if status == OK:
-        gemm(False, False, n, m, d, <floating>1, x, d, W, m, <floating>0, out, m)
-        elementwise(BIAS_FORWARD, activation, out, NULL, NULL, NULL, b, preact, NULL, n, m,
+    cdef int blocks, k
+    cdef Py_ssize_t first, rows
+    if status != OK:
+        return status
+    blocks = split_rows(n, d, m)
+    if blocks == 1:
+        affine_rows(x, W, b, out, preact, n, d, m, activation, param)
+        return OK
+    fastnet_parallel.blas_one_thread(1)
+    for k in prange(blocks, num_threads=blocks, schedule="static"):
+        first = n * k // blocks
+        rows = n * (k + 1) // blocks - first
+        affine_rows(x + first * d, W, b, out + first * m,
+                    NULL if preact == NULL else preact + first * m, rows, d, m, activation,
                     param)
-    return status
+    fastnet_parallel.blas_one_thread(0)
+    return OK
 
 
 cdef inline void affine_backward_core(const floating* dout, const floating* x,

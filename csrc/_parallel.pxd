@@ -18,6 +18,7 @@ cdef extern from *:
         int num_threads;
         void (*blas_one_thread)(int begin);
         Py_ssize_t pair_max;
+        Py_ssize_t split_min, split_max;
     } fastnet_parallel_t;
     static fastnet_parallel_t *fastnet_parallel = 0;
     """
@@ -30,6 +31,8 @@ cdef extern from *:
         fastnet_one_thread_t blas_one_thread
         # The largest n * d * m whose two gradient GEMMs run side by side (pair_threads).
         Py_ssize_t pair_max
+        # The n * d * m range whose forward GEMM is split by rows (split_rows).
+        Py_ssize_t split_min, split_max
     fastnet_parallel_t* fastnet_parallel
 
 
@@ -87,3 +90,20 @@ cdef inline int pair_threads(Py_ssize_t work) noexcept nogil:
             or serial_setting() or openmp.omp_in_parallel()):
         return 1
     return 2 if pool_threads() >= 2 else 1
+
+
+cdef inline int split_rows(Py_ssize_t n, Py_ssize_t d, Py_ssize_t m) noexcept nogil:
+    """Row blocks (threads) for the product ``(n, d) @ (d, m)``: more than 1 when
+    each thread should run its rows' part, OpenBLAS on one thread meanwhile.
+
+    Between ``split_min`` and ``split_max`` multiply-adds (``SPLIT_MIN`` and
+    ``SPLIT_MAX`` in threads.pyx), with ``n`` at least 32 (16 rows a block or
+    more) and ``d`` at least 64: there OpenBLAS runs a product on one thread
+    (its small-matrix kernel) or splits it poorly. Never where
+    :func:`pair_threads` would not pair.
+    """
+    cdef Py_ssize_t work = n * d * m
+    if (n < 32 or d < 64 or work < fastnet_parallel.split_min
+            or work > fastnet_parallel.split_max or pair_threads(1) == 1):
+        return 1
+    return <int>min(<Py_ssize_t>pool_threads(), n // 16)

@@ -43,11 +43,24 @@ SERIAL = <Py_ssize_t>(((<size_t>-1) >> 1))
 # no bound by default (bench/RESULTS.md, "Gradient GEMMs side by side").
 PAIR_MAX = <Py_ssize_t>(((<size_t>-1) >> 1))
 
+# An affine layer's forward product (n, d) @ (d, m) is split into blocks of
+# rows, one per thread (OpenBLAS on one thread meanwhile), when n * d * m is in
+# [SPLIT_MIN, SPLIT_MAX] (and n >= 32, d >= 64: split_rows in
+# _parallel.pxd). Measured here over 772 shapes (n 32-384, d 32-784, m 32-512,
+# float32 and float64, SkylakeX kernels): in this range the split was 1.29x
+# faster in geometric mean, 1.13-1.84x at net T's layers; below it OpenBLAS's
+# one-thread small-matrix kernel wins, above it its own split does as well
+# (bench/RESULTS.md, "Forward products split by rows").
+SPLIT_MIN = 500_000
+SPLIT_MAX = 32_000_000
+
 cdef fastnet_parallel_t _settings
 _settings.min_size = SERIAL
 _settings.num_threads = 0
 _settings.blas_one_thread = NULL
 _settings.pair_max = PAIR_MAX
+_settings.split_min = SPLIT_MIN
+_settings.split_max = SPLIT_MAX
 cdef bint _one_thread_ready = False
 _settings_capsule = PyCapsule_New(&_settings, b"fastnet_parallel_t", NULL)
 fastnet_parallel = &_settings  # this module's own view of the setting (the others: load_parallel)
@@ -93,6 +106,29 @@ def set_pairing(max_work=None):
             raise ValueError(f"max_work must be >= 0; got {max_work!r}")
         _settings.pair_max = max_work
     return old
+
+
+def set_row_split(min_work=None, max_work=None):
+    """Set the ``n * d * m`` range whose forward product is split by rows (``max_work``
+    0: never); returns the previous ``(min_work, max_work)``."""
+    old = (_settings.split_min, _settings.split_max)
+    for name, value in (("min_work", min_work), ("max_work", max_work)):
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0; got {value!r}")
+    if min_work is not None:
+        _settings.split_min = min_work
+    if max_work is not None:
+        _settings.split_max = max_work
+    return old
+
+
+def forward_split_range():
+    """``(min_work, max_work)`` when an affine layer's forward product may be split by
+    rows now (``split_rows`` in _parallel.pxd, asked from outside any parallel
+    region), else None."""
+    if pair_threads(1) == 1 or _settings.split_max < max(_settings.split_min, 1):
+        return None
+    return (_settings.split_min, _settings.split_max)
 
 
 def default_min_size(pool_shared):

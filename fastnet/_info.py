@@ -14,7 +14,10 @@ def build_info():
     - ``'threads'``: threads the element-wise kernels use for large arrays,
       and ``'parallel_min_size'``, the smallest array they split;
     - ``'paired_gradient_gemms'``: whether an affine layer's two gradient
-      GEMMs run side by side, one per thread (with one pool and two threads).
+      GEMMs run side by side, one per thread (with one pool and two threads);
+    - ``'forward_split_range'``: ``(min, max)`` multiply-adds ``n * d * m``
+      of an affine layer's forward product that is split by rows over the
+      threads (n >= 32 rows, d >= 64), or None when none is.
     """
     import fastnet.kernels  # noqa: F401  (loads the kernels and sets up the pool)
     from fastnet._kernels import threads
@@ -26,4 +29,5 @@ def build_info():
         "threads": threads.max_threads(),
         "parallel_min_size": None if min_size == threads.SERIAL else min_size,
         "paired_gradient_gemms": threads.pairs_gradient_gemms(),
+        "forward_split_range": threads.forward_split_range(),
     }

@@ -37,15 +37,19 @@ def one_blas_thread():
     """NumPy's OpenBLAS on one thread for the test, as NetBatch runs each member's GEMMs.
 
     OpenBLAS's one-thread GEMM rounds differently from its multi-threaded one
-    for some shapes (100x784x100 among them), so a test that compares a
+    for some shapes (100x784x100 among them), and a product split by rows
+    over fastnet's threads (``set_row_split``) differently again, so a test that compares a
     NetBatch member with the same net trained alone bit for bit gives both
     the same arithmetic with this fixture.
     """
-    from fastnet._kernels.threads import blas_one_thread
+    from fastnet._kernels.threads import blas_one_thread, set_row_split
     if not blas_one_thread(True):  # SciPy's BLAS: NetBatch runs members one at a time on it
         yield
         return
+    # and forward products whole, as a member's are (its forward runs on one thread)
+    old_split = set_row_split(None, 0)
     try:
         yield
     finally:
+        set_row_split(*old_split)
         blas_one_thread(False)

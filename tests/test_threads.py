@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from forking import assert_forked_child_passes
 
+import fastnet
 import fastnet._blas as fblas
 import fastnet._kernels.threads as threads
 import fastnet.kernels as fk
+from fastnet._activation import activation_code
 
 
 def _run(code, **env):
@@ -278,3 +280,82 @@ def test_set_pairing_checks_and_returns_the_previous_bound():
     finally:
         threads.set_pairing(old)
     assert threads.set_pairing() == old == threads.PAIR_MAX
+
+
+def _affine_forward(dtype, x, W, b, activation, split):
+    """``fk.affine_forward`` with the row split on (the default range) or off."""
+    out, preact = np.empty((x.shape[0], W.shape[1]), dtype), np.empty((x.shape[0], W.shape[1]), dtype)
+    old = threads.set_row_split(*((threads.SPLIT_MIN, threads.SPLIT_MAX) if split else (0, 0)))
+    try:
+        fk.affine_forward(x, W, b, out, activation_code(activation), 0.0, preact)
+    finally:
+        threads.set_row_split(*old)
+    return out, preact
+
+
+@pool_shared
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(100, 784, 100), (100, 100, 100), (33, 784, 64)])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "identity"])
+def test_split_forward_is_its_row_blocks(dtype, shape, activation, one_blas_thread):
+    # Each thread multiplies its block of rows on one BLAS thread and applies the bias and
+    # activation to it: bit for bit the layer run on each block alone (OpenBLAS on one thread).
+    n, d, m = shape
+    assert threads.SPLIT_MIN <= n * d * m <= threads.SPLIT_MAX
+    rng = np.random.default_rng(11)
+    x, W = rng.standard_normal((n, d)).astype(dtype), rng.standard_normal((d, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    out, preact = _affine_forward(dtype, x, W, b, activation, split=True)
+    blocks = min(threads.max_threads(), n // 16)
+    if blocks < 2:
+        pytest.skip("one thread: nothing is split")
+    for k in range(blocks):
+        rows = slice(n * k // blocks, n * (k + 1) // blocks)
+        alone = _affine_forward(dtype, np.ascontiguousarray(x[rows]), W, b, activation, split=False)
+        np.testing.assert_array_equal(out[rows], alone[0], strict=True)
+        np.testing.assert_array_equal(preact[rows], alone[1], strict=True)
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(preact, x @ W + b, **tol)
+    whole = _affine_forward(dtype, x, W, b, activation, split=False)
+    np.testing.assert_allclose(out, whole[0], **tol)
+    again = _affine_forward(dtype, x, W, b, activation, split=True)
+    assert _digest(*again) == _digest(out, preact)
+
+
+@pytest.mark.parametrize("shape", [(8, 256, 256), (31, 784, 64), (100, 32, 200)])
+def test_forward_too_narrow_to_split_is_computed_whole(shape):
+    # In the split's range of n * d * m, but under 32 rows or 64 inputs: one product.
+    n, d, m = shape
+    assert threads.SPLIT_MIN <= n * d * m <= threads.SPLIT_MAX
+    rng = np.random.default_rng(12)
+    x, W = rng.standard_normal((n, d)).astype(np.float32), rng.standard_normal((d, m)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    on = _affine_forward(np.float32, x, W, b, "elu", split=True)
+    off = _affine_forward(np.float32, x, W, b, "elu", split=False)
+    assert _digest(*on) == _digest(*off)
+    np.testing.assert_allclose(on[1], x @ W + b, rtol=1e-4, atol=1e-3)
+
+
+@pool_shared
+def test_split_forward_leaves_openblas_threads_as_they_were():
+    before = _openblas_threads()
+    x = np.ones((100, 784), np.float32)
+    _affine_forward(np.float32, x, np.ones((784, 100), np.float32), np.zeros(100, np.float32),
+                    "relu", split=True)
+    assert _openblas_threads() == before
+
+
+def test_set_row_split_checks_and_returns_the_previous_range():
+    old = threads.set_row_split(1000, 2000)
+    try:
+        assert threads.set_row_split() == (1000, 2000)
+        for bad in ({"min_work": -1}, {"max_work": -5}):
+            with pytest.raises(ValueError, match=next(iter(bad))):
+                threads.set_row_split(**bad)
+        assert threads.set_row_split(None, 0) == (1000, 2000)
+        assert fastnet.build_info()["forward_split_range"] is None
+    finally:
+        threads.set_row_split(*old)
+    assert threads.set_row_split() == old == (threads.SPLIT_MIN, threads.SPLIT_MAX)
+    assert fastnet.build_info()["forward_split_range"] == (
+        old if threads.pairs_gradient_gemms() else None)
