@@ -1,7 +1,7 @@
 """NetBatch (#15): k net-T-sized nets trained together vs one after another.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/netbatch.py [--ks 1,2,4,8,16,32]
-        [--steps 10] [--rounds 5] [--first-layer-only]
+        [--steps 10] [--rounds 5] [--first-layer-only] [--ceiling-only]
 
 Net T is 784-100-100-100-100-10, batch 100, float32. For each k and optimizer
 (SGD lr 0.01, Adam lr 0.001) the interleaved timer of bench/harness.py takes
@@ -25,6 +25,14 @@ shared batch: 8 forward GEMMs ``x (100, 784) @ W1_i (784, 100)`` against one
 ``x @ [W1_1 .. W1_8] (784, 800)`` including the copy of the members' weights
 into the concatenated array (they are separate C-contiguous arrays), and the
 same for the weight gradients ``x.T @ dY_i`` (plus the copies in and out).
+
+``ceiling`` bounds what any batch can reach on this machine: a member's
+matrix products alone (the step's GEMM floor, as in bench/cases_core.py) with
+NumPy's OpenBLAS held to one thread, as a member runs them inside the batch.
+With every core running only those GEMMs, the throughput is at most
+``cores * BATCH / floor``; the lines after it say what the issue's targets
+(2x the sequential fastnet runs, 3.5x the reference's) would leave per member
+for everything else.
 """
 import argparse
 import os
@@ -109,6 +117,7 @@ def throughput(ks, steps, rounds):
           "reference sequential | shared / fastnet | shared / reference | "
           "per-net / fastnet | held MiB | step peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for k in ks:
         for optimizer in OPTIMIZERS:
             case = Case("netbatch", f"k={k} {optimizer}", {
@@ -120,12 +129,14 @@ def throughput(ks, steps, rounds):
             medians = interleaved_medians(case, rounds=rounds, min_block=0.2)
             rate = {name: BATCH * k * steps / m for name, (m, _) in medians.items()}
             held, peak = memory(k, optimizer)
+            rows.append((k, optimizer, rate))
             print(f"| {k} | {optimizer} | {rate['shared']:,.0f} | {rate['per-net']:,.0f} | "
                   f"{rate['fastnet']:,.0f} | {rate['reference']:,.0f} | "
                   f"{rate['shared'] / rate['fastnet']:.2f}x | "
                   f"{rate['shared'] / rate['reference']:.2f}x | "
                   f"{rate['per-net'] / rate['fastnet']:.2f}x | {held / 2**20:.1f} | "
                   f"{peak / 2**20:.2f} |", flush=True)
+    return rows
 
 
 def first_layer(k=8, rounds=9):
@@ -173,18 +184,68 @@ def first_layer(k=8, rounds=9):
         print(f"  {name:26s} {m * 1e3:7.3f}  (fastest round {min(samples) * 1e3:.3f})")
 
 
+def one_thread_gemm_floor(rounds=9):
+    """Median seconds of one net-T member's GEMMs on one BLAS thread, or None
+    when fastnet runs on SciPy's BLAS (which it cannot hold to one thread)."""
+    from fastnet._kernels.threads import blas_one_thread
+    from cases_core import _gemm_floor
+    if not blas_one_thread(True):
+        return None
+    try:
+        case = Case("ceiling", "net T GEMMs, one thread",
+                    {"floor": _gemm_floor(SIZES, BATCH, np.float32)})
+        return interleaved_medians(case, rounds=rounds)["floor"][0]
+    finally:
+        blas_one_thread(False)
+
+
+def ceiling(rounds=9):
+    """Print the two-core ceiling of any batch of net-T members; return it
+    (samples x nets per second) or None."""
+    floor = one_thread_gemm_floor(rounds)
+    if floor is None:
+        print("ceiling: not measured (fastnet runs on SciPy's BLAS)")
+        return None
+    cores = fastnet.build_info()["threads"]
+    top = cores * BATCH / floor
+    print(f"ceiling: a member's GEMMs alone on one BLAS thread take {floor * 1e6:.1f} us "
+          f"(median of {rounds} rounds), so {cores} cores running nothing else reach at most "
+          f"{top:,.0f} samples x nets/s")
+    return top
+
+
+def against_ceiling(top, rate, k):
+    """What the issue's targets ask of each member, given the ceiling ``top``."""
+    if top is None:
+        return
+    per_member = 1e6 * fastnet.build_info()["threads"] * BATCH
+    for name, factor in (("fastnet", 2.0), ("reference", 3.5)):
+        need = factor * rate[name]
+        print(f"  k={k}: {factor}x {name} sequential = {need:,.0f} samples x nets/s, "
+              f"{need / top:.2f}x the ceiling; a member would have "
+              f"{per_member / need - per_member / top:+.1f} us per step beyond its GEMMs")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ks", default="1,2,4,8,16,32")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--first-layer-only", action="store_true")
+    parser.add_argument("--ceiling-only", action="store_true")
     args = parser.parse_args()
     print(f"{fastnet.build_info()['blas']['name']}, {fastnet.build_info()['threads']} threads; "
           f"load average {os.getloadavg()[0]:.1f} at start ({time.strftime('%H:%M UTC', time.gmtime())})")
+    top = ceiling()
+    if args.ceiling_only:
+        return
     first_layer()
     if not args.first_layer_only:
-        throughput([int(k) for k in args.ks.split(",")], args.steps, args.rounds)
+        rows = throughput([int(k) for k in args.ks.split(",")], args.steps, args.rounds)
+        print("against the ceiling (shared batch):")
+        for k, optimizer, rate in rows:
+            print(f" {optimizer}:")
+            against_ceiling(top, rate, k)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
