@@ -332,8 +332,9 @@ def gradients_many(nets, xs, ts, optimizers=None, checked=False):
     run one after the other as ``net.gradient``. Each net's ``last_loss``,
     layer state and returned gradients are those of ``net.gradient(x, t)``,
     except that OpenBLAS's one-thread GEMM may round differently from its
-    multi-threaded one (it does for some shapes: equal to the dtype's
-    tolerance, not bit for bit, when ``net.gradient`` would use several).
+    multi-threaded one and from a product split by rows over threads (it
+    does for some shapes: equal to the dtype's tolerance, not bit for bit,
+    when ``net.gradient`` would use several threads).
     A single compiled net runs as ``net.gradient`` itself, on every BLAS thread.
 
     ``optimizers`` (one per net, or None): also run
@@ -543,7 +544,8 @@ def outputs_many(nets, xs):
     :func:`gradients_many` runs the training passes: the nets spread over
     the OpenMP threads, each net's matrix products on one BLAS thread (so
     equal to ``predict`` within the dtype's tolerance where OpenBLAS's
-    multi-threaded GEMM rounds differently, bit for bit otherwise). A net
+    multi-threaded GEMM or a product split by rows rounds differently, bit
+    for bit otherwise). A net
     without a compiled pass runs its own per-layer forward; a single
     compiled net, or nets that share a layer object, run one after the other
     on every BLAS thread. Mutates what an inference pass mutates (the nets'

@@ -28,8 +28,10 @@ def train_together(batch, x, t, *, epochs, batch_size=100, seed=None, on_epoch=N
     Batches are drawn as ``Trainer(..., sampling='epoch', seed=...)`` draws
     them: each epoch a fresh permutation of the ``N`` samples, cut into
     ``ceil(N / batch_size)`` batches (the last one smaller). A member
-    therefore ends bit-identical to the same net trained alone by a Trainer
-    with the same seed and optimizer.
+    therefore ends as the same net trained alone by a Trainer with the same
+    seed and optimizer: bit-identical when the lone net's matrix products run
+    as a member's do (whole, on one BLAS thread), else within the dtype's
+    rounding.
 
     Parameters
     ----------
@@ -128,9 +130,11 @@ class Ensemble:
 
         Each member draws its own batch order (members trained on different
         orders err on different samples, which is what an ensemble needs);
-        member ``i`` ends bit-identical to ``Trainer(net_i, x, t, ...,
-        epochs=epochs, mini_batch_size=batch_size, optimizer=...,
-        seed=seed[i]).train()``. The members must be :class:`fastnet.Sequential`
+        member ``i`` ends as ``Trainer(net_i, x, t, ..., epochs=epochs,
+        mini_batch_size=batch_size, optimizer=..., seed=seed[i]).train()``
+        leaves it (bit-identical when that run's matrix products are whole and
+        on one BLAS thread, as a member's are; else within the dtype's
+        rounding). The members must be :class:`fastnet.Sequential`
         nets of the same shape (a NetBatch's rule); their parameters are
         trained in place.
 
