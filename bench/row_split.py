@@ -1,4 +1,4 @@
-"""Forward products split by rows (#10): an affine layer's forward on and off the split.
+"""Forward products split by rows (#10): an affine layer's forward with the split on and off.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/row_split.py [--sweep] [--rounds 11]
 

@@ -359,3 +359,59 @@ def test_set_row_split_checks_and_returns_the_previous_range():
     assert threads.set_row_split() == old == (threads.SPLIT_MIN, threads.SPLIT_MAX)
     assert fastnet.build_info()["forward_split_range"] == (
         old if threads.pairs_gradient_gemms() else None)
+
+
+@pool_shared
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_net_step_is_the_same_math_with_the_split(dtype):
+    # The compiled step and predict go through the split core; on or off, a net's
+    # loss, gradients and outputs agree to the dtype's rounding.
+    from fastnet import MultiLayerNet
+    rng = np.random.default_rng(13)
+    x = rng.random((100, 784)).astype(dtype)
+    t = rng.integers(0, 10, 100)
+    results = {}
+    for split in (True, False):
+        old = threads.set_row_split(*((threads.SPLIT_MIN, threads.SPLIT_MAX) if split else (0, 0)))
+        try:
+            net = MultiLayerNet(784, [100, 100], 10, activation="tanh", seed=3, dtype=dtype)
+            grads = net.gradient(x, t)
+            results[split] = (net.last_loss, {k: g.copy() for k, g in grads.items()},
+                              net.predict(x))
+        finally:
+            threads.set_row_split(*old)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    (loss_on, grads_on, out_on), (loss_off, grads_off, out_off) = results[True], results[False]
+    np.testing.assert_allclose(loss_on, loss_off, **tol)
+    assert grads_on.keys() == grads_off.keys()
+    for key in grads_on:
+        np.testing.assert_allclose(grads_on[key], grads_off[key], err_msg=key, **tol)
+    np.testing.assert_allclose(out_on, out_off, **tol)
+
+
+_SPLIT_STEP = """
+import hashlib
+import json
+import numpy as np
+from fastnet import MultiLayerNet
+from fastnet._kernels import threads
+rng = np.random.default_rng(17)
+x = rng.random((100, 784)).astype(np.float32)
+t = rng.integers(0, 10, 100)
+net = MultiLayerNet(784, [100, 100], 10, seed=5)
+grads = net.gradient(x, t)
+h = hashlib.sha256()
+for a in (*grads.values(), net.predict(x)):
+    h.update(np.ascontiguousarray(a).tobytes())
+result = [h.hexdigest(), threads.forward_split_range() is not None]
+"""
+
+
+@pool_shared
+def test_a_split_net_step_has_the_same_bits_in_a_fresh_process():
+    # With the same thread count a step is deterministic, split products included.
+    here = {}
+    exec(_SPLIT_STEP, here)
+    fresh = _run(_SPLIT_STEP + "print(json.dumps(result))")
+    assert fresh[1], "the fresh process should split net T's first layer"
+    assert here["result"] == fresh
