@@ -269,11 +269,19 @@ cdef enum:
     BLOCK_ROWS = 256
 
 
-cdef inline Py_ssize_t _blocks(Py_ssize_t n) noexcept nogil:
-    """Row blocks of the recurrence for a batch of n rows (see above)."""
+cdef inline Py_ssize_t _even_blocks(Py_ssize_t n, Py_ssize_t most) noexcept nogil:
+    """Blocks of at most ``most`` rows for a batch of n rows: one below 64 rows,
+    else an even number, so that two threads share them evenly. Block i holds
+    rows ``bound(n, i, blocks)`` (training) or ``n * i // blocks`` (inference)
+    up to the next block's first row."""
     if n < 64:
         return 1
-    return 2 * ((n + 2 * BLOCK_ROWS - 1) // (2 * BLOCK_ROWS))
+    return 2 * ((n + 2 * most - 1) // (2 * most))
+
+
+cdef inline Py_ssize_t _blocks(Py_ssize_t n) noexcept nogil:
+    """Row blocks of the recurrence for a batch of n rows (see above)."""
+    return _even_blocks(n, BLOCK_ROWS)
 
 
 cdef inline Py_ssize_t _block_threads(Py_ssize_t n, Py_ssize_t hid,
@@ -482,10 +490,7 @@ cdef Py_ssize_t infer_blocks(Py_ssize_t n, Py_ssize_t d, Py_ssize_t hid,
     """Blocks of :func:`lstm_infer` for n rows: none above INFER_BLOCK_BYTES (at
     least 16 rows), an even number from 64 rows so that two threads share them
     evenly (N decides, as for the training recurrence's blocks)."""
-    cdef Py_ssize_t most = max(16, INFER_BLOCK_BYTES // (itemsize * (d + 6 * hid)))
-    if n < 64:
-        return 1
-    return 2 * ((n + 2 * most - 1) // (2 * most))
+    return _even_blocks(n, max(16, INFER_BLOCK_BYTES // (itemsize * (d + 6 * hid))))
 
 
 cdef void _infer_block(const floating* x, Py_ssize_t xs_t, Py_ssize_t xs_n,
@@ -553,17 +558,19 @@ def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
     cdef Py_ssize_t steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
     cdef Py_ssize_t off[4]
     cdef Py_ssize_t size = sizeof(floating)
-    cdef Py_ssize_t nblocks = infer_blocks(n, d, hid, size)
-    cdef Py_ssize_t block = (n + nblocks - 1) // nblocks, nt, i, r0
+    cdef Py_ssize_t nblocks = infer_blocks(n, d, hid, size), nt, i, r0
     cdef const floating* bp = &b[0] if b is not None else NULL
     _gate_offsets(gate_order, hid, off)
     nt = _block_threads(n, hid, nblocks)
     with nogil:
         _blas_one_thread(1)
         for i in prange(nblocks, num_threads=nt, schedule="static", use_threads_if=nt > 1):
-            r0 = i * block
+            # blocks of ceil(n / nblocks) rows from i * ceil(...) could start past the
+            # end when nblocks is near sqrt(n): n * i // nblocks never does
+            r0 = n * i // nblocks
             _infer_block(&x[0, 0, 0], x.strides[0] // size, x.strides[1] // size, &h0[0, 0],
-                         &c0[0, 0], &W[0, 0], bp, &work[r0, 0], work.shape[1], &h[0, 0, 0],
-                         h.strides[0] // size, h.strides[1] // size, &c_n[0, 0], r0,
-                         min(block, n - r0), steps, d, hid, off)
+                         &c0[0, 0], &W[0, 0], bp, &work[0, 0] + r0 * work.shape[1],
+                         work.shape[1], &h[0, 0, 0], h.strides[0] // size,
+                         h.strides[1] // size, &c_n[0, 0], r0, n * (i + 1) // nblocks - r0,
+                         steps, d, hid, off)
         _blas_one_thread(0)

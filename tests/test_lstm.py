@@ -141,7 +141,7 @@ def _infer(ops, a, order, batch_first, pad=3):
 
 # (T, N, D, H) for the inference kernel: as SHAPES, and batches of several row blocks
 # (fastnet.kernels' blocks hold up to 318 float32 / 159 float64 rows at D = 28, H = 64:
-# 700 rows are 4 / 6 blocks, 305 rows 2, the second a row shorter)
+# 700 rows are 4 / 6 blocks, 305 rows 2 of 152 and 153)
 INFER_SHAPES = SHAPES + [(3, 700, 28, 64), (2, 305, 28, 64)]
 
 
@@ -159,6 +159,19 @@ def test_infer_kernel_matches_forward(rng, dtype, shape, order, batch_first, bia
         assert h.dtype == c_n.dtype == np.dtype(dtype)
         np.testing.assert_allclose(h, want["h"], **tol(dtype), err_msg=ops.__name__)
         np.testing.assert_allclose(c_n, want["c"][-1], **tol(dtype), err_msg=ops.__name__)
+
+
+def test_infer_blocks_stay_inside_the_batch(rng, capfd):
+    # float64, D + 6H = 3610: blocks of at most 18 rows, 56 of them for 973 rows. Blocks of
+    # ceil(973 / 56) = 18 rows started past the last row from the 55th on, and handed
+    # OpenBLAS a negative row count ("DGEMM parameter number 4 had an illegal value").
+    a = _inputs(rng, (1, 973, 10, 600), np.float64, bias=True)
+    want = _run_both(ref, a["x"], a["h0"], a["c0"], a["W"], a["b"], "ifog", a["dh"], None)
+    h, c_n = _infer(fk, a, "ifog", batch_first=False)
+    np.testing.assert_allclose(h, want["h"], **tol(np.float64))
+    np.testing.assert_allclose(c_n, want["c"][-1], **tol(np.float64))
+    out, err = capfd.readouterr()
+    assert "illegal value" not in out + err
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
