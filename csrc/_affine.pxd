@@ -38,17 +38,23 @@ cdef inline void weight_input_grads(const floating* da, const floating* x, const
             dW[k] = <floating>weight_decay * W[k]
         beta = 1
     if dx == NULL or pair_threads(n * d * m) == 1:
-        gemm(True, False, d, m, n, <floating>1, x, d, da, m, beta, dW, m)
-        if dx != NULL:
-            gemm(False, True, n, d, m, <floating>1, da, m, W, m, <floating>0, dx, d)
+        for k in range(1 if dx == NULL else 2):
+            gradient_gemm(k, da, x, W, dx, dW, n, d, m, beta)
         return
     fastnet_parallel.blas_one_thread(1)
     for k in prange(2, num_threads=2, schedule="static"):
-        if k == 0:
-            gemm(True, False, d, m, n, <floating>1, x, d, da, m, beta, dW, m)
-        else:
-            gemm(False, True, n, d, m, <floating>1, da, m, W, m, <floating>0, dx, d)
+        gradient_gemm(k, da, x, W, dx, dW, n, d, m, beta)
     fastnet_parallel.blas_one_thread(0)
+
+
+cdef inline void gradient_gemm(Py_ssize_t which, const floating* da, const floating* x,
+                               const floating* W, floating* dx, floating* dW, Py_ssize_t n,
+                               Py_ssize_t d, Py_ssize_t m, floating beta) noexcept nogil:
+    """``which`` 0: ``dW = x.T @ da + beta * dW``; 1: ``dx = da @ W.T``."""
+    if which == 0:
+        gemm(True, False, d, m, n, <floating>1, x, d, da, m, beta, dW, m)
+    else:
+        gemm(False, True, n, d, m, <floating>1, da, m, W, m, <floating>0, dx, d)
 
 
 cdef inline void affine_rows(const floating* x, const floating* W, const floating* b,
