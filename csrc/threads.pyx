@@ -14,6 +14,8 @@ from _parallel cimport fastnet_parallel, fastnet_parallel_t, pair_threads, pool_
 
 import os
 
+from fastnet._checks import integer
+
 cdef extern from "blas_threads.h":
     ctypedef void (*fastnet_dojob_t)(int, void*, int) noexcept nogil
     ctypedef void (*fastnet_set_threads_t)(int) noexcept nogil
@@ -103,9 +105,7 @@ def set_pairing(max_work=None):
     by side (0: never); returns the previous value."""
     old = _settings.pair_max
     if max_work is not None:
-        if max_work < 0:
-            raise ValueError(f"max_work must be >= 0; got {max_work!r}")
-        _settings.pair_max = max_work
+        _settings.pair_max = integer("max_work", max_work, low=0)
     return old
 
 
@@ -113,13 +113,9 @@ def set_row_split(min_work=None, max_work=None):
     """Set the ``n * d * m`` range whose forward product is split by rows (``max_work``
     0: never); returns the previous ``(min_work, max_work)``."""
     old = (_settings.split_min, _settings.split_max)
-    for name, value in (("min_work", min_work), ("max_work", max_work)):
-        if value is not None and value < 0:
-            raise ValueError(f"{name} must be >= 0; got {value!r}")
-    if min_work is not None:
-        _settings.split_min = min_work
-    if max_work is not None:
-        _settings.split_max = max_work
+    low = _settings.split_min if min_work is None else integer("min_work", min_work, low=0)
+    high = _settings.split_max if max_work is None else integer("max_work", max_work, low=0)
+    _settings.split_min, _settings.split_max = low, high
     return old
 
 

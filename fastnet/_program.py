@@ -41,7 +41,6 @@ import numpy as np
 from fastnet._kernels import program as _compiled
 from fastnet._kernels import stats as _stats
 from fastnet._kernels import threads as _threads
-from fastnet._kernels.threads import max_threads
 from fastnet.layers._base import Layer
 from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 
@@ -528,7 +527,7 @@ def _run_many(programs, xs, ts, grads, updates=None):
     if not _threads.blas_one_thread(True):  # another BLAS: its threads are not ours to set
         return _compiled.run_many(programs, xs, ts, grads, 1, updates)
     try:
-        return _compiled.run_many(programs, xs, ts, grads, max_threads(), updates)
+        return _compiled.run_many(programs, xs, ts, grads, _threads.max_threads(), updates)
     finally:
         _threads.blas_one_thread(False)
 
