@@ -75,14 +75,17 @@ cdef inline void _gemm_colmajor(char ta, char tb, int64_t m, int64_t n, int64_t 
                             b, &ldb32, &beta, c, &ldc32)
 
 
-cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
-                      floating alpha, const floating* a, int lda,
-                      const floating* b, int ldb,
-                      floating beta, floating* c, int ldc) noexcept nogil:
+cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      floating alpha, const floating* a, Py_ssize_t lda,
+                      const floating* b, Py_ssize_t ldb,
+                      floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
     """Row-major ``C (m, n) = alpha * op(A) @ op(B) + beta * C``.
 
     ``op(A)`` is ``(m, k)`` and ``op(B)`` is ``(k, n)``; ``lda``, ``ldb`` and
-    ``ldc`` are the row strides (in elements) of A, B and C as stored.
+    ``ldc`` are the row strides (in elements) of A, B and C as stored. Sizes
+    reach NumPy's 64-bit-integer OpenBLAS whole (an ``int`` here cut a
+    2^31 + 8 column product to a negative size: OpenBLAS refused it and left
+    the output unwritten); SciPy's fallback BLAS takes 32-bit sizes.
     """
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'

@@ -13,8 +13,8 @@ def gemm(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] ou
     ``op(a)`` is ``a.T`` when ``trans_a`` else ``a``; shapes must agree:
     ``op(a) (m, k)``, ``op(b) (k, n)``, ``out (m, n)``.
     """
-    cdef int m = out.shape[0], n = out.shape[1]
-    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t m = out.shape[0], n = out.shape[1]
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
     # Empty operands have no element 0 to point at (a bounds-checked build says so).
     if m == 0 or n == 0:
         return

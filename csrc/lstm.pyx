@@ -400,17 +400,17 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
     gates : (T, N, 4H), overwritten with the activated gates (for backward)
     c, h : (T, N, H), overwritten with the cell and hidden states c_t, h_t
     """
-    cdef int steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
-    cdef int m = 4 * hid
+    cdef Py_ssize_t steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
+    cdef Py_ssize_t m = 4 * hid
     cdef Py_ssize_t off[4]
     cdef bint has_bias = b is not None
     cdef floating beta = 1 if has_bias else 0
-    cdef const floating* wh = &W[0, 0] + <Py_ssize_t>d * m
+    cdef const floating* wh = &W[0, 0] + d * m
     cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
     _gate_offsets(gate_order, hid, off)
     with nogil:
         if has_bias:
-            _broadcast_rows(&gates[0, 0, 0], &b[0], <Py_ssize_t>steps * n, m)
+            _broadcast_rows(&gates[0, 0, 0], &b[0], steps * n, m)
         gemm(False, False, steps * n, m, d, <floating>1, &x[0, 0, 0], d, &W[0, 0], m,
              beta, &gates[0, 0, 0], m)
         _blas_one_thread(1)
@@ -441,21 +441,21 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
     dW : (D + H, 4H), overwritten with dL/dW
     db : (4H,), overwritten with dL/db, or None (not computed)
     """
-    cdef int steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
-    cdef int m = 4 * hid
+    cdef Py_ssize_t steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
+    cdef Py_ssize_t m = 4 * hid
     cdef Py_ssize_t off[4]
     cdef bint want_dx = dx is not None, want_db = db is not None
     cdef bint has_dc = dc_last is not None
-    cdef const floating* wh = &W[0, 0] + <Py_ssize_t>d * m
-    cdef floating* dwh = &dW[0, 0] + <Py_ssize_t>d * m
+    cdef const floating* wh = &W[0, 0] + d * m
+    cdef floating* dwh = &dW[0, 0] + d * m
     cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
     _gate_offsets(gate_order, hid, off)
     with nogil:
-        memset(&dh0[0, 0], 0, <Py_ssize_t>n * hid * sizeof(floating))
+        memset(&dh0[0, 0], 0, n * hid * sizeof(floating))
         if has_dc:
-            memcpy(&dc0[0, 0], &dc_last[0, 0], <Py_ssize_t>n * hid * sizeof(floating))
+            memcpy(&dc0[0, 0], &dc_last[0, 0], n * hid * sizeof(floating))
         else:
-            memset(&dc0[0, 0], 0, <Py_ssize_t>n * hid * sizeof(floating))
+            memset(&dc0[0, 0], 0, n * hid * sizeof(floating))
         _blas_one_thread(1)
         for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
             # dh0, dc0 serve as the carries dL/dh_t, dL/dc_t of the step before
@@ -471,7 +471,7 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
             gemm(True, False, hid, m, (steps - 1) * n, <floating>1, &h[0, 0, 0], hid,
                  &dgates[1, 0, 0], m, <floating>1, dwh, m)
         if want_db:
-            bias_grad(&dgates[0, 0, 0], <Py_ssize_t>steps * n, m, &db[0])
+            bias_grad(&dgates[0, 0, 0], steps * n, m, &db[0])
         if want_dx:
             gemm(False, True, steps * n, d, m, <floating>1, &dgates[0, 0, 0], m,
                  &W[0, 0], m, <floating>0, &dx[0, 0, 0], d)
