@@ -29,7 +29,7 @@ import numpy as np
 
 import fastnet._kernels.threads as threads
 from fastnet.optim import OPTIMIZERS
-from harness import add_case, import_torch, with_torch
+from harness import add_case, have_torch, import_torch, with_torch
 from steps import NETS, fastnet_step, torch_step
 
 SIZES = {"1e4": 10 ** 4, "1e6": 10 ** 6, "1e7": 10 ** 7}
@@ -156,7 +156,7 @@ def _bandwidth_floor(total, accesses):
 
 OPTIMS_CLS = {name: OPTIMIZERS[name.lower()] for name in OPTIMS}
 
-_have_torch = import_torch() is not None
+_have_torch = have_torch()
 for name, (_, _, _, accesses, fused) in OPTIMS.items():
     for size_tag, total in SIZES.items():
         for layout in ("one array", "ten arrays"):

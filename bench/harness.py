@@ -14,6 +14,7 @@ Fairness rules (see README "Benchmarks"):
 - thread counts are equal: torch is set to the same number of threads as
   OpenBLAS (all cores unless OPENBLAS_NUM_THREADS says otherwise).
 """
+import importlib.util
 import os
 import platform
 import time
@@ -51,6 +52,18 @@ def blas_threads():
     return int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
 
 
+def have_torch():
+    """Whether torch is installed, found without importing it.
+
+    Cases are registered with it (pytest collects them, the report's tests
+    import them), so registering changes nothing process-wide:
+    ``torch.set_num_threads`` also sets the OpenMP runtime's thread count,
+    which torch may share with fastnet, and :func:`import_torch` is left to
+    the factories, which run only when a benchmark does.
+    """
+    return importlib.util.find_spec("torch") is not None
+
+
 def import_torch():
     """Return torch set to :func:`blas_threads` threads, or None if not installed."""
     try:
@@ -68,7 +81,7 @@ def pause():
 
 def with_torch(impls, **torch_factories):
     """``impls`` plus the given torch implementations when torch is importable."""
-    if import_torch() is not None:
+    if have_torch():
         impls.update({name.replace("_", " "): f for name, f in torch_factories.items()})
     return impls
 
