@@ -730,7 +730,8 @@ class SearchResult:
             return None
         shown = self.trials[:top]
         rows = max(1, math.ceil(len(shown) / 5))
-        fig, axes = plt.subplots(rows, 5, figsize=(15, 2.6 * rows), sharey=True, squeeze=False)
+        fig, axes = plt.subplots(rows, 5, figsize=(15, 2.6 * rows), sharey=True, squeeze=False,
+                                 layout="constrained")
         for ax in axes.flat[len(shown):]:
             ax.axis("off")
         for k, (ax, r) in enumerate(zip(axes.flat, shown)):
@@ -742,7 +743,7 @@ class SearchResult:
                     transform=ax.transAxes, fontsize=7, va="top", ha="right")
             ax.set_ylim(0, 1)
             if k == 0:
-                ax.legend(loc="upper left", fontsize=7)
+                ax.legend(loc="center left", fontsize=7)  # the settings take the top right
         return save_figure(fig, Path(path))
 
 

@@ -56,7 +56,7 @@ def _plot(paths, out_dir):
     y = np.arange(-5, 5, 0.01)
     X, Y = np.meshgrid(x, y)
     Z = f(X, Y)
-    fig, axes = plt.subplots(2, 3, figsize=(13, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8), layout="constrained")
     for ax, (name, path) in zip(axes.ravel(), paths.items()):
         ax.contour(X, Y, Z, levels=np.linspace(0.5, 7, 8), colors="0.6", linewidths=0.8)
         ax.plot(path[:, 0], path[:, 1], "o-", color="tab:red", markersize=3)
