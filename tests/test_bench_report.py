@@ -43,6 +43,7 @@ def test_registering_the_cases_leaves_the_thread_counts_alone():
     )
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     env.pop("OMP_NUM_THREADS", None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+    # -I: the installed fastnet, not ./fastnet when run from the source tree
+    done = subprocess.run([sys.executable, "-I", "-c", script], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
