@@ -13,3 +13,9 @@ def pytest_generate_tests(metafunc):
         params = [(c, i) for c in harness.CASES for i in c.impls]
         metafunc.parametrize(("case", "impl"), params,
                              ids=[f"{c.id}-{i}" for c, i in params])
+
+
+def pytest_sessionstart(session):
+    # torch on the benchmarks' thread count before any case runs, as report.py sets it
+    # (registering the cases above only checks that torch is installed).
+    harness.import_torch()
