@@ -452,6 +452,7 @@ def build_parser():
 
     parser = _Parser(prog=PROG, description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = sub.choices  # name -> its parser, which errors about its options name
 
     lrs = _default_lrs()
     train = sub.add_parser(
@@ -610,7 +611,10 @@ def build_parser():
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # pointed at the help of the command given them, which lists its options
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -122,6 +122,8 @@ def test_history_and_plot_files(tmp_path, capsys, monkeypatch):
     (["train", "--history", "h.txt"], "--history", "ending in .csv or .json"),
     (["experiment", "nope"], "NAME", "choose from"),
     (["train", "--nope"], "--nope", "unrecognized arguments"),
+    (["tune", "--trials", "3"], "fastnet tune: error: unrecognized arguments: --trials 3",
+     "(see 'fastnet tune --help')"),
     ([], "COMMAND", "required"),
 ])
 def test_user_errors_are_one_line_naming_the_flag(argv, flag, hint, capsys):
