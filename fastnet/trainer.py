@@ -89,6 +89,14 @@ def _arrays(network):
     return {**network.params, **getattr(network, "buffers", {})}
 
 
+def _copy_into(network, saved):
+    """Copy ``saved`` (key -> array, as :func:`_arrays` gives) into the net's arrays, in
+    place: its layers hold these very arrays."""
+    arrays = _arrays(network)
+    for key, value in saved.items():
+        np.copyto(arrays[key], value)
+
+
 class EarlyStopping(Callback):
     """Stop when a validation metric has not improved for ``patience`` epochs.
 
@@ -98,7 +106,10 @@ class EarlyStopping(Callback):
     epochs in a row without improvement training stops. With
     ``restore_best=True`` the parameters of the best epoch, and the net's
     buffers (batch norm's running statistics) when it has them, are copied
-    back in place when training ends (stopped or not).
+    back in place when training ends (stopped or not). The checkpoint
+    :class:`SaveCheckpoint` writes then holds the restored parameters (the
+    net to keep), and this callback's state the ones training stopped at: a
+    run resumed from it goes on from those, as an unbroken run would.
 
     Needs validation data (``validation_split`` or ``validation_data`` of the
     Trainer): the test set is never used to choose.
@@ -121,6 +132,9 @@ class EarlyStopping(Callback):
         self.restored = False
         self._wait = 0
         self._best_params = None
+        # The arrays as training left them, kept when the best ones are restored over them:
+        # a run resumed from the checkpoint saved after that goes on from these.
+        self._stopped_params = None
 
     def on_train_begin(self, trainer):
         if not trainer.has_validation:
@@ -129,16 +143,24 @@ class EarlyStopping(Callback):
                              "the test set is never used for choices")
         if trainer.current_iter == 0:  # a fresh run; a resumed one keeps the loaded state
             self._reset()
+        elif self._stopped_params is not None:
+            # Resumed after a restore: continue from where training stopped (the optimizer's
+            # state and the step count are that point's), as an unbroken run does.
+            _copy_into(trainer.network, self._stopped_params)
+            self._stopped_params = None
+            self.restored = False
 
     def state_dict(self):
-        """The progress so far (best value and epoch, epochs waited, best parameters)."""
+        """The progress so far (best value and epoch, epochs waited, best parameters, and
+        the parameters training stopped at when the best ones were restored)."""
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self._wait,
-                "best_params": self._best_params}
+                "best_params": self._best_params, "stopped_params": self._stopped_params}
 
     def load_state_dict(self, state):
         self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
         self._wait = integer("wait", state["wait"], low=0)
         self._best_params = state["best_params"]
+        self._stopped_params = state.get("stopped_params")  # checkpoints before it lack it
 
     def _improved(self, value):
         if self.monitor == "val_loss":
@@ -165,10 +187,9 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer):
         if not self.restore_best or self._best_params is None:
             return
-        arrays = _arrays(trainer.network)
-        for key, best in self._best_params.items():
-            # in place: the net's layers hold these very arrays
-            np.copyto(arrays[key], best)
+        self._stopped_params = {k: np.array(v, copy=True)
+                                for k, v in _arrays(trainer.network).items()}
+        _copy_into(trainer.network, self._best_params)
         self.restored = True
         if trainer.stop_reason and trainer.stop_reason.startswith("early stopping"):
             trainer.stop_reason += "; best parameters restored"

@@ -418,6 +418,43 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path, sampling):
         np.testing.assert_array_equal(final.net.params[key], value)
 
 
+def test_resume_after_the_best_was_restored_goes_on_from_where_training_stopped(tmp_path):
+    """A run that ends with EarlyStopping's best parameters restored saves them in its last
+    checkpoint (the net a user keeps and predicts with); resumed from that checkpoint with
+    more epochs, training goes on from the parameters it stopped at, as the unbroken run
+    does (it went on from the restored ones, which the optimizer's state does not match)."""
+    from fastnet import load_checkpoint
+    from fastnet.optim import Adam
+    from fastnet.trainer import SaveCheckpoint
+
+    data = _blobs(4)
+
+    def run(path, epochs, net=None, optimizer=None, state=None, restore_best=True):
+        stopper = EarlyStopping("val_loss", patience=10, restore_best=restore_best)
+        trainer = _trainer(data=data, net=net, epochs=epochs, validation_split=0.2,
+                           optimizer=optimizer or Adam(lr=0.01), optimizer_param=None,
+                           sampling="textbook", callbacks=[SaveCheckpoint(path), stopper], seed=3)
+        if state is not None:
+            trainer.load_state_dict(state)
+        trainer.train()
+        return trainer, stopper
+
+    whole, _ = run(tmp_path / "a.npz", 4)
+    part, stopper = run(tmp_path / "b.npz", 2)
+    ckpt = load_checkpoint(tmp_path / "b.npz")
+    # textbook sampling: steps follow the last evaluation, so the restore moved the parameters
+    stopped, _ = run(tmp_path / "c.npz", 2, restore_best=False)
+    assert stopper.restored and any(not np.array_equal(value, stopped.network.params[key])
+                                    for key, value in part.network.params.items())
+    for key, value in part.network.params.items():
+        np.testing.assert_array_equal(ckpt.net.params[key], value)
+    resumed, _ = run(tmp_path / "b.npz", 4, net=ckpt.net, optimizer=ckpt.optimizer,
+                     state=ckpt.state)
+    assert resumed.train_loss_list == whole.train_loss_list
+    for key, value in whole.network.params.items():
+        np.testing.assert_array_equal(resumed.network.params[key], value)
+
+
 def test_resume_checks_the_trainer_matches(tmp_path):
     from fastnet import load_checkpoint, save
 
