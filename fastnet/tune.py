@@ -632,6 +632,36 @@ def _spawn_ignoring_ctrl_c(start, *args):
         signal.signal(signal.SIGINT, previous)
 
 
+def _worker_can_start():
+    """The probe :func:`_check_workers_start` runs in a new process: nothing to do."""
+
+
+def _check_workers_start(ctx):
+    """Start one process of ``ctx`` that does nothing and wait for it; RuntimeError if it fails.
+
+    A spawned process first imports the script that started it. A script that
+    calls the search at its top level (no ``if __name__ == '__main__':``)
+    calls it again there, where starting processes is an error; the process
+    dies, and the pool's start could wait for it forever (its arguments,
+    larger than a pipe's buffer, are still being written to it). This probe
+    has no arguments, so its failure is seen at once.
+    """
+    probe = ctx.Process(target=_worker_can_start, name="fastnet-tune-probe")
+    _spawn_ignoring_ctrl_c(probe.start)
+    try:
+        probe.join()
+    finally:
+        if probe.exitcode is None:  # interrupted while waiting
+            probe.terminate()
+            probe.join()
+    if probe.exitcode != 0:
+        raise RuntimeError(
+            f"n_jobs > 1: a worker process could not start (exit status {probe.exitcode}). "
+            "Each worker first imports the script that started the search, which must not "
+            "start it again then: in a script, call it under \"if __name__ == '__main__':\" "
+            "(the worker's own error is printed above)")
+
+
 class _ChildThreads:
     """Set the thread variables while worker processes start (they read them as numpy loads)."""
 
@@ -879,6 +909,7 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
     else:
         ctx = multiprocessing.get_context("spawn")
         with _ChildThreads(n_jobs), contextlib.ExitStack() as processes:
+            _check_workers_start(ctx)
             store = None
             if early_stopping:  # the rung board the workers share
                 store = processes.enter_context(_spawn_ignoring_ctrl_c(ctx.Manager)).dict()

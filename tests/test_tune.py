@@ -421,3 +421,39 @@ def test_batch_trials_needs_nets_a_netbatch_takes():
     with pytest.raises(ValueError, match="batch_trials trains each group.*batch_trials=1"):
         random_search(width, {"width": intrange(4, 40)}, x, t, n_trials=4, epochs=1, seed=0,
                       batch_trials=4)
+
+
+_UNGUARDED_SCRIPT = """
+import numpy as np
+from fastnet import tune
+rng = np.random.default_rng(0)
+x, t = rng.random((60, 4)).astype(np.float32), np.arange(60) % 2
+tune.random_search(tune.MLP(4, [3], 2), {"lr": tune.loguniform(1e-3, 1e-1)}, x, t,
+                   n_trials=2, epochs=1, batch_size=10, seed=0, n_jobs=2)
+print("searched")
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_without_a_main_guard_fails_at_once(tmp_path, guarded):
+    """Workers import the calling script first; unguarded, it starts the search again there
+    and the worker dies. The pool's start then waited forever (its arguments, larger than a
+    pipe's buffer, still being written to the dead worker); now a probe process finds it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    body = _UNGUARDED_SCRIPT
+    if guarded:
+        body = "if __name__ == '__main__':\n" + textwrap.indent(body, "    ")
+    script = tmp_path / "search.py"
+    script.write_text(body)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    if guarded:
+        assert done.returncode == 0 and done.stdout.strip() == "searched", done.stderr
+    else:
+        assert done.returncode == 1 and "searched" not in done.stdout
+        assert done.stderr.rstrip().splitlines()[-1].startswith(
+            "RuntimeError: n_jobs > 1: a worker process could not start"), done.stderr
+        assert "if __name__ == '__main__':" in done.stderr
