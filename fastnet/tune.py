@@ -642,9 +642,9 @@ def _check_workers_start(ctx):
     A spawned process first imports the script that started it. A script that
     calls the search at its top level (no ``if __name__ == '__main__':``)
     calls it again there, where starting processes is an error; the process
-    dies, and the pool's start could wait for it forever (its arguments,
-    larger than a pipe's buffer, are still being written to it). This probe
-    has no arguments, so its failure is seen at once.
+    dies, and the pool respawns workers without end, or, when its arguments
+    are larger than a pipe's buffer, waits forever writing them to the dead
+    one. This probe has no arguments, so its failure is seen at once.
     """
     probe = ctx.Process(target=_worker_can_start, name="fastnet-tune-probe")
     _spawn_ignoring_ctrl_c(probe.start)
