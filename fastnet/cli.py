@@ -193,9 +193,57 @@ def _load_checkpoint(path, flag):
         raise UsageError(f"{flag}: {' '.join(str(exc).split())}") from None
 
 
+# The options of 'fastnet train' that build the net or choose the optimizer, and their
+# defaults. Their parser default is None, so that a resumed run can tell those given from
+# those left out: the net and optimizer then come from the checkpoint, and one given that
+# differs from it would otherwise be ignored without a word.
+_NET_OPTIONS = {"optimizer": "adam", "hidden": [100, 100, 100, 100], "activation": "relu",
+                "batchnorm": False, "dropout": 0.0, "weight_decay": 0.0, "dtype": "float32"}
+
+
+def _saved_options(net, optimizer):
+    """The values of :data:`_NET_OPTIONS` that a checkpoint's net and optimizer have
+    (only the optimizer's for a net the command did not build)."""
+    from fastnet import MultiLayerNetExtend
+
+    saved = {"optimizer": type(optimizer).__name__.lower()}
+    if type(net) is MultiLayerNetExtend:
+        saved.update(hidden=list(net.hidden_size_list), activation=net.activation,
+                     batchnorm=net.use_batchnorm,
+                     dropout=net.dropout_ration if net.use_dropout else 0.0,
+                     weight_decay=net.weight_decay_lambda, dtype=net.dtype.name)
+    return saved
+
+
+def _check_resumed_options(path, resumed, given):
+    saved = _saved_options(resumed.net, resumed.optimizer)
+    for name, value in given.items():
+        flag = "--" + name.replace("_", "-")
+        shown = ",".join(map(str, value)) if name == "hidden" else value
+        if name not in saved:
+            raise UsageError(f"{flag} {shown}: the net in --resume {path} is a "
+                             f"{type(resumed.net).__name__} that this command did not build; "
+                             f"drop {flag} (the net comes from the file)")
+        if saved[name] != value and value is True:  # a switch such as --batchnorm
+            raise UsageError(f"{flag}: the run in --resume {path} was trained without it, and "
+                             f"its net and optimizer come from the file; drop {flag} (or start "
+                             "a new run without --resume)")
+        if saved[name] != value:
+            was = ",".join(map(str, saved[name])) if name == "hidden" else saved[name]
+            raise UsageError(f"{flag} {shown}: the run in --resume {path} has {flag} {was}, and "
+                             f"its net and optimizer come from the file; drop {flag} or give "
+                             f"{was} (or start a new run without --resume)")
+
+
 def _train(args):
     from fastnet import MultiLayerNetExtend
     from fastnet.trainer import EarlyStopping, SaveCheckpoint, Trainer
+
+    given = {name: getattr(args, name) for name in _NET_OPTIONS
+             if getattr(args, name) is not None}
+    for name, default in _NET_OPTIONS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
     if args.early_stopping is not None and not args.validation_split:
         raise UsageError("--early-stopping needs validation data: add --validation-split 0.1 "
@@ -206,6 +254,8 @@ def _train(args):
     if resumed is not None and resumed.state is None:
         raise UsageError(f"--resume {args.resume}: holds a net but no training state; resume "
                          "from a file written by 'fastnet train --save'")
+    if resumed is not None:
+        _check_resumed_options(args.resume, resumed, given)
     done = resumed.state.get("epoch") if resumed is not None else None
     if isinstance(done, numbers.Integral) and done >= args.epochs:  # checked before the data load
         raise UsageError(f"--resume {args.resume}: that run has finished epoch {done} of "
@@ -227,6 +277,8 @@ def _train(args):
         optimizer, optimizer_param = args.optimizer, {"lr": lr}
     else:  # the net and the optimizer (kind, lr, state) come from the checkpoint
         net, optimizer, optimizer_param = resumed.net, resumed.optimizer, None
+        if args.lr is not None:
+            optimizer.lr = args.lr
     dtype = net.dtype
     callbacks = []
     if args.early_stopping is not None:
@@ -253,7 +305,8 @@ def _train(args):
                              f"options ({exc}); give the options it was started with") from None
         if not args.quiet:
             print(f"resuming {args.resume} after epoch {trainer.current_epoch} of {args.epochs} "
-                  f"(net and optimizer from the file)")
+                  f"(net and optimizer from the file"
+                  f"{'' if args.lr is None else f', lr set to {args.lr:g}'})")
     elif not args.quiet:
         layers = "-".join(map(str, [784, *args.hidden, 10]))
         print(f"net {layers} ({args.activation}, init {args.init}"
@@ -465,23 +518,24 @@ def build_parser():
                        help="passes over the training set (default 10)")
     train.add_argument("--batch-size", type=_POSITIVE_INT, default=100,
                        help="mini-batch size (default 100)")
-    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam",
+    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
                        help="update rule (default adam): "
                             + ", ".join(f"{n} (lr {lrs[n]:g})" for n in sorted(OPTIMIZERS)))
     train.add_argument("--lr", type=_real(0, low_open=True), default=None,
                        help="learning rate (default: the optimizer's, listed under --optimizer)")
-    train.add_argument("--hidden", type=_hidden_sizes, default=[100, 100, 100, 100],
+    train.add_argument("--hidden", type=_hidden_sizes, default=None,
                        help="hidden layer sizes, comma-separated (default 100,100,100,100)")
-    train.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu",
+    train.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
                        help="hidden activation (default relu)")
     train.add_argument("--init", type=_weight_init, default="he",
                        help="weight init: he, xavier, glorot, lecun, orthogonal, ... or a std "
-                            "such as 0.01 (default he)")
-    train.add_argument("--batchnorm", action="store_true",
+                            "such as 0.01 (default he; a new run's, --resume keeps the saved "
+                            "weights)")
+    train.add_argument("--batchnorm", action="store_true", default=None,
                        help="batch normalization before each hidden activation")
-    train.add_argument("--dropout", type=_real(0, 1, high_open=True), default=0.0,
+    train.add_argument("--dropout", type=_real(0, 1, high_open=True), default=None,
                        metavar="RATIO", help="dropout ratio after each hidden layer (default 0: off)")
-    train.add_argument("--weight-decay", type=_real(0), default=0.0, metavar="LAMBDA",
+    train.add_argument("--weight-decay", type=_real(0), default=None, metavar="LAMBDA",
                        help="L2 weight decay lambda (default 0)")
     train.add_argument("--validation-split", type=_real(0, 1, high_open=True), default=0.0,
                        metavar="FRACTION",
@@ -492,7 +546,7 @@ def build_parser():
                             "restore the best weights (needs --validation-split)")
     train.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0,
                        help="seed for weights, validation split and batch order (default 0)")
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+    train.add_argument("--dtype", choices=["float32", "float64"], default=None,
                        help="parameter dtype (default float32)")
     train.add_argument("--history", default=None, metavar="PATH",
                        help="write the per-epoch history to PATH (.csv or .json)")
@@ -503,7 +557,9 @@ def build_parser():
                             "every epoch (see --resume)")
     train.add_argument("--resume", default=None, metavar="PATH",
                        help="continue the run saved in PATH by --save, up to --epochs; give the "
-                            "same data options and --seed (the net and optimizer come from PATH)")
+                            "same data options and --seed (the net and optimizer come from PATH: "
+                            "a net or optimizer option that differs from it is an error; --lr "
+                            "sets a new learning rate)")
     train.add_argument("--quiet", action="store_true", help="print only the final accuracy")
     train.set_defaults(func=_train)
 

@@ -307,6 +307,40 @@ def _final_accuracy(out):
     return [line for line in out.splitlines() if line.startswith("final test accuracy")]
 
 
+@pytest.mark.parametrize("extra, error", [
+    (["--hidden", "30"], "--hidden 30: the run in --resume part.npz has --hidden 20, and its "
+                         "net and optimizer come from the file; drop --hidden or give 20"),
+    (["--optimizer", "sgd"], "--optimizer sgd: the run in --resume part.npz has --optimizer adam"),
+    (["--dtype", "float64"], "--dtype float64: the run in --resume part.npz has --dtype float32"),
+    (["--weight-decay", "0.1"], "--weight-decay 0.1: the run in --resume part.npz has "
+                                "--weight-decay 0.0"),
+    (["--batchnorm"], "--batchnorm: the run in --resume part.npz was trained without it"),
+    (["--hidden", "20", "--optimizer", "adam", "--activation", "relu"], None),
+    (["--lr", "0.5"], None),
+])
+def test_resume_refuses_net_options_that_differ_from_the_file(tmp_path, capsys, monkeypatch,
+                                                               extra, error):
+    """The net and optimizer come from the file: an option that would build another was
+    ignored without a word; now it is an error, the same values pass, --lr sets a new rate."""
+    import fastnet
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FASTNET_DATA", raising=False)
+    base = ["train", "--hidden", "20", "--quiet"]
+    assert _main(base + ["--epochs", "1", "--save", "part.npz"], capsys)[0] == 0
+    saved = Path("part.npz").read_bytes()
+    code, out, err = _main(["train", "--epochs", "2", "--resume", "part.npz", *extra], capsys)
+    if error is None:
+        assert code == 0, err
+        lr = fastnet.load_checkpoint("part.npz").optimizer.lr
+        assert lr == (0.5 if "--lr" in extra else 0.001)
+    else:
+        assert code == 2 and out == "" and len(err.splitlines()) == 1
+        assert err.startswith("fastnet: error: " + error), err
+        assert Path("part.npz").read_bytes() == saved
+
+
 def test_save_resume_predict(tmp_path, capsys, monkeypatch):
     import fastnet
 
