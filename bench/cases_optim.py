@@ -22,14 +22,13 @@ across the OpenMP threads that also run OpenBLAS; see csrc/threads.pyx);
 "fastnet 1 thread" forces every update onto one thread.
 """
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 import fastnet._kernels.threads as threads
 from fastnet.optim import OPTIMIZERS
-from harness import add_case, have_torch, import_torch, with_torch
+from harness import add_case, block_seconds, have_torch, import_torch, with_torch
 from steps import NETS, fastnet_step, torch_step
 
 SIZES = {"1e4": 10 ** 4, "1e6": 10 ** 6, "1e7": 10 ** 7}
@@ -142,12 +141,7 @@ def _bandwidth_floor(total, accesses):
         for fn in candidates.values():
             fn()
             reps = max(1, int(2e8 // (16 * n)))
-            times = []
-            for _ in range(5):
-                start = time.perf_counter()
-                for _ in range(reps):
-                    fn()
-                times.append((time.perf_counter() - start) / reps)
+            times = [block_seconds(fn, reps) for _ in range(5)]
             if min(times) < best_t:
                 best, best_t = fn, min(times)
         return best

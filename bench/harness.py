@@ -98,6 +98,14 @@ def _calibrate(fn, min_block):
         n *= 2
 
 
+def block_seconds(fn, n):
+    """Seconds per call of ``fn`` over one block of ``n`` calls in a row."""
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
 def interleaved_medians(case, rounds=7, min_block=0.05, pause=PAUSE):
     """Median seconds per call of each implementation of ``case``.
 
@@ -111,12 +119,8 @@ def interleaved_medians(case, rounds=7, min_block=0.05, pause=PAUSE):
     names = list(fns)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            fn, n = fns[name], counts[name]
             time.sleep(pause)
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            samples[name].append((time.perf_counter() - start) / n)
+            samples[name].append(block_seconds(fns[name], counts[name]))
     return {name: (float(np.median(s)), s) for name, s in samples.items()}
 
 

@@ -24,6 +24,7 @@ import fastnet
 import fastnet.kernels as fk
 from fastnet._kernels import threads
 from fastnet.optim import make_optimizer
+from harness import block_seconds
 
 ON = (threads.SPLIT_MIN, threads.SPLIT_MAX)
 OFF = (0, 0)
@@ -60,10 +61,7 @@ def steps(rounds):
                 for _ in range(3):
                     run()
                 time.sleep(0.05)
-                start = time.perf_counter()
-                for _ in range(reps):
-                    run()
-                times[name][mode].append((time.perf_counter() - start) / reps)
+                times[name][mode].append(block_seconds(run, reps))
     threads.set_row_split(*ON)
     print(f"| work (median of {rounds} rounds) | split off | split on | gain |")
     print("|---|---|---|---|")
@@ -75,13 +73,7 @@ def steps(rounds):
 def _median_time(run, reps):
     for _ in range(3):
         run()
-    samples = []
-    for _ in range(7):
-        start = time.perf_counter()
-        for _ in range(reps):
-            run()
-        samples.append((time.perf_counter() - start) / reps)
-    return float(np.median(samples))
+    return float(np.median([block_seconds(run, reps) for _ in range(7)]))
 
 
 def sweep():
