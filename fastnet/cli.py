@@ -215,24 +215,32 @@ def _saved_options(net, optimizer):
     return saved
 
 
+def _as_typed(name, value):
+    """``value`` of train option ``name`` as it is written on the command line."""
+    return ",".join(map(str, value)) if name == "hidden" else value
+
+
 def _check_resumed_options(path, resumed, given):
+    """UsageError for an option in ``given`` that the resumed run's net or optimizer differs
+    from (those come from the file)."""
     saved = _saved_options(resumed.net, resumed.optimizer)
     for name, value in given.items():
         flag = "--" + name.replace("_", "-")
-        shown = ",".join(map(str, value)) if name == "hidden" else value
         if name not in saved:
-            raise UsageError(f"{flag} {shown}: the net in --resume {path} is a "
+            raise UsageError(f"{flag} {_as_typed(name, value)}: the net in --resume {path} is a "
                              f"{type(resumed.net).__name__} that this command did not build; "
                              f"drop {flag} (the net comes from the file)")
-        if saved[name] != value and value is True:  # a switch such as --batchnorm
-            raise UsageError(f"{flag}: the run in --resume {path} was trained without it, and "
-                             f"its net and optimizer come from the file; drop {flag} (or start "
-                             "a new run without --resume)")
-        if saved[name] != value:
-            was = ",".join(map(str, saved[name])) if name == "hidden" else saved[name]
-            raise UsageError(f"{flag} {shown}: the run in --resume {path} has {flag} {was}, and "
-                             f"its net and optimizer come from the file; drop {flag} or give "
-                             f"{was} (or start a new run without --resume)")
+        if saved[name] == value:
+            continue
+        if value is True:  # a switch such as --batchnorm
+            given_as, has, fix = flag, "was trained without it", f"drop {flag}"
+        else:
+            was = _as_typed(name, saved[name])
+            given_as, has, fix = (f"{flag} {_as_typed(name, value)}", f"has {flag} {was}",
+                                  f"drop {flag} or give {was}")
+        raise UsageError(f"{given_as}: the run in --resume {path} {has}, and its net and "
+                         f"optimizer come from the file; {fix} (or start a new run without "
+                         "--resume)")
 
 
 def _train(args):
@@ -519,14 +527,15 @@ def build_parser():
     train.add_argument("--batch-size", type=_POSITIVE_INT, default=100,
                        help="mini-batch size (default 100)")
     train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None,
-                       help="update rule (default adam): "
+                       help=f"update rule (default {_NET_OPTIONS['optimizer']}): "
                             + ", ".join(f"{n} (lr {lrs[n]:g})" for n in sorted(OPTIMIZERS)))
     train.add_argument("--lr", type=_real(0, low_open=True), default=None,
                        help="learning rate (default: the optimizer's, listed under --optimizer)")
     train.add_argument("--hidden", type=_hidden_sizes, default=None,
-                       help="hidden layer sizes, comma-separated (default 100,100,100,100)")
+                       help="hidden layer sizes, comma-separated (default "
+                            f"{_as_typed('hidden', _NET_OPTIONS['hidden'])})")
     train.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
-                       help="hidden activation (default relu)")
+                       help=f"hidden activation (default {_NET_OPTIONS['activation']})")
     train.add_argument("--init", type=_weight_init, default="he",
                        help="weight init: he, xavier, glorot, lecun, orthogonal, ... or a std "
                             "such as 0.01 (default he; a new run's, --resume keeps the saved "
@@ -547,7 +556,7 @@ def build_parser():
     train.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0,
                        help="seed for weights, validation split and batch order (default 0)")
     train.add_argument("--dtype", choices=["float32", "float64"], default=None,
-                       help="parameter dtype (default float32)")
+                       help=f"parameter dtype (default {_NET_OPTIONS['dtype']})")
     train.add_argument("--history", default=None, metavar="PATH",
                        help="write the per-epoch history to PATH (.csv or .json)")
     train.add_argument("--plot", default=None, metavar="PATH",
