@@ -4,6 +4,7 @@ The BLAS callback is process-wide and set at import, so configurations other
 than this process's run in subprocesses (from "/", so the installed package
 is imported).
 """
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -282,14 +283,21 @@ def test_set_pairing_checks_and_returns_the_previous_bound():
     assert threads.set_pairing() == old == threads.PAIR_MAX
 
 
+@contextlib.contextmanager
+def _row_split(on):
+    """The row split on (its default range) or off within the block."""
+    old = threads.set_row_split(*((threads.SPLIT_MIN, threads.SPLIT_MAX) if on else (0, 0)))
+    try:
+        yield
+    finally:
+        threads.set_row_split(*old)
+
+
 def _affine_forward(dtype, x, W, b, activation, split):
     """``fk.affine_forward`` with the row split on (the default range) or off."""
     out, preact = np.empty((x.shape[0], W.shape[1]), dtype), np.empty((x.shape[0], W.shape[1]), dtype)
-    old = threads.set_row_split(*((threads.SPLIT_MIN, threads.SPLIT_MAX) if split else (0, 0)))
-    try:
+    with _row_split(split):
         fk.affine_forward(x, W, b, out, activation_code(activation), 0.0, preact)
-    finally:
-        threads.set_row_split(*old)
     return out, preact
 
 
@@ -372,14 +380,11 @@ def test_a_net_step_is_the_same_math_with_the_split(dtype):
     t = rng.integers(0, 10, 100)
     results = {}
     for split in (True, False):
-        old = threads.set_row_split(*((threads.SPLIT_MIN, threads.SPLIT_MAX) if split else (0, 0)))
-        try:
+        with _row_split(split):
             net = MultiLayerNet(784, [100, 100], 10, activation="tanh", seed=3, dtype=dtype)
             grads = net.gradient(x, t)
             results[split] = (net.last_loss, {k: g.copy() for k, g in grads.items()},
                               net.predict(x))
-        finally:
-            threads.set_row_split(*old)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     (loss_on, grads_on, out_on), (loss_off, grads_off, out_off) = results[True], results[False]
     np.testing.assert_allclose(loss_on, loss_off, **tol)
