@@ -1,6 +1,8 @@
 """Atomic file output: write a temporary file beside the target, then rename it.
 
-A crash mid-write leaves either the old file or the new one, never a torn one.
+A crash mid-write leaves either the old file or the new one, never a torn one;
+the file and then its directory are synced, so the rename also survives a
+power cut on a journalling file system.
 The file gets the permissions an ordinary ``open(path, 'w')`` would give it
 (``0o666`` less the umask), or keeps those of the file it replaces.
 """
@@ -25,6 +27,20 @@ def _target_mode(path):
         return 0o666 & ~_umask()
 
 
+def _sync_directory(directory):
+    """fsync ``directory``, which records a rename in it (where directories can be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows, which cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="w", **kwargs):
     """Open a temporary file next to ``path``; on success rename it to ``path``.
@@ -43,6 +59,7 @@ def atomic_open(path, mode="w", **kwargs):
             os.fchmod(f.fileno(), _target_mode(path))
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _sync_directory(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
