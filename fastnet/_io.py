@@ -14,7 +14,16 @@ from pathlib import Path
 
 
 def _umask():
-    # os.umask can only be read by setting it; set it straight back.
+    """The process's umask, read without changing it where Linux shows it."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    # os.umask can only be read by setting it; set it straight back (another
+    # thread creating a file in between would get 0o022).
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

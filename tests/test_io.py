@@ -56,3 +56,12 @@ def test_the_file_then_its_directory_are_synced(tmp_path, monkeypatch):
     assert len(synced) == 2
     assert os.path.basename(synced[0]).startswith(".a.csv.")
     assert synced[1] == os.path.realpath(tmp_path) and path.read_text() == "x\n1\n"
+
+
+def test_reading_the_umask_leaves_it_alone(umask_027, monkeypatch):
+    from fastnet import _io
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o027)
+    assert _io._umask() == 0o027
+    if os.path.exists("/proc/self/status"):
+        assert calls == []  # read, not set and reset, where Linux shows it
