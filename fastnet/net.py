@@ -7,6 +7,8 @@ Nothing here knows any particular kind of layer. The textbook's nets
 (:class:`~fastnet.multi_layer_net.MultiLayerNet`, ``MultiLayerNetExtend``)
 are builders of a Sequential.
 """
+import threading
+
 import numpy as np
 
 from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
@@ -80,6 +82,12 @@ class Sequential:
     The consecutive layers' shapes are checked at construction; a mismatch is
     a ValueError naming both layers and the shapes.
 
+    A net may be called from several threads: ``predict``, ``loss``,
+    ``accuracy`` and ``gradient`` share the net's scratch buffers, so each call
+    holds the net's lock and they take turns (each kernel already uses every
+    core). Nets that should run side by side are separate nets, or one
+    :class:`~fastnet.NetBatch`.
+
     Attributes
     ----------
     layers : dict ``{name: layer}`` (ordered)
@@ -127,6 +135,9 @@ class Sequential:
         for _, ws in self._slots:
             ws.may_overwrite_dout = True  # every gradient a net passes back is its own scratch
         self._loss_ws = LayerWorkspace(store, "loss")
+        # One pass at a time through the workspace (reentrant: a NetBatch holds its
+        # members' locks around passes that may call their methods).
+        self._lock = threading.RLock()
         self._checked_shapes = set()
         self.record = self._record_names(named, record)
         self._recorder = None  # the active StatsRecorder while recording
@@ -306,11 +317,12 @@ class Sequential:
         running ones) and draws dropout masks, as in training.
         """
         x = self._check_x(x)
-        step = compiled_pass(self, x, None, bool(train_flg), FORWARD)
-        if step is not None:
-            step.run(x)
-            return step.output.copy()
-        return self._forward(x, bool(train_flg)).copy()
+        with self._lock:
+            step = compiled_pass(self, x, None, bool(train_flg), FORWARD)
+            if step is not None:
+                step.run(x)
+                return step.output.copy()
+            return self._forward(x, bool(train_flg)).copy()
 
     def loss(self, x, t, train_flg=False):
         """The loss (plus every layer's penalty, e.g. weight decay) on ``x`` against ``t``.
@@ -319,10 +331,11 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, t, bool(train_flg), LOSS)
-        if step is not None:
-            return step.run(x, t)
-        return self._loss(x, t, bool(train_flg))
+        with self._lock:
+            step = compiled_pass(self, x, t, bool(train_flg), LOSS)
+            if step is not None:
+                return step.run(x, t)
+            return self._loss(x, t, bool(train_flg))
 
     def accuracy(self, x, t):
         """Fraction of samples whose arg-max output (inference mode) is the target class.
@@ -331,11 +344,12 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, None, False, FORWARD)
-        if step is not None:
-            step.run(x)
-            return accuracy_of(step.output, t)
-        return accuracy_of(self._forward(x, False), t)
+        with self._lock:
+            step = compiled_pass(self, x, None, False, FORWARD)
+            if step is not None:
+                step.run(x)
+                return accuracy_of(step.output, t)
+            return accuracy_of(self._forward(x, False), t)
 
     def gradient(self, x, t):
         """Backpropagated gradients of the training-mode :meth:`loss`.
@@ -344,12 +358,13 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, t, True, GRADIENT)
-        if step is not None:
-            return step.gradient(x, t)
-        self._loss(x, t, True)
-        grads = self._backward()
-        return {key: grads[key] for key in self.params}
+        with self._lock:
+            step = compiled_pass(self, x, t, True, GRADIENT)
+            if step is not None:
+                return step.gradient(x, t)
+            self._loss(x, t, True)
+            grads = self._backward()
+            return {key: grads[key] for key in self.params}
 
     def numerical_gradient(self, x, t):
         """Central-difference gradients of the training-mode :meth:`loss` (slow; for checking).
