@@ -17,7 +17,7 @@ from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from fastnet.layers._base import setting
 from fastnet.layers.activations import Activation
 from fastnet.layers.dropout import MODES
-from fastnet.net import Sequential
+from fastnet.net import LiveArrays, Sequential
 
 
 def _sizes(input_size, hidden_size_list, output_size):
@@ -150,7 +150,8 @@ class MultiLayerNetExtend(Sequential):
         # The textbook's order: every W, b first, then every gamma, beta.
         order = [f"{k}{i}" for i in range(1, n_affine + 1) for k in ("W", "b")]
         order += [f"{k}{i}" for i in range(1, n_affine) for k in ("gamma", "beta")]
-        self.params = {key: self.params[key] for key in order if key in self.params}
+        self.params = LiveArrays({key: self.params[key] for key in order if key in self.params},
+                                 "params")
         self.last_layer = self.loss_layer
 
     def _builder_args(self):

@@ -45,6 +45,59 @@ def accuracy_of(out, t):
     return float(np.sum(right)) / out.shape[0]
 
 
+class LiveArrays(dict):
+    """A net's ``params`` or ``buffers``: its layers' own arrays by name.
+
+    Reading an entry gives the live array the layers compute with (an
+    optimizer updates it in place). Assigning one, as in
+    ``net.params["W1"] = W``, copies ``W`` into that array, so the net uses
+    it (a rebound entry would otherwise be an array the layers never see):
+    ``W`` must have the entry's shape and a dtype that casts to the net's
+    within its kind (float64 -> float32 is fine, complex is not). Entries
+    cannot be added or removed: the layers define them. ``dict(...)``,
+    ``copy()``, ``pickle`` and ``copy.deepcopy`` give plain dicts.
+    """
+
+    __slots__ = ("_what",)
+
+    def __init__(self, arrays, what):
+        super().__init__(arrays)
+        self._what = what
+
+    def __setitem__(self, key, value):
+        live = self.get(key)
+        if live is None:
+            raise ValueError(f"net.{self._what} has no entry {key!r} (it has {', '.join(self)}): "
+                             f"the layers define the entries")
+        if value is live:  # ``params[k] -= d`` updates in place, then assigns the same array
+            return
+        value = np.asarray(value)
+        if value.shape != live.shape:
+            raise ValueError(f"net.{self._what}[{key!r}] must have shape {live.shape} (the "
+                             f"layer's); got {value.shape}")
+        if not np.can_cast(value.dtype, live.dtype, "same_kind"):
+            raise TypeError(f"net.{self._what}[{key!r}] must be real numbers castable to "
+                            f"{live.dtype}; got dtype {value.dtype}")
+        np.copyto(live, value, casting="same_kind")
+
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def _fixed(self, *args, **kwargs):
+        raise TypeError(f"net.{self._what}'s entries are its layers' arrays: they cannot be "
+                        f"added or removed (assign an entry to change its values)")
+
+    __delitem__ = pop = popitem = clear = setdefault = _fixed
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
 def _net_from_state(state):
     return Sequential.from_state(state)
 
@@ -91,7 +144,7 @@ class Sequential:
     Attributes
     ----------
     layers : dict ``{name: layer}`` (ordered)
-    params : dict of the layers' live parameter arrays, named ``<param><n>``
+    params : :class:`LiveArrays`, the layers' live parameter arrays, named ``<param><n>``
         where n counts the layers holding a parameter of that name
         (``W1, b1, W2, b2 ...``, ``gamma1, beta1 ...``). Optimizers update
         them in place, as the textbook's do. All of them are views into one
@@ -99,8 +152,8 @@ class Sequential:
         construction and rebinds each layer's ``params`` to its view), and
         each :meth:`gradient` returns views into one new buffer of the same
         layout, so an optimizer can update every parameter in one pass.
-    buffers : dict of the layers' non-trainable arrays, named the same way
-        (``running_mean1`` ...).
+    buffers : :class:`LiveArrays`, the layers' non-trainable arrays, named the
+        same way (``running_mean1`` ...).
     input_shape, output_shape : the per-sample shapes of the net's input and output.
     last_loss : the loss of the latest ``loss``/``gradient`` pass.
     """
@@ -127,8 +180,10 @@ class Sequential:
         self._param_offsets, self._param_size = self._pack_params()
         self._grad_layout = [(self._param_offsets[g][0], layer.params[k].shape)
                              for g, (layer, k) in self._param_slots.items()]
-        self.params = {g: layer.params[k] for g, (layer, k) in self._param_slots.items()}
-        self.buffers = {g: layer.buffers[k] for g, (layer, k) in self._buffer_slots.items()}
+        self.params = LiveArrays({g: layer.params[k] for g, (layer, k)
+                                  in self._param_slots.items()}, "params")
+        self.buffers = LiveArrays({g: layer.buffers[k] for g, (layer, k)
+                                   in self._buffer_slots.items()}, "buffers")
 
         store = Workspace(max_entries=4 * (3 * len(named) + 2))
         self._slots = [(layer, LayerWorkspace(store, name)) for name, layer in named.items()]
