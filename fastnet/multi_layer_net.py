@@ -12,12 +12,13 @@ import numpy as np
 
 from fastnet._activation import get_activation
 from fastnet._checks import flag, float_dtype, make_rng, one_of, positive_int, real_scalar
+from fastnet._live import LiveArrays
 from fastnet.init import get_initializer
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from fastnet.layers._base import setting
 from fastnet.layers.activations import Activation
 from fastnet.layers.dropout import MODES
-from fastnet.net import LiveArrays, Sequential
+from fastnet.net import Sequential
 
 
 def _sizes(input_size, hidden_size_list, output_size):
@@ -151,7 +152,7 @@ class MultiLayerNetExtend(Sequential):
         order = [f"{k}{i}" for i in range(1, n_affine + 1) for k in ("W", "b")]
         order += [f"{k}{i}" for i in range(1, n_affine) for k in ("gamma", "beta")]
         self.params = LiveArrays({key: self.params[key] for key in order if key in self.params},
-                                 "params")
+                                 "net.params")
         self.last_layer = self.loss_layer
 
     def _builder_args(self):

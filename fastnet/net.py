@@ -13,6 +13,7 @@ import numpy as np
 
 from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
 from fastnet._kernels.program import views
+from fastnet._live import LiveArrays
 from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
 from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.diagnostics import StatsRecorder
@@ -43,59 +44,6 @@ def accuracy_of(out, t):
     right = y == t
     right &= ~np.isnan(out).any(axis=1)
     return float(np.sum(right)) / out.shape[0]
-
-
-class LiveArrays(dict):
-    """A net's ``params`` or ``buffers``: its layers' own arrays by name.
-
-    Reading an entry gives the live array the layers compute with (an
-    optimizer updates it in place). Assigning one, as in
-    ``net.params["W1"] = W``, copies ``W`` into that array, so the net uses
-    it (a rebound entry would otherwise be an array the layers never see):
-    ``W`` must have the entry's shape and a dtype that casts to the net's
-    within its kind (float64 -> float32 is fine, complex is not). Entries
-    cannot be added or removed: the layers define them. ``dict(...)``,
-    ``copy()``, ``pickle`` and ``copy.deepcopy`` give plain dicts.
-    """
-
-    __slots__ = ("_what",)
-
-    def __init__(self, arrays, what):
-        super().__init__(arrays)
-        self._what = what
-
-    def __setitem__(self, key, value):
-        live = self.get(key)
-        if live is None:
-            raise ValueError(f"net.{self._what} has no entry {key!r} (it has {', '.join(self)}): "
-                             f"the layers define the entries")
-        if value is live:  # ``params[k] -= d`` updates in place, then assigns the same array
-            return
-        value = np.asarray(value)
-        if value.shape != live.shape:
-            raise ValueError(f"net.{self._what}[{key!r}] must have shape {live.shape} (the "
-                             f"layer's); got {value.shape}")
-        if not np.can_cast(value.dtype, live.dtype, "same_kind"):
-            raise TypeError(f"net.{self._what}[{key!r}] must be real numbers castable to "
-                            f"{live.dtype}; got dtype {value.dtype}")
-        np.copyto(live, value, casting="same_kind")
-
-    def update(self, *args, **kwargs):
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def __ior__(self, other):
-        self.update(other)
-        return self
-
-    def _fixed(self, *args, **kwargs):
-        raise TypeError(f"net.{self._what}'s entries are its layers' arrays: they cannot be "
-                        f"added or removed (assign an entry to change its values)")
-
-    __delitem__ = pop = popitem = clear = setdefault = _fixed
-
-    def __reduce__(self):
-        return dict, (dict(self),)
 
 
 def _net_from_state(state):
@@ -181,9 +129,9 @@ class Sequential:
         self._grad_layout = [(self._param_offsets[g][0], layer.params[k].shape)
                              for g, (layer, k) in self._param_slots.items()]
         self.params = LiveArrays({g: layer.params[k] for g, (layer, k)
-                                  in self._param_slots.items()}, "params")
+                                  in self._param_slots.items()}, "net.params")
         self.buffers = LiveArrays({g: layer.buffers[k] for g, (layer, k)
-                                   in self._buffer_slots.items()}, "buffers")
+                                   in self._buffer_slots.items()}, "net.buffers")
 
         store = Workspace(max_entries=4 * (3 * len(named) + 2))
         self._slots = [(layer, LayerWorkspace(store, name)) for name, layer in named.items()]
@@ -281,7 +229,7 @@ class Sequential:
             start, size = offsets[g]
             view = buffer[start:start + size].reshape(layer.params[k].shape)
             np.copyto(view, layer.params[k])
-            layer.params[k] = view
+            layer.params.rebind(k, view)
         return offsets, total
 
     def _new_grads(self):

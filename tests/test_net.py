@@ -222,6 +222,16 @@ def test_assigning_a_parameter_checks_it(key, value, error, match):
         net.params[key] = value
 
 
+def test_assigning_through_a_layer_sets_the_nets_parameter(rng):
+    net = MultiLayerNet(20, [10], 3, seed=0)
+    x = rng.random((5, 20)).astype(np.float32)
+    net.predict(x)  # a compiled pass now holds the parameters' addresses
+    net.layers["Affine2"].W = np.zeros((10, 3))  # the textbook's layer attribute
+    net.layers["Affine2"].params["b"] = np.arange(3.0)
+    assert not net.params["W2"].any() and list(net.params["b2"]) == [0, 1, 2]
+    np.testing.assert_array_equal(net.predict(x), np.tile(np.arange(3, dtype=np.float32), (5, 1)))
+
+
 def test_parameters_cannot_be_removed_and_copy_as_plain_dicts():
     import copy
     import pickle
