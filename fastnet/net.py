@@ -8,6 +8,7 @@ Nothing here knows any particular kind of layer. The textbook's nets
 are builders of a Sequential.
 """
 import threading
+import weakref
 
 import numpy as np
 
@@ -29,6 +30,10 @@ from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
 #: Sequential and its builder subclasses by class name (for ``from_config``).
 NETS = {}
+
+#: layer -> the net whose parameter buffer holds the layer's parameters (weakly
+#: held both ways: a net that is gone releases its layers).
+_PARAMETER_OWNER = weakref.WeakKeyDictionary()
 
 
 def accuracy_of(out, t):
@@ -141,6 +146,7 @@ class Sequential:
         # One pass at a time through the workspace (reentrant: a NetBatch holds its
         # members' locks around passes that may call their methods).
         self._lock = threading.RLock()
+        self._lost_layer = None  # a layer whose parameters a later net took (_pack_params)
         self._checked_shapes = set()
         self.record = self._record_names(named, record)
         self._recorder = None  # the active StatsRecorder while recording
@@ -226,6 +232,12 @@ class Sequential:
             total += layer.params[k].size
         buffer = np.empty(total, self.dtype)
         for g, (layer, k) in self._param_slots.items():
+            owner = _PARAMETER_OWNER.get(layer)
+            previous = None if owner is None else owner()
+            if previous is not None and previous is not self:
+                previous._lost_layer = next(name for name, lay in previous.layers.items()
+                                            if lay is layer)
+            _PARAMETER_OWNER[layer] = weakref.ref(self)
             start, size = offsets[g]
             view = buffer[start:start + size].reshape(layer.params[k].shape)
             np.copyto(view, layer.params[k])
@@ -253,6 +265,12 @@ class Sequential:
 
     # -- input checks --------------------------------------------------------------
     def _check_x(self, x):
+        if self._lost_layer is not None:
+            raise RuntimeError(
+                f"this net's layer {self._lost_layer!r} was built into another net since, whose "
+                f"parameter buffer now holds its parameters: this net would no longer train or "
+                f"use them. Build each net from its own layer objects (a parameter-free layer "
+                f"such as an activation or Dropout may be shared)")
         x = as_array("x", x)
         check_batch("x", x)  # before as_input, whose C-order copy makes 0-d arrays 1-d
         x = as_input("x", x, self.dtype)

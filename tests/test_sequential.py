@@ -461,3 +461,27 @@ def test_params_and_grads_are_views_into_one_buffer_each():
         assert offset == p_offset
     again = net.gradient(x, t)
     assert next(iter(again.values())).base is not gbase  # a new buffer per call
+
+
+def test_a_net_whose_layer_was_built_into_a_later_net_refuses_to_run():
+    # The later net's parameter buffer takes the layer's parameters; the first net's
+    # params (and its optimizer's updates) no longer reached the layer, silently.
+    shared = Affine.create(6, 4, rng=0)
+    first = Sequential([shared, Affine.create(4, 3, rng=1)])
+    later = Sequential([shared, Affine.create(4, 3, rng=2)])
+    x, t = np.ones((2, 6), np.float32), np.array([0, 2])
+    with pytest.raises(RuntimeError, match="layer 'Affine1' was built into another net"):
+        first.gradient(x, t)
+    later.params["W1"] -= later.gradient(x, t)["W1"]
+    assert np.shares_memory(later.params["W1"], shared.params["W"])
+
+
+def test_layers_of_a_net_that_is_gone_may_build_a_new_one():
+    import gc
+    layers = [Affine.create(6, 4, rng=0), Affine.create(4, 3, rng=1)]
+    net = Sequential(layers)
+    x = np.ones((2, 6), np.float32)
+    expected = net.predict(x)
+    del net
+    gc.collect()
+    np.testing.assert_array_equal(Sequential(layers).predict(x), expected)
