@@ -25,7 +25,8 @@ test set is never an argument: nothing here can look at it.
   ``n_jobs``.
 * ``n_jobs > 1`` runs trials in worker processes (``spawn`` context) with
   ``cores // n_jobs`` BLAS/OpenMP threads each, so the cores are not
-  oversubscribed.
+  oversubscribed. A worker that dies (the out-of-memory killer, a crash in
+  ``build``) ends the search at once with a :class:`WorkerDiedError`.
 * ``batch_trials=k`` trains trials ``0..k-1``, ``k..2k-1``, ... as groups:
   each group is one :class:`fastnet.NetBatch` (one batched step per
   mini-batch), every member with its own parameters, initial weights and
@@ -729,13 +730,13 @@ def _spawn_ignoring_ctrl_c(start, *args):
     """``start(*args)``, which starts processes, with SIGINT ignored while it runs.
 
     A terminal's Ctrl-C signals the whole process group. A worker it interrupts
-    while starting or training prints a traceback, and one interrupted while
-    sending a result dies holding the pool's queue lock, which can leave the
-    parent waiting forever. A process started with SIGINT ignored keeps it
-    ignored (Python puts its KeyboardInterrupt handler only over the default),
-    so the parent alone stops, and leaving its ``with`` block terminates the
-    workers. A Ctrl-C while ``start`` runs is lost (it spawns the processes; a
-    Manager also waits for its server to start).
+    while starting or training prints a traceback (and with
+    ``multiprocessing.Pool``, one interrupted while sending a result died
+    holding the pool's queue lock). A process started with SIGINT ignored
+    keeps it ignored (Python puts its KeyboardInterrupt handler only over the
+    default), so the parent alone stops, and its cleanup terminates the
+    workers (:func:`_run_in_workers`). A Ctrl-C while ``start`` runs is lost
+    (it spawns the processes; a Manager also waits for its server to start).
     """
     if threading.current_thread() is not threading.main_thread():
         return start(*args)  # signal handlers can be set from the main thread only
@@ -756,9 +757,11 @@ def _check_workers_start(ctx):
     A spawned process first imports the script that started it. A script that
     calls the search at its top level (no ``if __name__ == '__main__':``)
     calls it again there, where starting processes is an error; the process
-    dies, and the pool respawns workers without end, or, when its arguments
-    are larger than a pipe's buffer, waits forever writing them to the dead
-    one. This probe has no arguments, so its failure is seen at once.
+    dies. A worker would die the same way, but starting one writes its
+    arguments (the data) to it, which fails or waits on the dead process
+    (``multiprocessing.Pool`` waited forever when they were larger than a
+    pipe's buffer). This probe has no arguments, so its failure is seen at
+    once and explained.
     """
     probe = ctx.Process(target=_worker_can_start, name="fastnet-tune-probe")
     _spawn_ignoring_ctrl_c(probe.start)
@@ -965,7 +968,8 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
         The study seed (drawn and recorded when None); trial ``k`` uses
         seeds derived from it and ``k`` (:func:`trial_seeds`).
     n_jobs : int >= 1
-        Worker processes; the results do not depend on it.
+        Worker processes; the results do not depend on it. One that dies
+        mid-search is a :class:`WorkerDiedError` (the others are stopped).
     batch_trials : int >= 1
         Trials trained together as one :class:`fastnet.NetBatch` (see the
         module docstring): all trials of a group see the same batches, those

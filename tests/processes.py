@@ -21,3 +21,12 @@ def children(pid=None):
         if int(ppid) == parent:
             found.append((int(child), state, cmdline.replace(b"\0", b" ").decode().strip()))
     return found
+
+
+def alive(pid):
+    """Whether process ``pid`` exists (a zombie does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
