@@ -7,10 +7,13 @@ Nothing here knows any particular kind of layer. The textbook's nets
 (:class:`~fastnet.multi_layer_net.MultiLayerNet`, ``MultiLayerNetExtend``)
 are builders of a Sequential.
 """
+import threading
+
 import numpy as np
 
 from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
 from fastnet._kernels.program import views
+from fastnet._live import LiveArrays
 from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
 from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.diagnostics import StatsRecorder
@@ -80,10 +83,16 @@ class Sequential:
     The consecutive layers' shapes are checked at construction; a mismatch is
     a ValueError naming both layers and the shapes.
 
+    A net may be called from several threads: ``predict``, ``loss``,
+    ``accuracy`` and ``gradient`` share the net's scratch buffers, so each call
+    holds the net's lock and they take turns (each kernel already uses every
+    core). Nets that should run side by side are separate nets, or one
+    :class:`~fastnet.NetBatch`.
+
     Attributes
     ----------
     layers : dict ``{name: layer}`` (ordered)
-    params : dict of the layers' live parameter arrays, named ``<param><n>``
+    params : :class:`LiveArrays`, the layers' live parameter arrays, named ``<param><n>``
         where n counts the layers holding a parameter of that name
         (``W1, b1, W2, b2 ...``, ``gamma1, beta1 ...``). Optimizers update
         them in place, as the textbook's do. All of them are views into one
@@ -91,8 +100,8 @@ class Sequential:
         construction and rebinds each layer's ``params`` to its view), and
         each :meth:`gradient` returns views into one new buffer of the same
         layout, so an optimizer can update every parameter in one pass.
-    buffers : dict of the layers' non-trainable arrays, named the same way
-        (``running_mean1`` ...).
+    buffers : :class:`LiveArrays`, the layers' non-trainable arrays, named the
+        same way (``running_mean1`` ...).
     input_shape, output_shape : the per-sample shapes of the net's input and output.
     last_loss : the loss of the latest ``loss``/``gradient`` pass.
     """
@@ -119,14 +128,19 @@ class Sequential:
         self._param_offsets, self._param_size = self._pack_params()
         self._grad_layout = [(self._param_offsets[g][0], layer.params[k].shape)
                              for g, (layer, k) in self._param_slots.items()]
-        self.params = {g: layer.params[k] for g, (layer, k) in self._param_slots.items()}
-        self.buffers = {g: layer.buffers[k] for g, (layer, k) in self._buffer_slots.items()}
+        self.params = LiveArrays({g: layer.params[k] for g, (layer, k)
+                                  in self._param_slots.items()}, "net.params")
+        self.buffers = LiveArrays({g: layer.buffers[k] for g, (layer, k)
+                                   in self._buffer_slots.items()}, "net.buffers")
 
         store = Workspace(max_entries=4 * (3 * len(named) + 2))
         self._slots = [(layer, LayerWorkspace(store, name)) for name, layer in named.items()]
         for _, ws in self._slots:
             ws.may_overwrite_dout = True  # every gradient a net passes back is its own scratch
         self._loss_ws = LayerWorkspace(store, "loss")
+        # One pass at a time through the workspace (reentrant: a NetBatch holds its
+        # members' locks around passes that may call their methods).
+        self._lock = threading.RLock()
         self._checked_shapes = set()
         self.record = self._record_names(named, record)
         self._recorder = None  # the active StatsRecorder while recording
@@ -215,7 +229,7 @@ class Sequential:
             start, size = offsets[g]
             view = buffer[start:start + size].reshape(layer.params[k].shape)
             np.copyto(view, layer.params[k])
-            layer.params[k] = view
+            layer.params.rebind(k, view)
         return offsets, total
 
     def _new_grads(self):
@@ -306,11 +320,12 @@ class Sequential:
         running ones) and draws dropout masks, as in training.
         """
         x = self._check_x(x)
-        step = compiled_pass(self, x, None, bool(train_flg), FORWARD)
-        if step is not None:
-            step.run(x)
-            return step.output.copy()
-        return self._forward(x, bool(train_flg)).copy()
+        with self._lock:
+            step = compiled_pass(self, x, None, bool(train_flg), FORWARD)
+            if step is not None:
+                step.run(x)
+                return step.output.copy()
+            return self._forward(x, bool(train_flg)).copy()
 
     def loss(self, x, t, train_flg=False):
         """The loss (plus every layer's penalty, e.g. weight decay) on ``x`` against ``t``.
@@ -319,10 +334,11 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, t, bool(train_flg), LOSS)
-        if step is not None:
-            return step.run(x, t)
-        return self._loss(x, t, bool(train_flg))
+        with self._lock:
+            step = compiled_pass(self, x, t, bool(train_flg), LOSS)
+            if step is not None:
+                return step.run(x, t)
+            return self._loss(x, t, bool(train_flg))
 
     def accuracy(self, x, t):
         """Fraction of samples whose arg-max output (inference mode) is the target class.
@@ -331,11 +347,12 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, None, False, FORWARD)
-        if step is not None:
-            step.run(x)
-            return accuracy_of(step.output, t)
-        return accuracy_of(self._forward(x, False), t)
+        with self._lock:
+            step = compiled_pass(self, x, None, False, FORWARD)
+            if step is not None:
+                step.run(x)
+                return accuracy_of(step.output, t)
+            return accuracy_of(self._forward(x, False), t)
 
     def gradient(self, x, t):
         """Backpropagated gradients of the training-mode :meth:`loss`.
@@ -344,12 +361,13 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, t, True, GRADIENT)
-        if step is not None:
-            return step.gradient(x, t)
-        self._loss(x, t, True)
-        grads = self._backward()
-        return {key: grads[key] for key in self.params}
+        with self._lock:
+            step = compiled_pass(self, x, t, True, GRADIENT)
+            if step is not None:
+                return step.gradient(x, t)
+            self._loss(x, t, True)
+            grads = self._backward()
+            return {key: grads[key] for key in self.params}
 
     def numerical_gradient(self, x, t):
         """Central-difference gradients of the training-mode :meth:`loss` (slow; for checking).
