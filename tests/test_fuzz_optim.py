@@ -119,7 +119,9 @@ def test_update(data, name, convention, dtype, lr, wd):
             # normalise the gradient), each backend a few roundings of these sizes
             bound = 64 * u * (np.abs(old) + np.abs(want) + 10 * lr + 1e-30)
             assert np.all(np.abs(got - want) <= bound), (k, got, want)
-        params = runs[1]
+        # The next step updates copies of these: each optimizer's parameters from this
+        # step must be gone by then (it refuses other arrays while those live).
+        params = copy.deepcopy(runs[1])
 
 
 # -- schedules --------------------------------------------------------------------------

@@ -415,6 +415,92 @@ def test_state_of_another_net_is_an_error(other, rng):
     assert_same(net2.params, before)
 
 
+STATEFUL = [c for c in ALL if c._state_names]
+
+
+def _two_nets(rng, flat):
+    """Two nets of one shape and their gradients; ``flat=False``: their parameters as
+    separate arrays (a dict net, updated per array)."""
+    pairs = [_net_and_grads(rng) for _ in range(2)]
+    if not flat:
+        pairs = [(separate(net.params), separate(grads)) for net, grads in pairs]
+        return [p for p, _ in pairs], [g for _, g in pairs]
+    return [net.params for net, _ in pairs], [g for _, g in pairs], [net for net, _ in pairs]
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per-array"])
+@pytest.mark.parametrize("cls", STATEFUL, ids=lambda c: c.__name__)
+def test_one_optimizer_refuses_a_second_live_net(cls, flat, rng):
+    # The textbook keys state by name: a second net's update would use, and mix, the first
+    # net's moments and step counts. Both nets alive: an error that changes nothing.
+    (params_a, params_b), (grads_a, grads_b), *_ = _two_nets(rng, flat)
+    opt = cls()
+    opt.update(params_a, grads_a)
+    state, before = opt.state_dict(), separate(params_b)
+    with pytest.raises(ValueError, match=r"params\['W1'\] is not the array this \w+'s state "
+                                         r"for 'W1' was made with.*its own optimizer"):
+        opt.update(params_b, grads_b)
+    assert_same(params_b, before)
+    for key, st in state["state"].items():
+        assert opt.state[key]["step"] == st["step"] == 1
+        for name in cls._state_names:
+            np.testing.assert_array_equal(opt.state[key][name], st[name])
+    opt.update(params_a, grads_a)  # its own net still trains
+    assert opt.state["W1"]["step"] == 2
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per-array"])
+def test_state_moves_to_new_arrays_once_loaded_or_the_old_are_gone(flat, rng):
+    (params_a, params_b), (grads_a, grads_b), *nets = _two_nets(rng, flat)
+    opt = Adam()
+    opt.update(params_a, grads_a)
+    opt.load_state_dict(opt.state_dict())  # on purpose: the next arrays take the state
+    opt.update(params_b, grads_b)
+    assert opt.state["W1"]["step"] == 2
+    opt2 = Adam()
+    opt2.update(params_b, grads_b)
+    del params_b, nets  # the arrays opt2's state is for are gone (a net replaced)
+    opt2.update(params_a, grads_a)
+    assert opt2.state["W1"]["step"] == 2
+
+
+def test_one_sgd_serves_several_nets(rng):
+    # Stateless: the textbook's scripts share one SGD among nets (weight_init_compare.py).
+    (params_a, params_b), (grads_a, grads_b), _ = _two_nets(rng, True)
+    copies = [separate(params_a), separate(params_b)]
+    shared = SGD(0.1)
+    for params, grads, own in zip((params_a, params_b), (grads_a, grads_b), copies):
+        shared.update(params, grads)
+        SGD(0.1).update(own, separate(grads))
+    assert_same(separate(params_a), copies[0])
+    assert_same(separate(params_b), copies[1])
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("cls", STATEFUL, ids=lambda c: c.__name__)
+def test_copied_optimizer_continues_as_the_original(cls, how, rng):
+    # The kernels' module made copies fail (TypeError: cannot pickle 'module' object), and
+    # a copied flat group would hold copies of the state views, no longer views of it.
+    import pickle
+
+    net, grads = _net_and_grads(rng)
+    opt = cls(lr=0.05)
+    opt.update(net.params, grads)
+    twin = copy.deepcopy(net)
+    clone = copy.deepcopy(opt) if how == "deepcopy" else pickle.loads(pickle.dumps(opt))
+    assert_same_state(clone, opt)
+    for _ in range(2):
+        fill_(grads, rng)
+        opt.update(net.params, grads)
+        clone.update(twin.params, separate(grads))
+    assert_same(separate(twin.params), separate(net.params))
+    assert_same_state(clone, opt)
+    for st, st2 in zip(opt.state.values(), clone.state.values()):
+        for name in cls._state_names:
+            assert not np.shares_memory(st[name], st2[name])
+    assert opt.state["W1"]["step"] == 3
+
+
 # ------------------------------------------------------------------- errors -----
 BAD = {
     "dtype": lambda g: {**g, "b1": g["b1"].astype(np.float64)},

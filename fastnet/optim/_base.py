@@ -1,8 +1,10 @@
 """The optimizer base class: checked arguments, per-parameter state, one kernel call per
 array, or one for all of them when they are views of one flat array."""
 import functools
+import gc
 import math
 import numbers
+import weakref
 from collections.abc import Mapping
 from operator import itemgetter
 
@@ -98,6 +100,31 @@ def _is_mapping(x):
     return isinstance(x, dict) or isinstance(x, Mapping)  # the first test saves an ABC check a step
 
 
+def _memory_owner(a):
+    """The array whose memory ``a`` shows (``a`` itself, or the base of a view)."""
+    return a if a.base is None else a.base
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _weak(obj):
+    """A weak reference to ``obj``, or None when it takes none (memory of a ``bytes``)."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return None
+
+
+def _alive_after_collection(ref):
+    """Whether the object of the weak reference ``ref`` outlives a garbage collection: a
+    net that was replaced may wait in a reference cycle (its compiled passes point back
+    at it) for the collector, and is gone all the same."""
+    gc.collect()
+    return ref() is not None
+
+
 def _common_step(sts):
     """The step count every state dict of ``sts`` has, or None if they differ or lack one."""
     try:
@@ -118,11 +145,14 @@ class _FlatGroup:
     ``state``: while all are still in place, ``state`` is the state.
     """
 
-    __slots__ = ("keys", "layout", "state", "stdicts", "views", "_names")
+    __slots__ = ("keys", "layout", "state", "stdicts", "views", "user", "_names")
 
     def __init__(self, keys, layout, names, state, stdicts, views):
         self.keys, self.layout, self.state = keys, layout, state
         self.stdicts, self.views = stdicts, views
+        # (weak reference to the array owning the parameters' memory, address of their
+        # range): the parameters this state is for (Optimizer._check_group_user)
+        self.user = None
         self._names = tuple(names)
 
     def holds(self, sts):
@@ -164,10 +194,80 @@ class Optimizer:
         self.backend = backend
         self._ops = get_backend(backend)
         self.state = {}
+        # key -> (its state dict, weak references to the parameter array and to the array
+        # owning its memory, its address): the parameter that state is for (_check_user)
+        self._users = {}
 
     def __setattr__(self, name, value):
         check = self._checks.get(name)
         object.__setattr__(self, name, value if check is None else check(name, value))
+
+    def __getstate__(self):
+        """For pickling and ``copy.deepcopy``: the settings and the state, not the kernels'
+        module nor the flat group and parameter bindings, which the copy makes anew on its
+        first update (its state arrays are its own, no longer views of one flat array)."""
+        state = dict(self.__dict__)
+        for name in ("_ops", "_flat", "_users"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.update(_ops=get_backend(self.backend), _users={})
+
+    # -- which parameters the state is for ---------------------------------------
+    # One optimizer keeps one state per parameter *name* (as the textbook's do). Updating the
+    # arrays of a second net that is still alive with it would mix both nets' moments and
+    # step counts silently, so a stateful optimizer remembers (weakly) the arrays its state is
+    # for and refuses others while those live; once they are gone (a net replaced by its
+    # reloaded copy) the state moves to the new arrays. State made or loaded afresh is for
+    # whichever arrays come first. A stateless optimizer (SGD) serves any number of nets.
+    def _check_user(self, key, st, arr):
+        """Raise ValueError unless the parameter array ``arr`` may be updated with ``st``,
+        the state of ``key``: it is the array that state was last used with (or shows the
+        same memory), that array is gone, or ``st`` was made or loaded since."""
+        bound = self._users.get(key)
+        if bound is None or bound[0] is not st or bound[1]() is arr:
+            return
+        owner = bound[2]()
+        if owner is None or (owner is _memory_owner(arr) and bound[3] == _address(arr)):
+            return
+        del owner
+        if _alive_after_collection(bound[2]):
+            raise ValueError(self._shared_message(key))
+
+    def _bind_user(self, key, st, arr):
+        """Record ``arr`` as the parameter ``st``, the state of ``key``, is for."""
+        bound = self._users.get(key)
+        if bound is not None and bound[0] is st and bound[1]() is arr:
+            return
+        owner = _weak(_memory_owner(arr))
+        self._users[key] = None if owner is None else (st, weakref.ref(arr), owner, _address(arr))
+
+    def _check_group_user(self, group, param, address):
+        """:meth:`_check_user` for a flat group's parameters, the flat ``param`` at
+        ``address``, checked on every one-call update (one identity test); rebinds the
+        group to them when its parameters are gone."""
+        owner = _memory_owner(param)
+        user = group.user
+        if user is not None:
+            current = None if user[0] is None else user[0]()
+            if current is owner and user[1] == address:
+                return
+            if current is not None:
+                del current
+                if _alive_after_collection(user[0]):
+                    raise ValueError(self._shared_message(group.keys[0]))
+        group.user = (_weak(owner), address)
+
+    def _shared_message(self, key):
+        name = type(self).__name__
+        return (f"params[{key!r}] is not the array this {name}'s state for {key!r} was made "
+                f"with, and that array (another net's?) is still alive: an optimizer keeps one "
+                f"state ({', '.join(self._state_names)}) per parameter name, which two nets "
+                f"would share and mix. Give each net its own optimizer (a new one, or "
+                f"copy.deepcopy(opt)); to move this state to the new arrays on purpose, call "
+                f"opt.load_state_dict(opt.state_dict()) first")
 
     def _coefficients(self):
         return None
@@ -206,6 +306,14 @@ class Optimizer:
         per array: the kernels are element-wise. Parameters and gradients
         that are all float64 scalars (Python floats or ``numpy.float64``)
         are packed into one array for one call likewise.
+
+        State is kept per key, as in the textbook, so one optimizer with
+        state (all but SGD) serves one net: updating another net's arrays
+        under the same keys while the first net's are alive is a
+        ValueError, where the textbook's would mix both nets' moments.
+        Once those arrays are gone (the net replaced, e.g. by its reloaded
+        copy), or after :meth:`load_state_dict`, the state serves the
+        arrays it is next used with. SGD may serve several nets.
         """
         flat = self._flat_args(params, grads)
         if flat is not None:
@@ -220,11 +328,18 @@ class Optimizer:
         coeffs = self._coefficients()
         items = check_update_args(params, grads)
         states = [self._state_for(key, arr) for key, arr, _, _, _ in items]
+        stateful = bool(self._state_names)
+        if stateful:
+            for (key, arr, _, _, is_scalar), st in zip(items, states):
+                if st is not None and not is_scalar:
+                    self._check_user(key, st, arr)
         for (key, arr, p, g, is_scalar), st in zip(items, states):
             if st is None:
                 st = self.state[key] = {"step": 0}
                 for name in self._state_names:
                     st[name] = np.zeros_like(arr)
+            if stateful and not is_scalar:
+                self._bind_user(key, st, arr)
             st["step"] += 1
             if p.size:  # an empty array has nothing to update (and no element to point at)
                 self._apply(p, g, st["step"], [st[name].reshape(-1) for name in self._state_names],
@@ -282,7 +397,7 @@ class Optimizer:
         grad, grad_address, _ = found
         if grad_address != address and abs(grad_address - address) < param.nbytes:
             return None  # gradients overlapping the parameters, shifted: order would matter
-        found = self._state_group(keys, layout)
+        found = self._state_group(keys, layout, param, address, params)
         return None if found is None else (param, grad, *found)
 
     def _scalar_args(self, params, grads):
@@ -308,20 +423,40 @@ class Optimizer:
             return None
         return np.array(values, np.float64), np.array(grad_values, np.float64), *found
 
-    def _state_group(self, keys, layout):
+    def _state_group(self, keys, layout, param=None, address=None, params=None):
         """``(group, step)``: the flat state group of ``keys`` laid out as ``layout``
         (the latest one if it still holds their state, else made or gathered now,
         see :meth:`_gather_state`) and the step its update takes; or None when
-        their state cannot be one group or their steps differ."""
+        their state cannot be one group or their steps differ.
+
+        ``param`` (at ``address``) and ``params`` (the mapping): the parameter
+        arrays, checked against those the state is for (:meth:`_check_user`,
+        a ValueError changing nothing); None for scalars, which are not.
+        """
+        checked = param is not None and bool(self._state_names)
         group = self._flat
         if group is not None and group.keys == keys and group.layout == layout:
             step = self._next_flat_step(group)
             if step is not None:
+                if checked:
+                    self._check_group_user(group, param, address)
                 return group, step
         # Not held (or held at steps that differ, which gathering refuses too).
-        group = self._gather_state(keys, layout, list(map(self.state.get, keys)))
+        sts = list(map(self.state.get, keys))
+        if checked:
+            arrays = list(map(params.__getitem__, keys))
+            # A state of another shape or dtype is that error first, as in the per-array path.
+            for key, st, arr in zip(keys, [self._state_for(k, a) for k, a in zip(keys, arrays)],
+                                    arrays):
+                if st is not None:
+                    self._check_user(key, st, arr)
+        group = self._gather_state(keys, layout, sts)
         if group is None:
             return None
+        if checked:
+            for key, st, arr in zip(keys, group.stdicts, arrays):
+                self._bind_user(key, st, arr)
+            group.user = (_weak(_memory_owner(param)), address)
         self._flat = group
         return group, _common_step(group.stdicts) + 1  # gathered: at one step
 
