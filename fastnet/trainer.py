@@ -21,6 +21,7 @@ import json
 import math
 import sys
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -58,6 +59,29 @@ class Callback:
 
     def on_train_end(self, trainer):
         """Called once when training ends, before the final test accuracy."""
+
+    _run = None  # weak reference to the Trainer whose run a stateful callback's progress is
+
+    def _claim_run(self, trainer):
+        """Make this callback's progress ``trainer``'s; called by stateful callbacks in
+        :meth:`on_train_begin`. Returns True for a fresh run (no step taken yet: the
+        callback starts over).
+
+        A resumed run (steps taken) goes on from the progress only if it is this
+        Trainer's own, or was just loaded (``load_state_dict``) or never made:
+        progress of another Trainer's run (a callback shared between trainers) is
+        a ValueError, where it would silently steer this run (another net's best
+        parameters restored into this one, another run's schedule step).
+        """
+        fresh = trainer.current_iter == 0
+        if not fresh and self._run is not None and self._run() is not trainer:
+            raise ValueError(
+                f"this {type(self).__name__} holds the progress of another Trainer's run, and "
+                f"this Trainer resumes its own (iteration {trainer.current_iter}): give each "
+                f"Trainer its own {type(self).__name__} (a fresh run may reuse one: it starts "
+                f"over), or load this run's saved state into it (Trainer.load_state_dict)")
+        self._run = weakref.ref(trainer)
+        return fresh
 
 
 class _StepFunction(Callback):
@@ -116,6 +140,11 @@ class EarlyStopping(Callback):
 
     Attributes after training: ``best`` (the best value), ``best_epoch``
     (1-based), ``stopped_epoch`` (None if it did not stop), ``restored``.
+
+    One instance may serve several Trainers one after the other (a fresh
+    run starts it over); a Trainer resuming its run needs the instance that
+    holds that run's progress (its own, or one its saved state was loaded
+    into): another run's is a ValueError.
     """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True):
@@ -141,7 +170,7 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping(monitor={self.monitor!r}) needs validation data: "
                              "give the Trainer validation_split=0.2 (or validation_data); "
                              "the test set is never used for choices")
-        if trainer.current_iter == 0:  # a fresh run; a resumed one keeps the loaded state
+        if self._claim_run(trainer):  # a fresh run; a resumed one keeps its own state
             self._reset()
         elif self._stopped_params is not None:
             # Resumed after a restore: continue from where training stopped (the optimizer's
@@ -157,6 +186,7 @@ class EarlyStopping(Callback):
                 "best_params": self._best_params, "stopped_params": self._stopped_params}
 
     def load_state_dict(self, state):
+        self._run = None  # the progress of the run the next Trainer resumes
         self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
         self._wait = integer("wait", state["wait"], low=0)
         self._best_params = state["best_params"]
@@ -204,6 +234,13 @@ class LRSchedule(Callback):
     :class:`fastnet.optim.LRScheduler`, which this wraps::
 
         Trainer(..., callbacks=[LRSchedule(LinearWarmup(2) * CosineDecay(18, delay=2))])
+
+    A fresh run (a new Trainer) starts the schedule over; with the optimizer
+    of this callback's previous run, from that run's ``base_lr`` (unless
+    ``lr`` was set since): the schedule mutates the optimizer's ``lr``, so a
+    new ``LRSchedule`` given an optimizer a schedule has decayed starts from
+    the decayed rate. A resumed run (``train()`` again, or a loaded state)
+    continues the schedule.
     """
 
     def __init__(self, schedule, per="epoch"):
@@ -219,7 +256,15 @@ class LRSchedule(Callback):
         if not isinstance(getattr(trainer.optimizer, "lr", None), (int, float)):
             raise TypeError(f"LRSchedule needs an optimizer with a numeric lr attribute; "
                             f"got {type(trainer.optimizer).__name__}")
-        if self.scheduler is None or self.scheduler.optimizer is not trainer.optimizer:
+        previous = self.scheduler
+        if self._claim_run(trainer) and self._loaded is None:
+            # A fresh run starts over. The optimizer's lr is the one the previous run's
+            # schedule left, unless set since: go back to that run's base_lr first.
+            if (previous is not None and previous.optimizer is trainer.optimizer
+                    and trainer.optimizer.lr == previous.last_lr):
+                trainer.optimizer.lr = previous.base_lr
+            self.scheduler = LRScheduler(trainer.optimizer, self.schedule)
+        elif previous is None or previous.optimizer is not trainer.optimizer:
             self.scheduler = LRScheduler(trainer.optimizer, self.schedule)
             if self._loaded is not None:  # resuming: continue the schedule where it was
                 self.scheduler.load_state_dict(self._loaded)
@@ -230,6 +275,7 @@ class LRSchedule(Callback):
         return None if self.scheduler is None else self.scheduler.state_dict()
 
     def load_state_dict(self, state):
+        self._run = None  # the progress of the run the next Trainer resumes
         self._loaded = state
 
     def on_step_end(self, trainer, loss):
@@ -365,6 +411,11 @@ class Trainer:
         (a float), training runs ``int(epochs * that)`` steps, and metrics
         are taken after the steps whose index ``i`` (from 0) satisfies
         ``i % (N / batch) == 0``.
+
+    The data arrays are kept, not copied (as the textbook's Trainer keeps
+    them), except that ``validation_split`` copies the training and
+    validation parts out of ``x_train``/``t_train`` at construction: change
+    the data before building the Trainer, not after.
 
     Attributes after :meth:`train`: ``train_loss_list`` (per step),
     ``train_acc_list``, ``test_acc_list``, ``val_loss_list``,

@@ -269,6 +269,53 @@ def test_lr_schedule_per_epoch_and_per_step():
         LRSchedule(StepDecay(1), per="batch")
 
 
+def test_lr_schedule_reused_by_a_fresh_run_starts_over():
+    # The same callback and optimizer for a second net: the schedule went on from the first
+    # run's last step (lr 0.1 * 0.5 ** 3 at the second run's first epoch).
+    opt, schedule = SGD(0.1), LRSchedule(StepDecay(1, gamma=0.5))
+    for seed in (0, 1):
+        trainer = _trainer(seed, optimizer=opt, optimizer_param=None, callbacks=[schedule])
+        trainer.train()
+        assert [row["lr"] for row in trainer.history] == [0.1, 0.05, 0.025]
+    opt.lr = 0.2  # set by the user since: the next fresh run starts from it
+    trainer = _trainer(2, optimizer=opt, optimizer_param=None, callbacks=[schedule])
+    trainer.train()
+    assert [row["lr"] for row in trainer.history] == [0.2, 0.1, 0.05]
+    trainer.epochs, trainer.max_iter = 4, 40  # the same run resumed: the schedule goes on
+    trainer.train()
+    assert [row["lr"] for row in trainer.history] == [0.2, 0.1, 0.05, 0.025]
+
+
+@pytest.mark.parametrize("make", [lambda: EarlyStopping(patience=1),
+                                  lambda: LRSchedule(StepDecay(1, gamma=0.5))],
+                         ids=["EarlyStopping", "LRSchedule"])
+def test_a_callback_holding_another_runs_progress_refuses_to_resume(make):
+    # Trainer A resumed after B ran with the same EarlyStopping copied B's parameters into A's
+    # net (the "parameters training stopped at"); an LRSchedule restarted A's schedule from
+    # A's decayed lr. Now an error that changes nothing; each trainer's own callback works.
+    data = _blobs(5)
+    shared = make()
+    first = _trainer(0, data=data, epochs=2, validation_split=0.2, callbacks=[shared])
+    first.train()
+    second = _trainer(1, data=data, epochs=2, validation_split=0.2, callbacks=[shared])
+    second.train()  # a fresh run may reuse it: it starts over
+    first.epochs, first.max_iter = 3, 3 * first.iter_per_epoch
+    before = {k: v.copy() for k, v in first.network.params.items()}
+    lr = first.optimizer.lr
+    with pytest.raises(ValueError, match=f"this {type(shared).__name__} holds the progress of "
+                                         "another Trainer's run"):
+        first.train()
+    assert first.optimizer.lr == lr and len(first.history) == 2
+    for key, value in first.network.params.items():
+        np.testing.assert_array_equal(value, before[key])
+    own = make()
+    own.load_state_dict(second.state_dict()["callbacks"][0])  # a loaded state is any run's
+    second.callbacks = [own]
+    second.epochs, second.max_iter = 3, 3 * second.iter_per_epoch
+    second.train()
+    assert len(second.history) == 3
+
+
 def test_divergence_carries_on_without_callback():
     trainer = _trainer(optimizer_param={"lr": 1e30}, epochs=2)
     trainer.train()

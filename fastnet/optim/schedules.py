@@ -136,7 +136,8 @@ class LRScheduler:
     """Set ``optimizer.lr = base_lr * schedule(t)``; :meth:`step` advances ``t``.
 
     ``base_lr`` is the optimizer's ``lr`` when the scheduler is made; the
-    factor for ``t = 0`` is applied at once.
+    factor for ``t = 0`` is applied at once. ``last_lr`` is the ``lr`` it
+    set last.
     """
 
     def __init__(self, optimizer, schedule):
@@ -150,6 +151,7 @@ class LRScheduler:
 
     def _apply(self):
         self.optimizer.lr = min(self.base_lr * self.schedule(self.t), _MAX)
+        self.last_lr = self.optimizer.lr  # whether someone set lr since (trainer.LRSchedule)
 
     def step(self):
         """Advance one step (or epoch) and set the optimizer's ``lr``; returns it."""
