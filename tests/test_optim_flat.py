@@ -501,6 +501,24 @@ def test_copied_optimizer_continues_as_the_original(cls, how, rng):
     assert opt.state["W1"]["step"] == 3
 
 
+def test_assigned_backend_runs_its_kernels(monkeypatch, rng):
+    # opt.backend = "reference" kept the compiled kernels (and took any name) silently.
+    import fastnet.reference as reference
+
+    calls = []
+    kernel = reference.adam_update_
+    monkeypatch.setattr(reference, "adam_update_", lambda *a: calls.append(1) or kernel(*a))
+    net, grads = _net_and_grads(rng)
+    opt = Adam()
+    opt.update(net.params, grads)
+    opt.backend = "reference"
+    opt.update(net.params, grads)
+    assert calls == [1] and opt.state["W1"]["step"] == 2
+    with pytest.raises(ValueError, match="backend must be 'compiled' or 'reference'; got 'gpu'"):
+        opt.backend = "gpu"
+    assert opt.backend == "reference"
+
+
 # ------------------------------------------------------------------- errors -----
 BAD = {
     "dtype": lambda g: {**g, "b1": g["b1"].astype(np.float64)},

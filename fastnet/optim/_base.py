@@ -191,14 +191,15 @@ class Optimizer:
     def __init__(self, lr, *, convention="textbook", backend="compiled"):
         self.lr = lr
         self.convention = convention
-        self.backend = backend
-        self._ops = get_backend(backend)
+        self.backend = backend  # sets _ops too (__setattr__)
         self.state = {}
         # key -> (its state dict, weak references to the parameter array and to the array
         # owning its memory, its address): the parameter that state is for (_check_user)
         self._users = {}
 
     def __setattr__(self, name, value):
+        if name == "backend":  # the kernels follow (assigned alone, it was ignored)
+            object.__setattr__(self, "_ops", get_backend(value))
         check = self._checks.get(name)
         object.__setattr__(self, name, value if check is None else check(name, value))
 
