@@ -1,5 +1,39 @@
-"""``LiveArrays``: the parameter and buffer mappings of nets and layers."""
+"""``LiveArrays``: the parameter and buffer mappings of nets and layers; the record of
+arrays a net copied a layer's parameters from (``detach``)."""
+import weakref
+
 import numpy as np
+
+#: id(array) -> (weak reference to it, what it was): arrays that were a layer's parameter
+#: until a net copied them into its parameter buffer (see ``detach``).
+_DETACHED = {}
+
+
+def detach(array, what):
+    """Record that ``array`` is no longer the live parameter ``what`` (text naming it):
+    a net copied it into its parameter buffer, where the layer now computes.
+
+    An optimizer given ``array`` then raises (``detached``): its updates would
+    change nothing the net uses, so training would silently stand still (the
+    textbook's pattern of building layers from a ``params`` dict of one's own,
+    then updating that dict). The record goes when the array does.
+    """
+    key = id(array)
+
+    def forget(ref):
+        if _DETACHED.get(key, (None,))[0] is ref:  # not a later array at the same address
+            del _DETACHED[key]
+
+    try:
+        _DETACHED[key] = (weakref.ref(array, forget), what)
+    except TypeError:  # an array type without weak references: nothing to tell
+        pass
+
+
+def detached(array):
+    """What ``array`` was (the text given to ``detach``), or None if it was never detached."""
+    found = _DETACHED.get(id(array))
+    return None if found is None or found[0]() is not array else found[1]
 
 
 class LiveArrays(dict):

@@ -14,7 +14,7 @@ import numpy as np
 
 from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
 from fastnet._kernels.program import views
-from fastnet._live import LiveArrays
+from fastnet._live import LiveArrays, detach
 from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
 from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.diagnostics import StatsRecorder
@@ -102,7 +102,9 @@ class Sequential:
         (``W1, b1, W2, b2 ...``, ``gamma1, beta1 ...``). Optimizers update
         them in place, as the textbook's do. All of them are views into one
         contiguous buffer (the net copies the layers' arrays into it at
-        construction and rebinds each layer's ``params`` to its view), and
+        construction and rebinds each layer's ``params`` to its view: the
+        arrays the layers were built from are no longer used, and an
+        optimizer given them raises ValueError), and
         each :meth:`gradient` returns views into one new buffer of the same
         layout, so an optimizer can update every parameter in one pass.
     buffers : :class:`LiveArrays`, the layers' non-trainable arrays, named the
@@ -231,6 +233,7 @@ class Sequential:
             offsets[g] = (total, layer.params[k].size)
             total += layer.params[k].size
         buffer = np.empty(total, self.dtype)
+        names = {id(layer): name for name, layer in self.layers.items()}
         for g, (layer, k) in self._param_slots.items():
             owner = _PARAMETER_OWNER.get(layer)
             previous = None if owner is None else owner()
@@ -239,9 +242,13 @@ class Sequential:
                                             if lay is layer)
             _PARAMETER_OWNER[layer] = weakref.ref(self)
             start, size = offsets[g]
-            view = buffer[start:start + size].reshape(layer.params[k].shape)
-            np.copyto(view, layer.params[k])
+            old = layer.params[k]
+            view = buffer[start:start + size].reshape(old.shape)
+            np.copyto(view, old)
             layer.params.rebind(k, view)
+            # The array the layer was built from (or a former net's view) is a copy now.
+            detach(old, f"layer {names[id(layer)]!r} was built with as {k!r}, which a net "
+                        f"copied into its parameter buffer as net.params[{g!r}]")
         return offsets, total
 
     def _new_grads(self):

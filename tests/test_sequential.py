@@ -485,3 +485,28 @@ def test_layers_of_a_net_that_is_gone_may_build_a_new_one():
     del net
     gc.collect()
     np.testing.assert_array_equal(Sequential(layers).predict(x), expected)
+
+
+@pytest.mark.parametrize("cls", [SGD, fastnet.optim.Adam], ids=lambda c: c.__name__)
+def test_an_optimizer_given_the_arrays_a_net_copied_raises(cls):
+    # The textbook builds its layers from a params dict and updates that dict. A net copies
+    # the layers' arrays into its parameter buffer, so updating the dict trained nothing
+    # (the loss stayed put, silently). Now a ValueError naming the entry and the fix.
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.standard_normal((6, 4)).astype(np.float32), "b1": np.zeros(4, np.float32),
+              "W2": rng.standard_normal((4, 3)).astype(np.float32), "b2": np.zeros(3, np.float32)}
+    net = Sequential([Affine(params["W1"], params["b1"], "relu"), Affine(params["W2"], params["b2"])])
+    x, t = rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 3, 8)
+    before, opt = {k: v.copy() for k, v in params.items()}, cls(lr=0.01)
+    with pytest.raises(ValueError, match=re.escape(
+            "params['W1'] is the array layer 'Affine1' was built with as 'W', which a net copied "
+            "into its parameter buffer as net.params['W1']") + ".*opt.update\\(net.params, grads\\)"):
+        opt.update(params, net.gradient(x, t))
+    for key, value in params.items():
+        np.testing.assert_array_equal(value, before[key])
+    one = {"W2": params["W2"]}  # one array alone takes the one-call path
+    with pytest.raises(ValueError, match=re.escape("params['W2'] is the array layer 'Affine2'")):
+        opt.update(one, {"W2": np.ones_like(params["W2"])})
+    loss = net.loss(x, t)
+    opt.update(net.params, net.gradient(x, t))
+    assert net.loss(x, t) < loss

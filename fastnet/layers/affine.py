@@ -13,7 +13,10 @@ class Affine(Layer):
     ----------
     W : ndarray (D, M), float32 or float64, C-contiguous
         Weights. The layer keeps a reference (``params["W"]``): in-place
-        updates of ``W`` (optimizers) are seen by the layer.
+        updates of ``W`` (optimizers) are seen by the layer, until a net is
+        built from it: the net copies ``W`` into its parameter buffer, where
+        the layer computes from then on (update ``net.params`` or
+        ``layer.W``; an optimizer given the original ``W`` raises ValueError).
     b : ndarray (M,), same dtype
     activation : {'identity', 'relu', 'sigmoid', 'tanh', ...}
         Fused into the same pass as the bias ('identity' is the textbook's

@@ -21,7 +21,8 @@ class BatchNormalization(Layer):
     ----------
     gamma, beta : ndarray (D,), float32 or float64, C-contiguous
         Scale and shift. The layer keeps references: in-place updates of
-        them (optimizers) are seen by the layer.
+        them (optimizers) are seen by the layer, until a net built from it
+        copies them into its parameter buffer (as ``Affine``'s ``W``).
     momentum : float or None
         Under ``convention='textbook'`` the weight of the *old* running value
         (``r <- momentum r + (1 - momentum) stat``), default 0.9. Under

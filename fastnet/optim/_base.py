@@ -11,6 +11,7 @@ from operator import itemgetter
 import numpy as np
 
 from fastnet._checks import FLOAT_DTYPES, integer, one_of, real_scalar
+from fastnet._live import detached
 from fastnet._kernels.optim import holds_views, tiling
 from fastnet.kernels import get_backend
 
@@ -37,12 +38,22 @@ def _as_param(key, p):
             raise ValueError(f"params[{key!r}] must be C-contiguous to be updated in place")
         if not p.flags.writeable:
             raise ValueError(f"params[{key!r}] is read-only; it cannot be updated in place")
+        _check_live(key, p)
         return p, False
     if _is_scalar(p):
         dtype = p.dtype if isinstance(p, np.floating) and p.dtype in FLOAT_DTYPES else np.float64
         return np.array(p, dtype=dtype), True
     raise TypeError(f"params[{key!r}] must be a numpy array or a real scalar; "
                     f"got {type(p).__name__}")
+
+
+def _check_live(key, p):
+    """Raise ValueError if ``p`` is an array a net copied a layer's parameter from."""
+    what = detached(p)
+    if what is not None:
+        raise ValueError(
+            f"params[{key!r}] is the array {what}: updating it would change nothing the net "
+            f"computes with. Pass the net's own arrays, e.g. opt.update(net.params, grads)")
 
 
 def _as_grad(key, g, p, p_is_scalar):
@@ -444,6 +455,9 @@ class Optimizer:
                 return group, step
         # Not held (or held at steps that differ, which gathering refuses too).
         sts = list(map(self.state.get, keys))
+        if params is not None:
+            for key in keys:
+                _check_live(key, params[key])
         if checked:
             arrays = list(map(params.__getitem__, keys))
             # A state of another shape or dtype is that error first, as in the per-array path.
