@@ -721,3 +721,42 @@ def test_empty_sequence_or_batch_is_a_value_error(shape, batch_first):
     layer = LSTM(2, 3, batch_first=batch_first, dtype=np.float64)
     with pytest.raises(ValueError, match=r"^x "):
         layer.forward(np.zeros(shape))
+
+
+@pytest.mark.parametrize("kind", ["Affine", "BatchNormalization", "LSTM", "LSTMCell"])
+def test_gradients_of_an_earlier_backward_are_left_as_they_were(kind):
+    # The public backward wrote each call's gradients into the same arrays, so gradients a
+    # caller kept (to average over batches, as with the textbook's new dW per call)
+    # silently became the latest call's.
+    from fastnet.layers import BatchNormalization
+
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((4, 3, 5)).astype(np.float32) for _ in range(2)]
+    if kind == "LSTM":
+        layer = LSTM(5, 4, batch_first=True, rng=0)
+
+        def call(i):
+            y, _ = layer.forward_states(xs[i])
+            layer.backward_states(np.ones_like(y) * (i + 1))
+            return layer.grads
+    elif kind == "LSTMCell":
+        layer = LSTMCell(5, 4, rng=0)
+
+        def call(i):
+            h, _ = layer.step(xs[i][:, 0])
+            layer.step_backward(np.ones_like(h) * (i + 1))
+            return layer.grads
+    else:
+        layer = (Affine.create(15, 6, rng=0) if kind == "Affine"
+                 else BatchNormalization.create(15))
+
+        def call(i):
+            y = layer.forward(xs[i].reshape(4, -1), train_flg=True)
+            layer.backward(np.ones_like(y) * (i + 1))
+            return layer.grads
+    first = dict(call(0))
+    kept = {k: v.copy() for k, v in first.items()}
+    second = dict(call(1))
+    for key in kept:
+        np.testing.assert_array_equal(first[key], kept[key])
+        assert not np.array_equal(first[key], second[key]), key

@@ -248,15 +248,29 @@ class Layer:
     def backward(self, dout):
         """Return ``dL/dx`` (the last forward input's shape) for ``dout = dL/dy``.
 
-        The parameter gradients land in ``self.grads``. ``dout`` is not modified.
+        The parameter gradients land in ``self.grads``, as new arrays each call
+        (as the textbook's ``dW``): those of an earlier call are left as they
+        were. ``dout`` is not modified.
         """
         if self._shapes is None:
             raise RuntimeError("backward called before forward")
         x_shape, y_shape, dtype = self._shapes
         dout = as_input("dout", dout, dtype)
         check_shape("dout", dout, y_shape)
+        self._renew_grads()
         dx = self._backward(dout, FRESH, True)
         return dx.copy() if dx is dout else dx
+
+    def _renew_grads(self):
+        """Point ``grads`` at new arrays, before a public backward pass writes them.
+
+        A caller may keep the gradients of an earlier call (to average them over
+        batches, or compare them), as the textbook's layers allow by making new
+        ``dW`` arrays each time; written in place they changed under the
+        caller. A net's own passes write into its new gradient buffer instead.
+        """
+        for key, g in self.grads.items():
+            self.grads[key] = np.empty_like(g)
 
     # -- state ---------------------------------------------------------------------
     def state_dict(self):

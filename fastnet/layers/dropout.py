@@ -27,7 +27,8 @@ class Dropout(Layer):
 
     A unit is kept when its uniform draw ``u`` in [0, 1) exceeds the ratio
     (as the textbook's ``rand > ratio``). ``mask`` holds the latest training
-    mask, scale included (0 or the scale). The generator's state is part of
+    mask, scale included (0 or the scale); the next training forward of the
+    same shape overwrites it in place (copy it to keep it). The generator's state is part of
     the layer's state (``state_dict()["extra"]``), so a restored net draws
     the same masks as the original would have.
     """

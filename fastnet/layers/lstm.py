@@ -434,6 +434,7 @@ class LSTM(_Stacked):
                              f"got {dy.shape}")
         dh_n, dc_n = self._check_states(dstate, y_shape[0] if self.batch_first else y_shape[1],
                                         "dstate")
+        self._renew_grads()
         dx = self._backward_states(dy, dh_n, dc_n, FRESH, True)
         return dx, (self.dh0, self.dc0)
 
@@ -517,6 +518,7 @@ class LSTMCell(_Stacked):
                   for name, a in (("dh", dh), ("dc", dc)))
         if dh is None:
             raise TypeError("dh must be an (N, H) array")
+        self._renew_grads()
         dx = self._run_backward(dh[None], None, None if dc is None else dc[None], FRESH, True)
         return dx[0], self.dh0[0], self.dc0[0]
 
