@@ -617,6 +617,13 @@ class Trainer:
         The Trainer must be built as the saved one was: same data, sampling,
         validation split and callbacks (checked where possible).
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from Trainer.state_dict(); got "
+                            f"{type(state).__name__}")
+        missing = sorted(set(self.state_dict()) - set(state))
+        if missing:
+            raise ValueError(f"state lacks {missing}: it must be a dict from "
+                             f"Trainer.state_dict()")
         one_of("state['sampling']", state["sampling"], (self.sampling,))
         saved_val = state["validation_indices"]
         if (saved_val is None) != (self._val_idx is None) or (

@@ -468,3 +468,16 @@ def test_resume_checks_the_trainer_matches(tmp_path):
         _trainer(validation_split=0.2, callbacks=[StopOnNaN()]).load_state_dict(state)
     with pytest.raises(ValueError, match="sampling"):
         _trainer(validation_split=0.2, sampling="textbook").load_state_dict(state)
+
+
+@pytest.mark.parametrize("state, error, match", [
+    (None, TypeError, "state must be a dict from Trainer.state_dict"),
+    ([("epoch", 1)], TypeError, "state must be a dict from Trainer.state_dict"),
+    ({"epoch": 1}, ValueError, r"state lacks \['callbacks', .*'sampling'"),
+])
+def test_load_state_dict_rejects_what_is_no_trainer_state(state, error, match):
+    # a dict without 'sampling' was a KeyError, None a TypeError naming nothing
+    trainer = _trainer(epochs=1)
+    with pytest.raises(error, match=match):
+        trainer.load_state_dict(state)
+    assert trainer.current_epoch == 0
