@@ -291,6 +291,23 @@ def test_from_config_errors():
             "input_shape": None, "dtype": "float32", "record": []})
 
 
+@pytest.mark.parametrize("entry, error, match", [
+    # a list as the type was "unhashable type: 'list'"
+    ({"type": ["Affine"], "config": {}}, ValueError, r"unknown layer type \['Affine'\]"),
+    # a list as the config was "cannot convert dictionary update sequence element #0"
+    ({"type": "Affine", "config": [1]}, TypeError,
+     "'config' of layer type 'Affine' must be a dict"),
+    # an Affine config without its dtype (a hand-edited file) was a KeyError
+    ({"type": "Affine", "config": {"input_size": 3}}, ValueError,
+     r"an Affine configuration needs \['dtype', 'output_size'\]"),
+])
+def test_layer_from_config_errors(entry, error, match):
+    from fastnet.layers._base import layer_from_config
+
+    with pytest.raises(error, match=match):
+        layer_from_config(entry)
+
+
 @pytest.mark.parametrize("kind", ["Affine", "BatchNormalization", "Dropout", "Relu",
                                   "SoftmaxWithLoss"])
 def test_every_layer_round_trips(kind):

@@ -43,10 +43,13 @@ def layer_from_config(entry):
     if not isinstance(entry, dict) or "type" not in entry or "config" not in entry:
         raise ValueError(f"a layer configuration must be a dict with 'type' and 'config'; "
                          f"got {entry!r}")
-    kind = entry["type"]
-    if kind not in LAYERS:
+    kind, config = entry["type"], entry["config"]
+    if not isinstance(kind, str) or kind not in LAYERS:  # (a list was "unhashable type")
         raise ValueError(f"unknown layer type {kind!r}; known: {sorted(LAYERS)}")
-    return LAYERS[kind].from_config(entry["config"])
+    if not isinstance(config, dict):
+        raise TypeError(f"the 'config' of layer type {kind!r} must be a dict of its constructor's "
+                        f"arguments; got {config!r:.100}")
+    return LAYERS[kind].from_config(config)
 
 
 def _layer_from_state(state):
