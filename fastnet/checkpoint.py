@@ -165,8 +165,11 @@ def _read(path):
                               f"{err}") from None
     if _HEADER not in arrays:
         raise CheckpointError(f"{path}: not a fastnet checkpoint (no {_HEADER} entry)")
+    raw = arrays.pop(_HEADER)
+    if not isinstance(raw, np.ndarray):  # np.load gives a member that is no .npy as bytes
+        raise CheckpointError(f"{path}: corrupted header: its {_HEADER} entry is not a .npy array")
     try:
-        header = json.loads(arrays.pop(_HEADER).tobytes().decode("utf-8"))
+        header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: corrupted header: {err}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,20 @@ def test_damaged_files_give_one_line_errors(tmp_path, edit, match):
         fastnet.load(bad)
     message = str(info.value)
     assert message.startswith(str(bad)) and "\n" not in message
+
+
+def test_a_header_entry_that_is_no_npy_array_is_a_checkpoint_error(tmp_path):
+    # np.load gives an archive member without the .npy format as bytes: the header
+    # was then an AttributeError ('bytes' object has no attribute 'tobytes')
+    net, opt, _, _ = _trained(steps=1)
+    path = fastnet.save(tmp_path / "m.npz", net, opt)
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            header = name == "__header__.npy"
+            dst.writestr(name, b'{"format": "fastnet-checkpoint"}' if header else src.read(name))
+    with pytest.raises(CheckpointError, match="corrupted header: its __header__ entry is not"):
+        fastnet.load(bad)
 
 
 def test_truncated_and_garbage_files(tmp_path):
