@@ -228,10 +228,10 @@ class TestBadMembers:
         net = _nets(1)[0]
         with pytest.raises(ValueError, match="members 0 and 1 share a layer"):
             NetBatch([net, net])
+        # a second net over one of the first's layers is refused when it is built
         affine = net.layers["Affine1"]
-        twin = Sequential([affine, Affine.create(*HIDDEN), Affine.create(HIDDEN[1], C)])
-        with pytest.raises(ValueError, match="share a layer"):
-            NetBatch([net, twin])
+        with pytest.raises(ValueError, match="belongs to another net"):
+            Sequential([affine, Affine.create(*HIDDEN), Affine.create(HIDDEN[1], C)])
         gen = np.random.default_rng(0)
         dropped = [MultiLayerNetExtend(D, HIDDEN, C, use_dropout=True, seed=gen) for _ in range(2)]
         with pytest.raises(ValueError, match="members 0 and 1 share a random generator"):
@@ -334,6 +334,12 @@ class TestBadInputs:
             self.batch.step(np.zeros((N, D + 1), np.float32), self.t)
         with pytest.raises(ValueError, match=r"t holds class indices outside \[0, 4\)"):
             self.batch.step(self.x, self.t + C)
+
+    @pytest.mark.parametrize("method", ["step", "gradients", "loss", "accuracy"])
+    def test_t_none_is_named(self, method):
+        # was "'NoneType' object is not iterable", from the loop over the members
+        with pytest.raises(TypeError, match="t must be class indices .* got None"):
+            getattr(self.batch, method)(self.x, None)
 
 
 # -- state -----------------------------------------------------------------------------------
