@@ -7,9 +7,14 @@ Nothing here knows any particular kind of layer. The textbook's nets
 (:class:`~fastnet.multi_layer_net.MultiLayerNet`, ``MultiLayerNetExtend``)
 are builders of a Sequential.
 """
+import gc
+import weakref
+
 import numpy as np
 
-from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
+from fastnet._checks import (
+    as_array, as_input, as_labels, check_batch, flag, float_dtype, positive_int,
+)
 from fastnet._kernels.program import views
 from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
 from fastnet._workspace import LayerWorkspace, Workspace
@@ -43,6 +48,14 @@ def accuracy_of(out, t):
     return float(np.sum(right)) / out.shape[0]
 
 
+def _sample_shape(input_shape):
+    """``input_shape`` as a tuple of positive ints (int('4') read a string; -4 passed)."""
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of positive ints (the per-sample shape); "
+                        f"got {input_shape!r}")
+    return tuple(positive_int(f"input_shape[{i}]", s) for i, s in enumerate(input_shape))
+
+
 def _net_from_state(state):
     return Sequential.from_state(state)
 
@@ -65,7 +78,8 @@ class Sequential:
     ----------
     layers : list of Layer, or dict ``{name: Layer}``
         The layers, in order. A list names them ``<class><n>`` (``Affine1``,
-        ``Relu1`` ...). Every layer object may appear once.
+        ``Relu1`` ...). Every layer object may appear once; one with parameters
+        in one live net only (the net moves them into its own buffer).
     loss : LossLayer, default ``SoftmaxWithLoss()``
         Ends the net: ``loss``/``gradient`` use it, ``predict`` stops before it.
     input_shape : tuple of int or None
@@ -103,6 +117,7 @@ class Sequential:
 
     def __init__(self, layers, loss=None, *, input_shape=None, dtype=None, record=None):
         named = self._name_layers(layers)
+        self._check_unowned(named)
         self.layers = named
         first = next(iter(named.values()))
         if loss is None:
@@ -135,6 +150,9 @@ class Sequential:
         # Compiled passes by call shape (fastnet._program); False forces the per-layer path.
         self._programs = {}
         self._use_program = True
+        for layer in named.values():
+            if layer.params:
+                layer._net = weakref.ref(self)
 
     # -- construction checks -------------------------------------------------------
     @staticmethod
@@ -170,6 +188,24 @@ class Sequential:
         return dict(items)
 
     @staticmethod
+    def _check_unowned(named):
+        # A net moves its layers' parameters into its own buffer: a layer taken into a
+        # second net reads the second buffer, while the first net's params (what its
+        # optimizer updates) stay in the first, so the first net silently stopped learning.
+        # (A layer without parameters, e.g. a Dropout, may serve several nets.)
+        for name, layer in named.items():
+            owner = getattr(layer, "_net", None)
+            if owner is not None and owner() is not None:
+                # an unreferenced net may still wait in a reference cycle (a notebook
+                # cell run again: net = Sequential([layer, ...]))
+                gc.collect()
+            if owner is not None and owner() is not None:
+                raise ValueError(
+                    f"layer {name!r} ({layer.describe()}) belongs to another net, which keeps "
+                    f"its parameters; give this net its own layer (copy.deepcopy(layer) "
+                    f"copies its weights), or build it after the other net is gone")
+
+    @staticmethod
     def _common_dtype(named, dtype):
         dtypes = {layer.dtype for layer in named.values() if layer.dtype is not None}
         if dtype is not None:
@@ -181,7 +217,7 @@ class Sequential:
 
     @staticmethod
     def _check_shapes(named, loss, input_shape):
-        shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        shape = None if input_shape is None else _sample_shape(input_shape)
         first = next(iter(named.values()))
         net_input = shape if shape is not None else first.input_shape()
         source = "the net's input"
@@ -305,24 +341,26 @@ class Sequential:
         ``train_flg=True`` runs batch norm on batch statistics (updating the
         running ones) and draws dropout masks, as in training.
         """
+        train_flg = flag("train_flg", train_flg)  # ('no' or None read as a truth value)
         x = self._check_x(x)
-        step = compiled_pass(self, x, None, bool(train_flg), FORWARD)
+        step = compiled_pass(self, x, None, train_flg, FORWARD)
         if step is not None:
             step.run(x)
             return step.output.copy()
-        return self._forward(x, bool(train_flg)).copy()
+        return self._forward(x, train_flg).copy()
 
     def loss(self, x, t, train_flg=False):
         """The loss (plus every layer's penalty, e.g. weight decay) on ``x`` against ``t``.
 
         ``t`` holds class indices ``(N,)`` or target rows ``(N, C)``.
         """
+        train_flg = flag("train_flg", train_flg)
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, t, bool(train_flg), LOSS)
+        step = compiled_pass(self, x, t, train_flg, LOSS)
         if step is not None:
             return step.run(x, t)
-        return self._loss(x, t, bool(train_flg))
+        return self._loss(x, t, train_flg)
 
     def accuracy(self, x, t):
         """Fraction of samples whose arg-max output (inference mode) is the target class.
@@ -409,6 +447,7 @@ class Sequential:
                 net.gradient(x, t)
             net.stats()
         """
+        on = flag("on", on)  # (record_stats('no') started recording)
         self._programs.clear()  # passes recorded with the previous recorder's statistics
         if not on:
             self._recorder = None

@@ -478,3 +478,54 @@ def test_params_and_grads_are_views_into_one_buffer_each():
         assert offset == p_offset
     again = net.gradient(x, t)
     assert next(iter(again.values())).base is not gbase  # a new buffer per call
+
+
+@pytest.mark.parametrize("value", ["no", None, 1, 0.0])
+def test_train_flg_and_record_stats_on_must_be_booleans(value):
+    # Read as truth values, train_flg='no' (or 1) ran batch norm on batch statistics,
+    # updating the running ones, and drew dropout masks; record_stats('no') recorded.
+    net = _extend()
+    x = np.zeros((4, net.input_shape[0]))
+    before = net.state_dict()
+    with pytest.raises(TypeError, match="train_flg must be True or False"):
+        net.predict(x, value)
+    with pytest.raises(TypeError, match="train_flg must be True or False"):
+        net.loss(x, np.zeros(4, np.int64), value)
+    with pytest.raises(TypeError, match="train_flg must be True or False"):
+        Dropout(0.5, rng=0).forward(x, value)
+    with pytest.raises(TypeError, match="on must be True or False"):
+        net.record_stats(value)
+    after = net.state_dict()
+    for key in before["buffers"]:
+        np.testing.assert_array_equal(after["buffers"][key], before["buffers"][key])
+    assert net.predict(x, np.bool_(False)).shape == (4, net.output_shape[0])
+
+
+def test_a_layer_of_another_live_net_is_refused():
+    # The second net moved the layer's W into its own buffer: the first net's params
+    # (what an optimizer updates) no longer reached the layer, and its loss stayed put
+    # through any number of steps.
+    layer = Affine.create(4, 3, rng=0)
+    first = Sequential([layer])
+    with pytest.raises(ValueError, match=r"layer 'Affine1' \(Affine 4 -> 3\) belongs to another"):
+        Sequential([layer])
+    x, t = np.ones((5, 4), np.float32), np.zeros(5, np.int64)
+    before = first.loss(x, t)
+    SGD(lr=1.0).update(first.params, first.gradient(x, t))
+    assert first.loss(x, t) < before
+    # a copy is a layer of its own; once the first net is gone its layers are free,
+    # even while the net still waits in a reference cycle
+    Sequential([copy.deepcopy(layer)])
+    first = None
+    Sequential([layer])
+
+
+@pytest.mark.parametrize("input_shape, error, match", [
+    ("4", TypeError, "input_shape must be a tuple of positive ints"),  # was read as (4,)
+    ((-4,), ValueError, r"input_shape\[0\] must be a positive integer"),  # was accepted
+    ((4.0,), TypeError, r"input_shape\[0\] must be an integer"),
+    (4, TypeError, "input_shape must be a tuple"),
+])
+def test_input_shape_must_be_a_tuple_of_positive_ints(input_shape, error, match):
+    with pytest.raises(error, match=match):
+        Sequential([Relu()], input_shape=input_shape, dtype=np.float32)

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from fastnet._checks import as_array, as_input, check_batch, check_shape, float_dtype
+from fastnet._checks import as_array, as_input, check_batch, check_shape, flag, float_dtype
 from fastnet._workspace import FRESH
 from fastnet.kernels import get_backend
 
@@ -229,11 +229,12 @@ class Layer:
         kept as the layer's own copy: changing ``x`` or the returned array
         afterwards does not change the gradients.
         """
+        train_flg = flag("train_flg", train_flg)  # ('no' or None read as a truth value)
         given = x
         x = self._check_x(x)
         if self.keeps_input and np.may_share_memory(x, given):
             x = x.copy()
-        y = self._forward(x, FRESH, bool(train_flg))
+        y = self._forward(x, FRESH, train_flg)
         self._shapes = (x.shape, y.shape, x.dtype)
         return y.copy() if y is x or self.keeps_output else y
 
