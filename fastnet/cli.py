@@ -691,6 +691,10 @@ def main(argv=None):
         # The environment, not the options: an unreadable data file, a full disk ...
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    except MemoryError as exc:
+        # Sizes too large for this machine (--hidden 99999999999999): one line, not a traceback
+        print(f"{PROG}: error: out of memory: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -146,6 +146,15 @@ def test_a_validation_split_that_leaves_no_training_sample_is_a_usage_error(
                           "for training"), err
 
 
+def test_a_net_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    # a valid --hidden whose weights no machine holds was a MemoryError traceback
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FASTNET_DATA", raising=False)
+    code, out, err = _main(["train", "--hidden", "99999999999999", "--quiet"], capsys)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("fastnet: error: out of memory: Unable to allocate")
+
+
 def test_out_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
     from fastnet.experiments import overfit
 
