@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import integer
+from fastnet._checks import flag, integer
 from fastnet._io import atomic_open
 
 __all__ = [
@@ -369,6 +369,12 @@ def _prepare(images, labels, normalize, flatten, one_hot_label):
     return x, t
 
 
+def _check_flags(**flags):
+    # Read as truth values, download='no' downloaded and one_hot_label='no' gave one-hot rows.
+    for name, value in flags.items():
+        flag(name, value)
+
+
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, path=None, sample=False,
                *, download=True, url=None):
     """Load MNIST as ``(x_train, t_train), (x_test, t_test)``, like the textbook.
@@ -417,6 +423,8 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, path=None, sam
     ValueError
         If a file found is not a valid MNIST IDX file (message names the file).
     """
+    _check_flags(normalize=normalize, flatten=flatten, one_hot_label=one_hot_label,
+                 sample=sample, download=download)
     if sample:
         x_train, t_train, x_test, t_test = _sample_raw()
     else:
@@ -449,6 +457,7 @@ def load_mnist_or_sample(normalize=True, flatten=True, one_hot_label=False, path
         If full-set files are found but invalid (not silently replaced by the sample).
     """
     kw = {"normalize": normalize, "flatten": flatten, "one_hot_label": one_hot_label}
+    _check_flags(download=download, **kw)
     try:
         files = _find_or_download(path, download, url)
     except MNISTNotFoundError:
