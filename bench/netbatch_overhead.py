@@ -28,6 +28,7 @@ Run it alternately with another build first on PYTHONPATH
 bench/RESULTS.md quotes such a comparison.
 """
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -36,6 +37,7 @@ import numpy as np
 
 import fastnet
 from fastnet import _program
+from harness import block_seconds
 
 NETS = {"tiny": ([2, 2, 2], 4, 2000), "T": ([784, 100, 100, 100, 100, 10], 100, 30)}
 OPTIMIZERS = {"sgd": 0.01, "adam": 0.001}
@@ -95,12 +97,7 @@ def throughput(k, optimizer, rounds):
     x, t = rng.random((n, sizes[0]), dtype=np.float32), rng.integers(0, sizes[-1], n)
     for _ in range(5):
         batch.step(x, t)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(20):
-            batch.step(x, t)
-        times.append((time.perf_counter() - start) / 20)
+    times = [block_seconds(functools.partial(batch.step, x, t), 20) for _ in range(rounds)]
     return n * k / statistics.median(times)
 
 

@@ -8,13 +8,14 @@ the parameters of net T (784-100x4-10, float32, 10 arrays) and of a net of
 with gradients from one ``gradient()`` call. Run it alternately with another
 build first on PYTHONPATH, as bench/step_loop.py.
 """
+import functools
 import sys
-import time
 
 import numpy as np
 
 import fastnet
 from fastnet.optim import make_optimizer
+from harness import block_seconds
 
 NETS = (("T", [784, 100, 100, 100, 100, 10]), ("tiny", [2, 2, 2, 2, 2, 2]))
 
@@ -30,12 +31,8 @@ def main(label):
                                  rng.integers(0, sizes[-1], 100))
             for _ in range(50):
                 opt.update(net.params, grads)
-            times = []
-            for _ in range(7):
-                start = time.perf_counter()
-                for _ in range(2000):
-                    opt.update(net.params, grads)
-                times.append((time.perf_counter() - start) / 2000)
+            update = functools.partial(opt.update, net.params, grads)
+            times = [block_seconds(update, 2000) for _ in range(7)]
             results.append(f"{name}/{optimizer}={np.median(times) * 1e6:.1f}us")
     print(label, " ".join(results))
 

@@ -12,13 +12,13 @@ prints median times (interleaved rounds) of
   against eight ``gradient()`` calls.
 """
 import functools
-import time
 
 import numpy as np
 
 from fastnet import MultiLayerNet
 from fastnet._program import gradients_many
 from fastnet.optim import make_optimizer
+from harness import block_seconds
 
 ROUNDS = 9
 
@@ -26,13 +26,7 @@ ROUNDS = 9
 def _median_us(fn, reps):
     for _ in range(3):
         fn()
-    times = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        times.append((time.perf_counter() - start) / reps)
-    return np.median(times) * 1e6
+    return np.median([block_seconds(fn, reps) for _ in range(ROUNDS)]) * 1e6
 
 
 def _pair(sizes):

@@ -9,12 +9,12 @@ PYTHONPATH (``PYTHONPATH=/path/to/old/site python bench/step_loop.py old``) to
 compare builds in one sitting; bench/RESULTS.md quotes such a comparison.
 """
 import sys
-import time
 
 import numpy as np
 
 import fastnet
 from fastnet.optim import make_optimizer
+from harness import block_seconds
 
 NETS = (("T", [784, 100, 100, 100, 100, 10], 100, {}, 200),
         ("W", [784, 1024, 1024, 10], 512, {}, 10),
@@ -31,12 +31,8 @@ def main(label):
         t = rng.integers(0, sizes[-1], n)
         for _ in range(3):
             opt.update(net.params, net.gradient(x, t))
-        times = []
-        for _ in range(7):
-            start = time.perf_counter()
-            for _ in range(reps):
-                opt.update(net.params, net.gradient(x, t))
-            times.append((time.perf_counter() - start) / reps)
+        times = [block_seconds(lambda: opt.update(net.params, net.gradient(x, t)), reps)  # noqa: B023
+                 for _ in range(7)]
         results.append(f"{name}={np.median(times) * 1e6:.0f}us")
     print(label, " ".join(results))
 

@@ -439,8 +439,12 @@ def _tune(args):
                                     pruner=args.pruner, storage=args.storage,
                                     study_name=args.study, resume=args.resume, **common)
     else:
-        result = tune.random_search(build, space, x, t, n_jobs=args.n_jobs,
-                                    early_stopping=args.early_stopping, **common)
+        try:
+            result = tune.random_search(build, space, x, t, n_jobs=args.n_jobs,
+                                        early_stopping=args.early_stopping, **common)
+        except tune.WorkerDiedError as exc:  # the machine's doing (out of memory), not a bug
+            print(f"{PROG} tune: error: {exc}", file=sys.stderr)
+            return 1
     if not args.quiet:
         print(result.table(top=args.top))
     print(result.summary())

@@ -12,6 +12,7 @@ import numpy as np
 
 from fastnet._activation import get_activation
 from fastnet._checks import flag, float_dtype, make_rng, one_of, positive_int, real_scalar
+from fastnet._live import LiveArrays
 from fastnet.init import get_initializer
 from fastnet.layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from fastnet.layers._base import setting
@@ -150,7 +151,8 @@ class MultiLayerNetExtend(Sequential):
         # The textbook's order: every W, b first, then every gamma, beta.
         order = [f"{k}{i}" for i in range(1, n_affine + 1) for k in ("W", "b")]
         order += [f"{k}{i}" for i in range(1, n_affine) for k in ("gamma", "beta")]
-        self.params = {key: self.params[key] for key in order if key in self.params}
+        self.params = LiveArrays({key: self.params[key] for key in order if key in self.params},
+                                 "net.params")
         self.last_layer = self.loss_layer
 
     def _builder_args(self):

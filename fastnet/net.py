@@ -7,7 +7,7 @@ Nothing here knows any particular kind of layer. The textbook's nets
 (:class:`~fastnet.multi_layer_net.MultiLayerNet`, ``MultiLayerNetExtend``)
 are builders of a Sequential.
 """
-import gc
+import threading
 import weakref
 
 import numpy as np
@@ -16,6 +16,7 @@ from fastnet._checks import (
     as_array, as_input, as_labels, check_batch, flag, float_dtype, positive_int,
 )
 from fastnet._kernels.program import views
+from fastnet._live import LiveArrays
 from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
 from fastnet._workspace import LayerWorkspace, Workspace
 from fastnet.diagnostics import StatsRecorder
@@ -31,6 +32,10 @@ from fastnet.layers.softmax_ce import SoftmaxWithLoss
 
 #: Sequential and its builder subclasses by class name (for ``from_config``).
 NETS = {}
+
+#: layer -> the net whose parameter buffer holds the layer's parameters (weakly
+#: held both ways: a net that is gone releases its layers).
+_PARAMETER_OWNER = weakref.WeakKeyDictionary()
 
 
 def accuracy_of(out, t):
@@ -78,8 +83,7 @@ class Sequential:
     ----------
     layers : list of Layer, or dict ``{name: Layer}``
         The layers, in order. A list names them ``<class><n>`` (``Affine1``,
-        ``Relu1`` ...). Every layer object may appear once; one with parameters
-        in one live net only (the net moves them into its own buffer).
+        ``Relu1`` ...). Every layer object may appear once.
     loss : LossLayer, default ``SoftmaxWithLoss()``
         Ends the net: ``loss``/``gradient`` use it, ``predict`` stops before it.
     input_shape : tuple of int or None
@@ -94,10 +98,16 @@ class Sequential:
     The consecutive layers' shapes are checked at construction; a mismatch is
     a ValueError naming both layers and the shapes.
 
+    A net may be called from several threads: ``predict``, ``loss``,
+    ``accuracy`` and ``gradient`` share the net's scratch buffers, so each call
+    holds the net's lock and they take turns (each kernel already uses every
+    core). Nets that should run side by side are separate nets, or one
+    :class:`~fastnet.NetBatch`.
+
     Attributes
     ----------
     layers : dict ``{name: layer}`` (ordered)
-    params : dict of the layers' live parameter arrays, named ``<param><n>``
+    params : :class:`LiveArrays`, the layers' live parameter arrays, named ``<param><n>``
         where n counts the layers holding a parameter of that name
         (``W1, b1, W2, b2 ...``, ``gamma1, beta1 ...``). Optimizers update
         them in place, as the textbook's do. All of them are views into one
@@ -105,8 +115,8 @@ class Sequential:
         construction and rebinds each layer's ``params`` to its view), and
         each :meth:`gradient` returns views into one new buffer of the same
         layout, so an optimizer can update every parameter in one pass.
-    buffers : dict of the layers' non-trainable arrays, named the same way
-        (``running_mean1`` ...).
+    buffers : :class:`LiveArrays`, the layers' non-trainable arrays, named the
+        same way (``running_mean1`` ...).
     input_shape, output_shape : the per-sample shapes of the net's input and output.
     last_loss : the loss of the latest ``loss``/``gradient`` pass.
     """
@@ -117,7 +127,6 @@ class Sequential:
 
     def __init__(self, layers, loss=None, *, input_shape=None, dtype=None, record=None):
         named = self._name_layers(layers)
-        self._check_unowned(named)
         self.layers = named
         first = next(iter(named.values()))
         if loss is None:
@@ -134,14 +143,20 @@ class Sequential:
         self._param_offsets, self._param_size = self._pack_params()
         self._grad_layout = [(self._param_offsets[g][0], layer.params[k].shape)
                              for g, (layer, k) in self._param_slots.items()]
-        self.params = {g: layer.params[k] for g, (layer, k) in self._param_slots.items()}
-        self.buffers = {g: layer.buffers[k] for g, (layer, k) in self._buffer_slots.items()}
+        self.params = LiveArrays({g: layer.params[k] for g, (layer, k)
+                                  in self._param_slots.items()}, "net.params")
+        self.buffers = LiveArrays({g: layer.buffers[k] for g, (layer, k)
+                                   in self._buffer_slots.items()}, "net.buffers")
 
         store = Workspace(max_entries=4 * (3 * len(named) + 2))
         self._slots = [(layer, LayerWorkspace(store, name)) for name, layer in named.items()]
         for _, ws in self._slots:
             ws.may_overwrite_dout = True  # every gradient a net passes back is its own scratch
         self._loss_ws = LayerWorkspace(store, "loss")
+        # One pass at a time through the workspace (reentrant: a NetBatch holds its
+        # members' locks around passes that may call their methods).
+        self._lock = threading.RLock()
+        self._lost_layer = None  # a layer whose parameters a later net took (_pack_params)
         self._checked_shapes = set()
         self.record = self._record_names(named, record)
         self._recorder = None  # the active StatsRecorder while recording
@@ -150,9 +165,6 @@ class Sequential:
         # Compiled passes by call shape (fastnet._program); False forces the per-layer path.
         self._programs = {}
         self._use_program = True
-        for layer in named.values():
-            if layer.params:
-                layer._net = weakref.ref(self)
 
     # -- construction checks -------------------------------------------------------
     @staticmethod
@@ -186,24 +198,6 @@ class Sequential:
                 raise ValueError(f"layer {name!r} appears twice; give each position its own layer")
             seen.add(id(layer))
         return dict(items)
-
-    @staticmethod
-    def _check_unowned(named):
-        # A net moves its layers' parameters into its own buffer: a layer taken into a
-        # second net reads the second buffer, while the first net's params (what its
-        # optimizer updates) stay in the first, so the first net silently stopped learning.
-        # (A layer without parameters, e.g. a Dropout, may serve several nets.)
-        for name, layer in named.items():
-            owner = getattr(layer, "_net", None)
-            if owner is not None and owner() is not None:
-                # an unreferenced net may still wait in a reference cycle (a notebook
-                # cell run again: net = Sequential([layer, ...]))
-                gc.collect()
-            if owner is not None and owner() is not None:
-                raise ValueError(
-                    f"layer {name!r} ({layer.describe()}) belongs to another net, which keeps "
-                    f"its parameters; give this net its own layer (copy.deepcopy(layer) "
-                    f"copies its weights), or build it after the other net is gone")
 
     @staticmethod
     def _common_dtype(named, dtype):
@@ -248,10 +242,16 @@ class Sequential:
             total += layer.params[k].size
         buffer = np.empty(total, self.dtype)
         for g, (layer, k) in self._param_slots.items():
+            owner = _PARAMETER_OWNER.get(layer)
+            previous = None if owner is None else owner()
+            if previous is not None and previous is not self:
+                previous._lost_layer = next(name for name, lay in previous.layers.items()
+                                            if lay is layer)
+            _PARAMETER_OWNER[layer] = weakref.ref(self)
             start, size = offsets[g]
             view = buffer[start:start + size].reshape(layer.params[k].shape)
             np.copyto(view, layer.params[k])
-            layer.params[k] = view
+            layer.params.rebind(k, view)
         return offsets, total
 
     def _new_grads(self):
@@ -275,6 +275,12 @@ class Sequential:
 
     # -- input checks --------------------------------------------------------------
     def _check_x(self, x):
+        if self._lost_layer is not None:
+            raise RuntimeError(
+                f"this net's layer {self._lost_layer!r} was built into another net since, whose "
+                f"parameter buffer now holds its parameters: this net would no longer train or "
+                f"use them. Build each net from its own layer objects (a parameter-free layer "
+                f"such as an activation or Dropout may be shared)")
         x = as_array("x", x)
         check_batch("x", x)  # before as_input, whose C-order copy makes 0-d arrays 1-d
         x = as_input("x", x, self.dtype)
@@ -343,11 +349,12 @@ class Sequential:
         """
         train_flg = flag("train_flg", train_flg)  # ('no' or None read as a truth value)
         x = self._check_x(x)
-        step = compiled_pass(self, x, None, train_flg, FORWARD)
-        if step is not None:
-            step.run(x)
-            return step.output.copy()
-        return self._forward(x, train_flg).copy()
+        with self._lock:
+            step = compiled_pass(self, x, None, train_flg, FORWARD)
+            if step is not None:
+                step.run(x)
+                return step.output.copy()
+            return self._forward(x, train_flg).copy()
 
     def loss(self, x, t, train_flg=False):
         """The loss (plus every layer's penalty, e.g. weight decay) on ``x`` against ``t``.
@@ -357,10 +364,11 @@ class Sequential:
         train_flg = flag("train_flg", train_flg)
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, t, train_flg, LOSS)
-        if step is not None:
-            return step.run(x, t)
-        return self._loss(x, t, train_flg)
+        with self._lock:
+            step = compiled_pass(self, x, t, train_flg, LOSS)
+            if step is not None:
+                return step.run(x, t)
+            return self._loss(x, t, train_flg)
 
     def accuracy(self, x, t):
         """Fraction of samples whose arg-max output (inference mode) is the target class.
@@ -369,11 +377,12 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, None, False, FORWARD)
-        if step is not None:
-            step.run(x)
-            return accuracy_of(step.output, t)
-        return accuracy_of(self._forward(x, False), t)
+        with self._lock:
+            step = compiled_pass(self, x, None, False, FORWARD)
+            if step is not None:
+                step.run(x)
+                return accuracy_of(step.output, t)
+            return accuracy_of(self._forward(x, False), t)
 
     def gradient(self, x, t):
         """Backpropagated gradients of the training-mode :meth:`loss`.
@@ -382,12 +391,13 @@ class Sequential:
         """
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
-        step = compiled_pass(self, x, t, True, GRADIENT)
-        if step is not None:
-            return step.gradient(x, t)
-        self._loss(x, t, True)
-        grads = self._backward()
-        return {key: grads[key] for key in self.params}
+        with self._lock:
+            step = compiled_pass(self, x, t, True, GRADIENT)
+            if step is not None:
+                return step.gradient(x, t)
+            self._loss(x, t, True)
+            grads = self._backward()
+            return {key: grads[key] for key in self.params}
 
     def numerical_gradient(self, x, t):
         """Central-difference gradients of the training-mode :meth:`loss` (slow; for checking).

@@ -9,6 +9,7 @@ passes run: all members in one compiled call spread over the threads
 computes: a member trained in the batch equals the same net trained alone on
 the same batches.
 """
+import contextlib
 import numbers
 
 import numpy as np
@@ -36,6 +37,16 @@ def _member_gradients(nets, xs, ts, optimizers=None):
     statistics, dropout generators).
     """
     return gradients_many(nets, xs, ts, optimizers, checked=True)
+
+
+@contextlib.contextmanager
+def _members_locked(nets):
+    """Hold every member's lock (in one global order, so two batches sharing
+    nets cannot deadlock): a member's workspace serves one pass at a time."""
+    with contextlib.ExitStack() as stack:
+        for net in sorted(nets, key=id):
+            stack.enter_context(net._lock)
+        yield
 
 
 _NO_TARGETS = object()  # _inputs' default: no t (None given as t is a mistake)
@@ -328,7 +339,8 @@ class NetBatch:
         ``last_loss``, batch-norm running statistics and dropout generators.
         """
         xs, ts = self._inputs(x, t)
-        return _member_gradients(self.nets, xs, ts)
+        with _members_locked(self.nets):
+            return _member_gradients(self.nets, xs, ts)
 
     def step(self, x, t):
         """One training step of every member: gradients, then its optimizer's update.
@@ -342,8 +354,9 @@ class NetBatch:
             raise RuntimeError("step needs an optimizer per member: build the batch with "
                                "NetBatch(nets, optimizers=[...]) or NetBatch.build(...)")
         xs, ts = self._inputs(x, t)
-        _member_gradients(self.nets, xs, ts, self.optimizers)
-        return np.array([net.last_loss for net in self.nets], dtype=np.float64)
+        with _members_locked(self.nets):
+            _member_gradients(self.nets, xs, ts, self.optimizers)
+            return np.array([net.last_loss for net in self.nets], dtype=np.float64)
 
     # -- evaluation ------------------------------------------------------------------
     def predict(self, x, train_flg=False):
@@ -355,7 +368,8 @@ class NetBatch:
         xs, _ = self._inputs(x)
         if flag("train_flg", train_flg):
             return [net.predict(xi, True) for net, xi in zip(self.nets, xs)]
-        return [out.copy() for out in outputs_many(self.nets, xs)]
+        with _members_locked(self.nets):
+            return [out.copy() for out in outputs_many(self.nets, xs)]
 
     def loss(self, x, t, train_flg=False):
         """Each member's loss (plus its penalties): a float64 array of k."""
@@ -374,8 +388,9 @@ class NetBatch:
         classes' logits tie to the dtype's precision).
         """
         xs, ts = self._inputs(x, t)
-        return np.array([accuracy_of(out, ti) for out, ti in zip(outputs_many(self.nets, xs), ts)],
-                        dtype=np.float64)
+        with _members_locked(self.nets):
+            return np.array([accuracy_of(out, ti)
+                             for out, ti in zip(outputs_many(self.nets, xs), ts)], dtype=np.float64)
 
     # -- state -----------------------------------------------------------------------
     def state_dict(self):

@@ -25,7 +25,8 @@ test set is never an argument: nothing here can look at it.
   ``n_jobs``.
 * ``n_jobs > 1`` runs trials in worker processes (``spawn`` context) with
   ``cores // n_jobs`` BLAS/OpenMP threads each, so the cores are not
-  oversubscribed.
+  oversubscribed. A worker that dies (the out-of-memory killer, a crash in
+  ``build``) ends the search at once with a :class:`WorkerDiedError`.
 * ``batch_trials=k`` trains trials ``0..k-1``, ``k..2k-1``, ... as groups:
   each group is one :class:`fastnet.NetBatch` (one batched step per
   mini-batch), every member with its own parameters, initial weights and
@@ -51,12 +52,14 @@ import itertools
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 import signal
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -579,9 +582,6 @@ def run_group(build, jobs, seed, data, *, epochs, batch_size, board=None, on_epo
 
 # -- worker processes -------------------------------------------------------------------
 
-_WORKER = {}
-
-
 def _run_job(build, job, data, board, settings):
     """Run one job ``(group, seed, grouped)``: a list of records, in trial order.
 
@@ -595,14 +595,129 @@ def _run_job(build, job, data, board, settings):
     return [run_trial(build, params, number, seed, data, board=board, **settings)]
 
 
-def _worker_init(build, data, settings, store, rungs, eta):
-    _WORKER.update(build=build, data=data, settings=settings,
-                   board=None if store is None else _RungBoard(store, rungs, eta))
+def _worker_main(conn, build, data, settings, store, rungs, eta):
+    """A worker process: run each job received on ``conn``, send back what it gave.
+
+    Replies ``(True, records)`` or ``(False, exception, traceback text)``. An
+    exception that would not reach the parent intact (one that does not pickle,
+    or whose class cannot be rebuilt from its args) is sent as a RuntimeError
+    with its text. It runs until the parent terminates it or is gone.
+    """
+    board = None if store is None else _RungBoard(store, rungs, eta)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:  # the parent was killed: nothing left to do
+            return
+        try:
+            reply = (True, _run_job(build, job, data, board, settings))
+        except Exception as exc:
+            try:
+                pickle.loads(pickle.dumps(exc))
+            except Exception:
+                exc = RuntimeError(f"{type(exc).__qualname__}: {exc}")
+            reply = (False, exc, traceback.format_exc())
+        conn.send(reply)
 
 
-def _worker_job(job):
-    w = _WORKER
-    return _run_job(w["build"], job, w["data"], w["board"], w["settings"])
+class _WorkerTraceback(Exception):
+    """The traceback (text) of an exception a worker raised: shown as the exception's cause."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process of ``random_search(..., n_jobs > 1)`` ended while the search ran."""
+
+
+def _trial_names(job):
+    numbers = [number for number, _ in job[0]]
+    if len(numbers) == 1:
+        return f"trial {numbers[0]}"
+    return f"trials {numbers[0]} to {numbers[-1]}"
+
+
+def _worker_died(process, job):
+    code = process.exitcode
+    status = f"exit status {code}"
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):  # a number no Signals member has
+            status += f", {signal.Signals(-code).name}"
+    doing = f"while running {_trial_names(job)}" if job else "between trials"
+    return WorkerDiedError(
+        f"n_jobs > 1: worker process {process.pid} died ({status}) {doing}; the other "
+        "workers were stopped. The out-of-memory killer sends SIGKILL (fewer n_jobs, a "
+        "smaller net or batch use less memory); a crash, os._exit or sys.exit in build or a "
+        "callback ends a worker too (n_jobs=1 runs the trials in this process)")
+
+
+def _run_in_workers(ctx, n_jobs, jobs, args, collect):
+    """Run ``jobs`` in ``n_jobs`` new processes; ``collect(records)`` each job's as it ends.
+
+    ``args`` are :func:`_worker_main`'s after the connection. Each job is sent
+    to a free worker in order, so job ``k`` starts after jobs ``0..k-1`` have
+    (the rung board relies on it). The parent waits on the workers' replies
+    and their process sentinels at once: a worker that dies (the
+    out-of-memory killer, a signal, ``os._exit``) is a :class:`WorkerDiedError`
+    naming it and its trials, at once (``multiprocessing.Pool`` started
+    another and waited forever for the lost result). An exception raised in
+    a job is raised here with the worker's traceback as its cause. However it
+    ends (the last result, an error, Ctrl-C), every worker is terminated and
+    joined.
+    """
+    workers = []
+
+    def start():
+        for _ in range(min(n_jobs, len(jobs))):
+            conn, child = ctx.Pipe()
+            process = ctx.Process(target=_worker_main, args=(child, *args), daemon=True,
+                                  name=f"fastnet-tune-worker-{len(workers)}")
+            workers.append((process, conn))
+            process.start()
+            child.close()  # the worker's end: the parent's reads EOF once the worker is gone
+
+    running, sent, done = {}, 0, 0  # running: worker index -> its job
+    try:
+        _spawn_ignoring_ctrl_c(start)
+        while done < len(jobs):
+            for w, (_, conn) in enumerate(workers):
+                if w in running or sent == len(jobs):
+                    continue
+                try:
+                    conn.send(jobs[sent])
+                except OSError:  # it died idle: wait() below sees it
+                    continue
+                running[w], sent = jobs[sent], sent + 1
+            ready = multiprocessing.connection.wait(
+                [conn for _, conn in workers] + [process.sentinel for process, _ in workers])
+            for w, (process, conn) in enumerate(workers):
+                if conn in ready:
+                    try:
+                        reply = conn.recv()
+                    except (EOFError, OSError):  # it died, maybe while sending
+                        reply = None
+                    if reply is not None:
+                        running.pop(w)
+                        if not reply[0]:
+                            raise reply[1] from _WorkerTraceback(reply[2])
+                        done += 1
+                        collect(reply[1])
+                        continue
+                if conn in ready or process.sentinel in ready:
+                    process.join(timeout=10)  # its exit status, once the kernel has it
+                    raise _worker_died(process, running.get(w))
+    finally:
+        started = [process for process, _ in workers if process.pid is not None]
+        for process in started:
+            process.terminate()
+        for process in started:
+            process.join(timeout=5)
+            if process.exitcode is None:  # user code that catches SIGTERM
+                process.kill()
+                process.join()
+        for _, conn in workers:
+            conn.close()
 
 
 def threads_per_job(n_jobs):
@@ -615,13 +730,13 @@ def _spawn_ignoring_ctrl_c(start, *args):
     """``start(*args)``, which starts processes, with SIGINT ignored while it runs.
 
     A terminal's Ctrl-C signals the whole process group. A worker it interrupts
-    while starting or training prints a traceback, and one interrupted while
-    sending a result dies holding the pool's queue lock, which can leave the
-    parent waiting forever. A process started with SIGINT ignored keeps it
-    ignored (Python puts its KeyboardInterrupt handler only over the default),
-    so the parent alone stops, and leaving its ``with`` block terminates the
-    workers. A Ctrl-C while ``start`` runs is lost (it spawns the processes; a
-    Manager also waits for its server to start).
+    while starting or training prints a traceback (and with
+    ``multiprocessing.Pool``, one interrupted while sending a result died
+    holding the pool's queue lock). A process started with SIGINT ignored
+    keeps it ignored (Python puts its KeyboardInterrupt handler only over the
+    default), so the parent alone stops, and its cleanup terminates the
+    workers (:func:`_run_in_workers`). A Ctrl-C while ``start`` runs is lost
+    (it spawns the processes; a Manager also waits for its server to start).
     """
     if threading.current_thread() is not threading.main_thread():
         return start(*args)  # signal handlers can be set from the main thread only
@@ -642,9 +757,11 @@ def _check_workers_start(ctx):
     A spawned process first imports the script that started it. A script that
     calls the search at its top level (no ``if __name__ == '__main__':``)
     calls it again there, where starting processes is an error; the process
-    dies, and the pool respawns workers without end, or, when its arguments
-    are larger than a pipe's buffer, waits forever writing them to the dead
-    one. This probe has no arguments, so its failure is seen at once.
+    dies. A worker would die the same way, but starting one writes its
+    arguments (the data) to it, which fails or waits on the dead process
+    (``multiprocessing.Pool`` waited forever when they were larger than a
+    pipe's buffer). This probe has no arguments, so its failure is seen at
+    once and explained.
     """
     probe = ctx.Process(target=_worker_can_start, name="fastnet-tune-probe")
     _spawn_ignoring_ctrl_c(probe.start)
@@ -851,7 +968,8 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
         The study seed (drawn and recorded when None); trial ``k`` uses
         seeds derived from it and ``k`` (:func:`trial_seeds`).
     n_jobs : int >= 1
-        Worker processes; the results do not depend on it.
+        Worker processes; the results do not depend on it. One that dies
+        mid-search is a :class:`WorkerDiedError` (the others are stopped).
     batch_trials : int >= 1
         Trials trained together as one :class:`fastnet.NetBatch` (see the
         module docstring): all trials of a group see the same batches, those
@@ -913,10 +1031,8 @@ def random_search(build, space, x_train, t_train, n_trials=100, validation_fract
             store = None
             if early_stopping:  # the rung board the workers share
                 store = processes.enter_context(_spawn_ignoring_ctrl_c(ctx.Manager)).dict()
-            pool = processes.enter_context(_spawn_ignoring_ctrl_c(
-                ctx.Pool, n_jobs, _worker_init, (build, data, settings, store, rungs, eta)))
-            # chunksize 1 and imap keep trials starting in number order (the rung rule needs it)
-            collect(itertools.chain.from_iterable(pool.imap(_worker_job, jobs, chunksize=1)))
+            _run_in_workers(ctx, n_jobs, jobs, (build, data, settings, store, rungs, eta),
+                            collect)
     return SearchResult(records, space, seed=seed, epochs=epochs,
                         settings={**settings, "n_trials": n_trials,
                                   "validation_fraction": validation_fraction,

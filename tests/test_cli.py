@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import alive, children
 
 from fastnet import MultiLayerNet
 from fastnet.cli import main
@@ -245,30 +246,71 @@ def test_ctrl_c_is_one_line_exit_130_and_no_partial_file(tmp_path, args, ready):
         assert files == []  # nothing half written
 
 
-def test_ctrl_c_in_a_terminal_stops_tune_workers_without_traceback(tmp_path):
-    # A terminal's Ctrl-C signals the whole process group, workers included; a worker
-    # interrupted in a trial printed its traceback, and one interrupted while sending a
-    # result could leave the parent waiting forever. Many short trials: always busy.
-    proc = subprocess.Popen([sys.executable, "-m", "fastnet", "tune", "--n-jobs", "2",
+def _endless_tune_with_two_workers(tmp_path):
+    """``fastnet tune --n-jobs 2`` with many short trials (its workers always busy), started
+    in a session of its own (its process group is the terminal's stand-in)."""
+    return subprocess.Popen([sys.executable, "-m", "fastnet", "tune", "--n-jobs", "2",
                              "--n-trials", "20000", "--epochs", "1", "--train-size", "50",
                              "--hidden", "4", "--batch-size", "10", "--out", "out"],
                             cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _busy_workers(proc):
+    """The pids of the two workers of ``proc`` (``_endless_tune_with_two_workers``), once they
+    have run trials for a while."""
+    workers, deadline = [], time.monotonic() + 120
+    while len(workers) < 2 and time.monotonic() < deadline:  # the start-up probe runs alone
+        time.sleep(0.1)
+        workers = [pid for pid, _, cmd in children(proc.pid) if "spawn_main" in cmd]
+    assert len(workers) == 2, proc.stderr.read() if proc.poll() is not None else workers
+    time.sleep(2.0)  # importing fastnet, then trials
+    return workers
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers through /proc")
+def test_ctrl_c_in_a_terminal_stops_tune_workers_without_traceback(tmp_path):
+    # A terminal's Ctrl-C signals the whole process group, workers included; a worker
+    # interrupted in a trial printed its traceback, and one interrupted while sending a
+    # result could leave the parent waiting forever.
+    proc = _endless_tune_with_two_workers(tmp_path)
     try:
-        for line in proc.stdout:  # the search starts after the "space:" line
-            if line.startswith("space:"):
-                break
-        time.sleep(4.0)  # the workers start (spawned, importing fastnet) and run trials
+        workers = _busy_workers(proc)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
+        left = [pid for pid in workers if alive(pid)]  # orphans (killpg below would hide them)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "fastnet: interrupted"
-    assert "Traceback" not in err and "SpawnPoolWorker" not in err, err
+    assert "Traceback" not in err and "fastnet-tune-worker" not in err, err
     assert list((tmp_path / "out").iterdir()) == []
+    assert left == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers through /proc")
+def test_a_tune_worker_killed_from_outside_is_one_line_exit_1(tmp_path):
+    # The out-of-memory killer's SIGKILL to one worker: the search waited forever for the
+    # result it had lost; now it stops at once, says which worker and trial, and writes nothing.
+    proc = _endless_tune_with_two_workers(tmp_path)
+    try:
+        workers = _busy_workers(proc)
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        other_left = alive(workers[1])  # an orphan (killpg below would hide it)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 1, err
+    assert re.fullmatch(rf"fastnet tune: error: n_jobs > 1: worker process {workers[0]} died "
+                        r"\(exit status -9, SIGKILL\) (while running trial \d+|between trials); "
+                        r"the other workers were stopped\. .*", err.splitlines()[-1]), err
+    assert "Traceback" not in err
+    assert list((tmp_path / "out").iterdir()) == []
+    assert not other_left  # the other worker was stopped, not orphaned
 
 
 def _serve_dir(directory):

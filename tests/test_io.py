@@ -39,3 +39,29 @@ def test_failure_leaves_the_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("interrupted")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
+def test_the_file_then_its_directory_are_synced(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    path = write_csv(tmp_path / "a.csv", ["x"], [[1]])
+    # the temporary file's data before the rename, the directory's entry after it
+    assert len(synced) == 2
+    assert os.path.basename(synced[0]).startswith(".a.csv.")
+    assert synced[1] == os.path.realpath(tmp_path) and path.read_text() == "x\n1\n"
+
+
+def test_reading_the_umask_leaves_it_alone(umask_027, monkeypatch):
+    from fastnet import _io
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o027)
+    assert _io._umask() == 0o027
+    if os.path.exists("/proc/self/status"):
+        assert calls == []  # read, not set and reset, where Linux shows it

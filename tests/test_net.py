@@ -192,3 +192,54 @@ class TestBadInput:
             MultiLayerNet(8, [5], 4, seed="abc")
         with pytest.raises(ValueError, match="backend must be"):
             MultiLayerNet(8, [5], 4, backend="gpu")
+
+
+def test_assigning_a_parameter_sets_the_values_the_net_computes_with(rng):
+    # A rebound entry was an array no layer saw: predictions and training ignored it.
+    net = MultiLayerNet(20, [10], 3, seed=0)
+    x = rng.random((5, 20)).astype(np.float32)
+    live = net.params["W1"]
+    net.params["W1"] = np.zeros((20, 10))  # float64 values into the float32 net
+    assert net.params["W1"] is live and not live.any()
+    h = np.zeros((5, 10), np.float32) + net.params["b1"]  # ReLU(0 + b1) with b1 = 0
+    np.testing.assert_allclose(net.predict(x), np.maximum(h, 0) @ net.params["W2"]
+                               + net.params["b2"], rtol=1e-6)
+    net.params.update(b2=np.ones(3))
+    assert np.array_equal(net.params["b2"], np.ones(3, np.float32))
+    before = net.params["W2"]
+    net.params["W2"] -= 1  # in place, as an optimizer does: the same array stays
+    assert net.params["W2"] is before
+
+
+@pytest.mark.parametrize("key, value, error, match", [
+    ("W1", np.zeros((3, 3)), ValueError, r"must have shape \(20, 10\)"),
+    ("W1", np.zeros((20, 10), complex), TypeError, "castable to float32"),
+    ("W9", np.zeros(3), ValueError, "has no entry 'W9'"),
+])
+def test_assigning_a_parameter_checks_it(key, value, error, match):
+    net = MultiLayerNet(20, [10], 3, seed=0)
+    with pytest.raises(error, match=match):
+        net.params[key] = value
+
+
+def test_assigning_through_a_layer_sets_the_nets_parameter(rng):
+    net = MultiLayerNet(20, [10], 3, seed=0)
+    x = rng.random((5, 20)).astype(np.float32)
+    net.predict(x)  # a compiled pass now holds the parameters' addresses
+    net.layers["Affine2"].W = np.zeros((10, 3))  # the textbook's layer attribute
+    net.layers["Affine2"].params["b"] = np.arange(3.0)
+    assert not net.params["W2"].any() and list(net.params["b2"]) == [0, 1, 2]
+    np.testing.assert_array_equal(net.predict(x), np.tile(np.arange(3, dtype=np.float32), (5, 1)))
+
+
+def test_parameters_cannot_be_removed_and_copy_as_plain_dicts():
+    import copy
+    import pickle
+    net = MultiLayerNet(20, [10], 3, seed=0)
+    with pytest.raises(TypeError, match="cannot be added or removed"):
+        del net.params["W1"]
+    with pytest.raises(TypeError, match="cannot be added or removed"):
+        net.params.pop("b1")
+    for copied in (pickle.loads(pickle.dumps(net.params)), copy.deepcopy(net.params),
+                   net.params.copy(), dict(net.params)):
+        assert type(copied) is dict and list(copied) == list(net.params)

@@ -228,10 +228,10 @@ class TestBadMembers:
         net = _nets(1)[0]
         with pytest.raises(ValueError, match="members 0 and 1 share a layer"):
             NetBatch([net, net])
-        # a second net over one of the first's layers is refused when it is built
         affine = net.layers["Affine1"]
-        with pytest.raises(ValueError, match="belongs to another net"):
-            Sequential([affine, Affine.create(*HIDDEN), Affine.create(HIDDEN[1], C)])
+        twin = Sequential([affine, Affine.create(*HIDDEN), Affine.create(HIDDEN[1], C)])
+        with pytest.raises(ValueError, match="share a layer"):
+            NetBatch([net, twin])
         gen = np.random.default_rng(0)
         dropped = [MultiLayerNetExtend(D, HIDDEN, C, use_dropout=True, seed=gen) for _ in range(2)]
         with pytest.raises(ValueError, match="members 0 and 1 share a random generator"):

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from processes import alive
 from scipy import stats
 
 from fastnet import tune
@@ -457,3 +458,100 @@ def test_a_script_without_a_main_guard_fails_at_once(tmp_path, guarded):
         assert done.stderr.rstrip().splitlines()[-1].startswith(
             "RuntimeError: n_jobs > 1: a worker process could not start"), done.stderr
         assert "if __name__ == '__main__':" in done.stderr
+
+
+_DYING_WORKER_SCRIPT = """
+import multiprocessing, os, signal
+import numpy as np
+from fastnet import tune
+from processes import children  # tests/ is on PYTHONPATH
+
+DOOMED = int(tune.trial_seeds(0, 3)[1].generate_state(1)[0])  # trial 3's weights seed
+
+
+def build(params, seed=None):
+    if multiprocessing.parent_process() is not None:  # a worker (the parent probes build too)
+        with open("workers.txt", "a") as f:
+            f.write(f"{os.getpid()}\\n")
+        if seed == DOOMED:
+            IN_TRIAL_3
+    return tune.MLP(4, [3], 2)(params, seed=seed)
+
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(0)
+    x, t = rng.random((60, 4)).astype(np.float32), np.arange(60) % 2
+    try:
+        tune.random_search(build, {"lr": tune.loguniform(1e-3, 1e-1)}, x, t, n_trials=6,
+                           epochs=2, batch_size=10, seed=0, n_jobs=2, **KWARGS)
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}")
+        print("worker traceback:", "in build" in str(exc.__cause__))
+    # multiprocessing's resource tracker lives as long as the program: not the search's
+    print([c for c in children() if "resource_tracker" not in c[2]])
+"""
+
+
+def _run_dying_worker_script(tmp_path, in_trial_3, kwargs):
+    """Run the script above with ``in_trial_3`` done in trial 3's build: its output lines, the
+    pids of the workers that built a trial, and those still there once it has ended (orphans).
+    Fails on a timeout, killing what it started."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "search.py"
+    script.write_text(_DYING_WORKER_SCRIPT.replace("IN_TRIAL_3", in_trial_3)
+                      .replace("KWARGS", repr(kwargs)))
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [
+        tests, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+        workers = {int(p) for p in (tmp_path / "workers.txt").read_text().split()}
+        orphans = [pid for pid in workers if alive(pid)]
+    finally:  # whatever is left in the script's session goes (after a hang: all of it)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert proc.returncode == 0, err
+    return out.splitlines(), workers, orphans
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="lists child processes through /proc")
+@pytest.mark.parametrize("kwargs, trials", [
+    ({}, "trial 3"),
+    # the worker running trial 4 waits at rung 1 for trial 3, which never gets there
+    ({"early_stopping": "asha"}, "trial 3"),
+    ({"batch_trials": 2}, "trials 2 to 3"),
+])
+def test_a_worker_that_dies_mid_search_is_one_error_not_a_hang(tmp_path, kwargs, trials):
+    """A worker killed in trial 3 (SIGKILL, as the out-of-memory killer sends): the pool
+    started another and waited forever for trial 3's result. Now the search raises at once,
+    naming the worker and its trials, and stops the other worker; no process is left."""
+    import re
+
+    (message, cause, left), workers, orphans = _run_dying_worker_script(
+        tmp_path, "os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would",
+        kwargs)
+    dead = re.fullmatch(rf"WorkerDiedError: n_jobs > 1: worker process (\d+) died \(exit "
+                        rf"status -9, SIGKILL\) while running {trials}; the other workers "
+                        rf"were stopped\. .*", message)
+    assert dead, message
+    assert int(dead[1]) in workers
+    assert left == "[]"  # no worker, Manager or zombie is a child of the search any more
+    assert orphans == []  # nor left running once it has ended
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="lists child processes through /proc")
+def test_an_error_in_a_worker_is_raised_with_its_traceback(tmp_path):
+    (message, cause, left), _, orphans = _run_dying_worker_script(
+        tmp_path, 'raise ValueError("trial 3 cannot be built")', {"early_stopping": "asha"})
+    assert message == "ValueError: trial 3 cannot be built"
+    assert cause == "worker traceback: True"
+    assert left == "[]" and orphans == []

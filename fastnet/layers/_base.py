@@ -2,7 +2,10 @@
 
 A layer owns its trainable arrays (``params``), their gradients (``grads``,
 same keys) and its non-trainable arrays (``buffers``, e.g. batch norm's
-running statistics). Networks drive every layer through the same unchecked
+running statistics); ``params`` and ``buffers`` are :class:`~fastnet._live.LiveArrays`,
+so assigning an entry copies into the array in use, never rebinds it (a
+net's compiled passes and its one parameter buffer point at that array).
+Networks drive every layer through the same unchecked
 pair::
 
     y  = layer._forward(x, ws, train)       # x: checked, C-contiguous, (N, *input)
@@ -31,6 +34,7 @@ import math
 import numpy as np
 
 from fastnet._checks import as_array, as_input, check_batch, check_shape, flag, float_dtype
+from fastnet._live import LiveArrays
 from fastnet._workspace import FRESH
 from fastnet.kernels import get_backend
 
@@ -100,6 +104,13 @@ def shape_text(shape):
     return "(" + ", ".join(["N"] + [str(s) for s in shape]) + ")"
 
 
+def live_entry(mapping, key, doc=None):
+    """A property reading ``self.<mapping>[key]`` and assigning through it
+    (``layer.W = W`` copies ``W`` into the live array, as ``LiveArrays`` does)."""
+    return property(lambda self: getattr(self, mapping)[key],
+                    lambda self, value: getattr(self, mapping).__setitem__(key, value), doc=doc)
+
+
 def setting(name, owner="layer", why="a net records it in its compiled passes"):
     """A read-only attribute for a construction-time setting, kept in ``_settings``.
 
@@ -141,9 +152,9 @@ class Layer:
         self._ops = get_backend(backend)
         self.backend = backend
         self.dtype = None if dtype is None else float_dtype(dtype)
-        self.params = dict(params or {})
+        self.params = LiveArrays(params or {}, f"{type(self).__name__}.params")
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.buffers = dict(buffers or {})
+        self.buffers = LiveArrays(buffers or {}, f"{type(self).__name__}.buffers")
         self._shapes = None  # (x shape, y shape) of the latest public forward
 
     # -- to be provided by each layer -------------------------------------------

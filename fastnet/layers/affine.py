@@ -3,7 +3,7 @@ import numpy as np
 
 from fastnet._activation import get_activation
 from fastnet._checks import check_shape, float_dtype, make_rng, positive_int, real_scalar
-from fastnet.layers._base import Layer, check_flat_size, setting
+from fastnet.layers._base import Layer, check_flat_size, live_entry, setting
 
 
 class Affine(Layer):
@@ -89,8 +89,8 @@ class Affine(Layer):
     activation = setting("activation")
     activation_param = setting("activation_param")
     weight_decay = setting("weight_decay")
-    W = property(lambda self: self.params["W"])
-    b = property(lambda self: self.params["b"])
+    W = live_entry("params", "W")
+    b = live_entry("params", "b")
     dW = property(lambda self: self.grads["W"])
     db = property(lambda self: self.grads["b"])
 

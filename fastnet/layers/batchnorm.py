@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 
 from fastnet._checks import check_shape, float_dtype, one_of, positive_int, real_scalar
-from fastnet.layers._base import Layer, check_flat_size, setting
+from fastnet.layers._base import Layer, check_flat_size, live_entry, setting
 
 # convention -> (eps, default momentum); see BatchNormalization.
 _CONVENTIONS = {"textbook": (1e-6, 0.9), "torch": (1e-5, 0.1)}
@@ -92,12 +92,12 @@ class BatchNormalization(Layer):
         dtype = float_dtype(dtype)
         return cls(np.ones(d, dtype), np.zeros(d, dtype), **kwargs)
 
-    gamma = property(lambda self: self.params["gamma"])
-    beta = property(lambda self: self.params["beta"])
+    gamma = live_entry("params", "gamma")
+    beta = live_entry("params", "beta")
     dgamma = property(lambda self: self.grads["gamma"])
     dbeta = property(lambda self: self.grads["beta"])
-    running_mean = property(lambda self: self.buffers["running_mean"])
-    running_var = property(lambda self: self.buffers["running_var"])
+    running_mean = live_entry("buffers", "running_mean")
+    running_var = live_entry("buffers", "running_var")
 
     @staticmethod
     def _running(name, value, d, dtype, fill):

@@ -21,7 +21,7 @@ import numpy as np
 from fastnet._checks import as_input, check_batch, float_dtype, make_rng, positive_int
 from fastnet._workspace import FRESH, Workspace
 from fastnet.kernels import lstm_forward
-from fastnet.layers._base import Layer
+from fastnet.layers._base import Layer, live_entry
 
 __all__ = ["LSTM", "LSTMCell", "LastStep", "load_torch_lstm_weights", "lstm", "stack_lstm"]
 
@@ -465,9 +465,7 @@ class LSTMCell(_Stacked):
     def _suffix(self, layer):
         return ""
 
-    @property
-    def W(self):
-        return self.params["W"]
+    W = live_entry("params", "W")
 
     @property
     def dW(self):

@@ -67,9 +67,10 @@ def check_update_args(params, grads):
     raises TypeError/ValueError naming the first bad key, so a bad pair never
     leaves a partial update.
     """
-    if not _is_mapping(params) or not _is_mapping(grads):
-        raise TypeError("params and grads must be dicts (mappings) of arrays; got "
-                        f"{type(params).__name__} and {type(grads).__name__}")
+    for name, value in (("params", params), ("grads", grads)):
+        if not _is_mapping(value):
+            raise TypeError(f"{name} must be a dict (mapping) of arrays, as are params and "
+                            f"grads; got {type(value).__name__}")
     if params.keys() != grads.keys():
         raise ValueError(
             f"params and grads must have the same keys; params has {sorted(map(str, params))}, "
@@ -94,7 +95,7 @@ def _scalar_layout(n):
 
 
 def _is_mapping(x):
-    return type(x) is dict or isinstance(x, Mapping)  # the first test saves an ABC check a step
+    return isinstance(x, dict) or isinstance(x, Mapping)  # the first test saves an ABC check a step
 
 
 def _common_step(sts):
