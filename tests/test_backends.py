@@ -28,11 +28,13 @@ def test_kernels_are_compiled():
         assert module.__file__.endswith(".so"), module.__file__
 
 
-# -- every compiled entry checks the sizes its core reads and writes ----------------------
-# The cores take their sizes from one or two arguments and trust the rest: an array of
-# another size was read or written past its end (a segfault, a corrupted heap, or numbers
-# from beyond the array). Each case is a valid call; each of the named arguments, given
-# one more row (or element), must be a ValueError naming it.
+# -- every kernel checks the sizes it reads and writes --------------------------------------
+# The compiled cores take their sizes from one or two arguments and trust the rest: an
+# array of another size was read or written past its end (a segfault, a corrupted heap, or
+# numbers from beyond the array); the NumPy twins broadcast, indexed out of range or raised
+# errors naming no argument. Each case is a valid call; each of the named arguments, given
+# another first-axis size, must be the same ValueError naming it in both backends.
+BACKENDS = pytest.mark.parametrize("ops", [fk, ref], ids=["compiled", "reference"])
 N, D, M, H, T = 3, 4, 5, 2, 2
 
 
@@ -106,16 +108,18 @@ def test_kernel_call_table_covers_every_kernel():
     assert sorted(_KERNEL_CALLS) == sorted(set(fk.__all__) - {"accumulate_stats_"})
 
 
+@BACKENDS
 @pytest.mark.parametrize("kernel", sorted(_KERNEL_CALLS))
-def test_kernel_accepts_its_valid_call(kernel):
+def test_kernel_accepts_its_valid_call(ops, kernel):
     make, _ = _KERNEL_CALLS[kernel]
-    getattr(fk, kernel)(**make())
+    getattr(ops, kernel)(**make())
 
 
 @pytest.mark.parametrize("kernel, arg", [(k, a) for k, (_, args) in sorted(_KERNEL_CALLS.items())
                                          for a in args])
 @pytest.mark.parametrize("extra", [1000, -1])
-def test_kernel_rejects_an_argument_of_another_size(kernel, arg, extra):
+@BACKENDS
+def test_kernel_rejects_an_argument_of_another_size(ops, kernel, arg, extra):
     # The first axis of each named argument is fixed by the others; many more rows
     # than the call reads (an unchecked core left them alone) or one fewer (it wrote
     # past the end).
@@ -124,23 +128,25 @@ def test_kernel_rejects_an_argument_of_another_size(kernel, arg, extra):
     good = kwargs[arg]
     kwargs[arg] = np.zeros((good.shape[0] + extra,) + good.shape[1:], good.dtype)
     with pytest.raises(ValueError, match=rf"^{arg}\b.* must have shape"):
-        getattr(fk, kernel)(**kwargs)
+        getattr(ops, kernel)(**kwargs)
 
 
+@BACKENDS
 @pytest.mark.parametrize("label", [-1, M, 2**40])
-def test_softmax_cross_entropy_kernel_rejects_labels_outside_the_classes(label):
+def test_softmax_cross_entropy_kernel_rejects_labels_outside_the_classes(ops, label):
     # The core indexes each row by its label: an outside label read past the row (or,
     # far outside, anywhere in memory).
     labels = np.array([0, label, 1], np.int64)
     with pytest.raises(ValueError, match=rf"labels must be class indices in \[0, {M}\); "
                                          rf"labels\[1\] is {label}"):
-        fk.softmax_cross_entropy(_z(N, M), labels, _z(N, M))
+        ops.softmax_cross_entropy(_z(N, M), labels, _z(N, M))
 
 
+@BACKENDS
 @pytest.mark.parametrize("kernel", ["lstm_forward", "lstm_backward", "lstm_infer"])
 @pytest.mark.parametrize("gate_order", ["ifo", "iffo", "abcd", None])
-def test_lstm_kernels_reject_a_gate_order_that_is_not_a_permutation(kernel, gate_order):
+def test_lstm_kernels_reject_a_gate_order_that_is_not_a_permutation(ops, kernel, gate_order):
     kwargs = _KERNEL_CALLS[kernel][0]()
     kwargs["gate_order"] = gate_order
     with pytest.raises(ValueError, match="gate_order must be a permutation of 'ifog'"):
-        getattr(fk, kernel)(**kwargs)
+        getattr(ops, kernel)(**kwargs)
