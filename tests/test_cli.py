@@ -147,6 +147,17 @@ def test_a_validation_split_that_leaves_no_training_sample_is_a_usage_error(
                           "for training"), err
 
 
+def test_a_tune_train_size_that_leaves_no_validation_sample_is_a_usage_error(
+        tmp_path, capsys, monkeypatch):
+    # as for train's --validation-split: exit 2 (a mistake in an option), was exit 1
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FASTNET_DATA", raising=False)
+    code, out, err = _main(["tune", "--train-size", "5", "--quiet"], capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("fastnet: error: validation_fraction=0.2 of 5 samples leaves 5 "
+                          "for training and 0 for validation"), err
+
+
 def test_a_net_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
     # a valid --hidden whose weights no machine holds was a MemoryError traceback
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -447,6 +458,8 @@ def test_save_resume_predict(tmp_path, capsys, monkeypatch):
                                       "checkpoint: not a zip archive"),
     (["predict", "net.npz", "missing.npy"], "fastnet: error: FILE missing.npy: no such file"),
     (["predict", "net.npz", "wrong.npy"], "fastnet: error: FILE wrong.npy: expected 28x28 images"),
+    # was a table of class 0 with probability nan, exit 0
+    (["predict", "net.npz", "nan.npy"], "fastnet: error: FILE nan.npy: holds NaN or infinite"),
     (["train", "--resume", "net.npz"], "fastnet: error: --resume net.npz: holds a net but no "
                                        "training state"),
     (["train", "--save", "net.pkl"], "fastnet: error: --save net.pkl: expected a file name "
@@ -460,6 +473,7 @@ def test_model_file_errors_are_one_line(argv, start, tmp_path, capsys, monkeypat
     (tmp_path / "garbage.npz").write_bytes(b"not a zip")
     np.save("wrong.npy", np.zeros((3, 5)))
     np.save("d.npy", np.zeros((1, 784)))
+    np.save("nan.npy", np.full((2, 784), np.nan, np.float32))
     code, out, err = _main(argv, capsys)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
     assert err.startswith(start), err
