@@ -176,7 +176,11 @@ def _read(path):
         raise CheckpointError(f"{path}: not a fastnet checkpoint (format {header.get('format')!r})"
                               if isinstance(header, dict) else f"{path}: corrupted header")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        # (-1 and true were read as old formats)
+        raise CheckpointError(f"{path}: corrupted header: format_version must be a positive "
+                              f"integer; got {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written in checkpoint format {version!r} by fastnet "
                               f"{header.get('fastnet_version')}; this fastnet reads format "
                               f"{FORMAT_VERSION} and older: upgrade fastnet")

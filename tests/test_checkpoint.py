@@ -89,6 +89,13 @@ def _header_edit(fn):
     (lambda a: a.pop("__header__"), "not a fastnet checkpoint"),
     (lambda a: a.__setitem__("__header__", np.frombuffer(b"{nope", np.uint8)), "corrupted header"),
     (_header_edit(lambda h: h.__setitem__("format_version", 99)), "format 99.*upgrade fastnet"),
+    # read as old formats
+    (_header_edit(lambda h: h.__setitem__("format_version", -1)),
+     "corrupted header: format_version must be a positive integer; got -1"),
+    (_header_edit(lambda h: h.__setitem__("format_version", True)),
+     "corrupted header: format_version must be a positive integer; got True"),
+    (_header_edit(lambda h: h.__setitem__("format_version", "1")),
+     "corrupted header: format_version must be a positive integer; got '1'"),
     (_header_edit(lambda h: h.__setitem__("format", "other")), "not a fastnet checkpoint"),
     (_header_edit(lambda h: h["net"]["config"].__setitem__("class", "Bogus")),
      "unknown net class 'Bogus'"),
