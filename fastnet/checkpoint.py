@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnet._checks import as_path
 from fastnet._io import atomic_open
 
 FORMAT = "fastnet-checkpoint"
@@ -104,6 +105,10 @@ def save(path, net, optimizer=None, trainer=None, *, state=None):
     from fastnet import __version__
     from fastnet.net import Sequential
 
+    path = as_path("path", path)
+    if path.is_dir():  # (the rename onto it failed, naming the temporary file)
+        raise IsADirectoryError(f"{path}: is a directory; give a file name such as "
+                                f"{path / 'model.npz'}")
     if not isinstance(net, Sequential):
         raise TypeError(f"net must be a fastnet net (Sequential, MultiLayerNet ...); "
                         f"got {type(net).__name__}")
@@ -139,11 +144,11 @@ def save(path, net, optimizer=None, trainer=None, *, state=None):
     arrays[_HEADER] = np.frombuffer(text.encode("utf-8"), np.uint8)
     with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
-    return Path(path)
+    return path
 
 
 def _read(path):
-    path = Path(path)
+    path = as_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     with open(path, "rb") as f:

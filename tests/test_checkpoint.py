@@ -194,6 +194,14 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="state must be a dict"):
         fastnet.save(tmp_path / "x.npz", net, state=[1])
     assert not (tmp_path / "x.npz").exists()
+    # a path of another type was "expected str, bytes or os.PathLike object", naming nothing
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike; got NoneType"):
+        fastnet.save(None, net)
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike; got int"):
+        fastnet.load(5)
+    # a directory: the rename of the temporary file onto it failed, naming that file
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path}: is a directory"):
+        fastnet.save(tmp_path, net)
 
 
 def test_optimizer_kind_and_hyperparameters_restored(tmp_path):
