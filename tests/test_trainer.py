@@ -481,3 +481,18 @@ def test_load_state_dict_rejects_what_is_no_trainer_state(state, error, match):
     with pytest.raises(error, match=match):
         trainer.load_state_dict(state)
     assert trainer.current_epoch == 0
+
+
+def test_lists_of_samples_are_arrays():
+    # a list x_train (or t_train) was "only integer scalar arrays can be converted to a
+    # scalar index" at the first batch; validation_data too
+    x, t, xt, tt = (a.astype(np.float64) if a.dtype.kind == "f" else a for a in _blobs(0))
+
+    def net():  # lists of floats are float64 arrays, as a net's predict reads them
+        return MultiLayerNet(10, [16], 3, seed=0, dtype=np.float64)
+    trainer = _trainer(data=(x.tolist(), t.tolist(), xt, tt.tolist()), net=net(), epochs=1,
+                       validation_data=(xt.tolist(), tt.tolist()))
+    trainer.train()
+    reference = _trainer(data=(x, t, xt, tt), net=net(), epochs=1, validation_data=(xt, tt))
+    reference.train()
+    assert trainer.train_loss_list == reference.train_loss_list
