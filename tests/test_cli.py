@@ -136,26 +136,21 @@ def test_user_errors_are_one_line_naming_the_flag(argv, flag, hint, capsys):
     assert flag in lines[0] and hint in lines[0] and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv, start", [
+    (["train", "--validation-split", "0.99999"],
+     "validation_split=0.99999 of 8000 samples leaves 0 for training"),
+    # tune's was exit 1, from inside the search
+    (["tune", "--train-size", "5"],
+     "validation_fraction=0.2 of 5 samples leaves 5 for training and 0 for validation"),
+])
 def test_a_validation_split_that_leaves_no_training_sample_is_a_usage_error(
-        tmp_path, capsys, monkeypatch):
+        argv, start, tmp_path, capsys, monkeypatch):
     # valid on its own (< 1), too large for the data set: still a mistake in an option
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("FASTNET_DATA", raising=False)
-    code, out, err = _main(["train", "--validation-split", "0.99999", "--quiet"], capsys)
+    code, out, err = _main([*argv, "--quiet"], capsys)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
-    assert err.startswith("fastnet: error: validation_split=0.99999 of 8000 samples leaves 0 "
-                          "for training"), err
-
-
-def test_a_tune_train_size_that_leaves_no_validation_sample_is_a_usage_error(
-        tmp_path, capsys, monkeypatch):
-    # as for train's --validation-split: exit 2 (a mistake in an option), was exit 1
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("FASTNET_DATA", raising=False)
-    code, out, err = _main(["tune", "--train-size", "5", "--quiet"], capsys)
-    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
-    assert err.startswith("fastnet: error: validation_fraction=0.2 of 5 samples leaves 5 "
-                          "for training and 0 for validation"), err
+    assert err.startswith("fastnet: error: " + start), err
 
 
 def test_a_net_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
