@@ -8,6 +8,7 @@ activations, their codes and parameters are those of
 from cython cimport floating
 
 from _activation cimport BACKWARD, FORWARD, elementwise, raise_on_error
+from _shapes cimport check_dims
 
 
 def activation_forward(const floating[::1] x, floating[::1] out, int activation,
@@ -20,6 +21,7 @@ def activation_forward(const floating[::1] x, floating[::1] out, int activation,
     cdef Py_ssize_t n = x.shape[0]
     cdef floating empty  # stands in for an empty array's data: no element is read
     cdef int status
+    check_dims("out", out.shape, 1, n)
     with nogil:
         status = elementwise(FORWARD, activation, &out[0] if n else &empty,
                              &x[0] if n else &empty, NULL, NULL, NULL, NULL, NULL,
@@ -41,7 +43,10 @@ def activation_backward(const floating[::1] dout, const floating[::1] y,
     cdef floating empty  # stands in for an empty array's data: no element is read
     cdef const floating* a = NULL  # NULL: not given
     cdef int status
+    check_dims("y", y.shape, 1, n)
+    check_dims("dx", dx.shape, 1, n)
     if x is not None:
+        check_dims("x", x.shape, 1, n)
         a = &x[0] if n else &empty
     with nogil:
         status = elementwise(BACKWARD, activation, &dx[0] if n else &empty,

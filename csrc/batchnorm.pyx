@@ -40,6 +40,7 @@ from cython cimport floating
 from _batchnorm cimport (batchnorm_backward_core, batchnorm_forward_infer_core,
                          batchnorm_forward_train_core)
 from _parallel cimport load_parallel
+from _shapes cimport check_dims
 
 load_parallel()
 
@@ -67,6 +68,13 @@ def batchnorm_forward_train_(const floating[:, ::1] x, const floating[::1] gamma
         of the old value (the textbook's convention).
     """
     cdef Py_ssize_t n = x.shape[0], d = x.shape[1]
+    check_dims("gamma", gamma.shape, 1, d)
+    check_dims("beta", beta.shape, 1, d)
+    check_dims("out", out.shape, 2, n, d)
+    check_dims("mean", mean.shape, 1, d)
+    check_dims("inv_std", inv_std.shape, 1, d)
+    check_dims("running_mean", running_mean.shape, 1, d)
+    check_dims("running_var", running_var.shape, 1, d)
     if n < 1:  # batch statistics of nothing: 0 * inf = NaN everywhere, so refuse
         raise ValueError(f"x must hold at least one sample for batch statistics; got shape "
                          f"({n}, {d})")
@@ -86,6 +94,12 @@ def batchnorm_forward_infer(const floating[:, ::1] x, const floating[::1] gamma,
 
     One pass over ``x (N, D)``; any N >= 1. ``out`` may be ``x``.
     """
+    cdef Py_ssize_t d = x.shape[1]
+    check_dims("gamma", gamma.shape, 1, d)
+    check_dims("beta", beta.shape, 1, d)
+    check_dims("running_mean", running_mean.shape, 1, d)
+    check_dims("running_var", running_var.shape, 1, d)
+    check_dims("out", out.shape, 2, x.shape[0], d)
     if x.shape[0] == 0 or x.shape[1] == 0:  # nothing to write; no first element to point at
         return
     with nogil:
@@ -104,6 +118,14 @@ def batchnorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     ``dx = gamma * inv_std / N * (N * dout - dbeta - xhat * dgamma)``.
     ``dx`` may be ``dout`` (overwritten in place).
     """
+    cdef Py_ssize_t d = x.shape[1]
+    check_dims("dout", dout.shape, 2, x.shape[0], d)
+    check_dims("gamma", gamma.shape, 1, d)
+    check_dims("mean", mean.shape, 1, d)
+    check_dims("inv_std", inv_std.shape, 1, d)
+    check_dims("dx", dx.shape, 2, x.shape[0], d)
+    check_dims("dgamma", dgamma.shape, 1, d)
+    check_dims("dbeta", dbeta.shape, 1, d)
     if x.shape[0] == 0 or x.shape[1] == 0:  # sums over nothing; no first element to point at
         dgamma[:] = 0
         dbeta[:] = 0

@@ -9,6 +9,7 @@ caller checks them. The loops are in csrc/_dropout.pxd.
 from cython cimport floating
 
 from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
+from _shapes cimport check_dims
 
 
 def dropout_forward_(const floating[::1] x, floating[::1] mask, double ratio,
@@ -20,6 +21,8 @@ def dropout_forward_(const floating[::1] x, floating[::1] mask, double ratio,
     ``out = x * mask``. ``scale`` is 1 for the textbook's dropout and
     ``1 / (1 - ratio)`` for inverted dropout. ``out`` may be ``x``.
     """
+    check_dims("mask", mask.shape, 1, x.shape[0])
+    check_dims("out", out.shape, 1, x.shape[0])
     if x.shape[0]:
         with nogil:
             dropout_pass(APPLY_MASK, &x[0], &mask[0], ratio, scale, &out[0], x.shape[0])
@@ -28,6 +31,8 @@ def dropout_forward_(const floating[::1] x, floating[::1] mask, double ratio,
 def dropout_backward(const floating[::1] dout, const floating[::1] mask,
                      floating[::1] dx):
     """``dx = dout * mask`` (the mask already carries the scale). ``dx`` may be ``dout``."""
+    check_dims("mask", mask.shape, 1, dout.shape[0])
+    check_dims("dx", dx.shape, 1, dout.shape[0])
     if dout.shape[0]:
         with nogil:
             dropout_pass(MULTIPLY, &dout[0], <floating*>&mask[0], 0, 0, &dx[0], dout.shape[0])
@@ -35,6 +40,7 @@ def dropout_backward(const floating[::1] dout, const floating[::1] mask,
 
 def dropout_scale(const floating[::1] x, double scale, floating[::1] out):
     """``out = scale * x``: the textbook's inference pass (scale ``1 - ratio``). ``out`` may be ``x``."""
+    check_dims("out", out.shape, 1, x.shape[0])
     if x.shape[0]:
         with nogil:
             dropout_pass(SCALE, &x[0], <floating*>NULL, 0, scale, &out[0], x.shape[0])

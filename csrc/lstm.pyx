@@ -39,6 +39,7 @@ from libc.string cimport memcpy, memset
 from _affine cimport bias_grad
 from _blas cimport gemm, load_blas
 from _parallel cimport bound, chunks, fastnet_parallel, load_parallel
+from _shapes cimport check_dims
 
 load_blas()
 load_parallel()
@@ -380,8 +381,25 @@ cdef void _broadcast_rows(floating* out, const floating* b, Py_ssize_t rows,
 
 cdef _gate_offsets(str gate_order, Py_ssize_t hid, Py_ssize_t* off):
     # off[k] = column offset of gate 'ifog'[k] within a row of 4 hid.
+    if gate_order is None or sorted(gate_order) != ["f", "g", "i", "o"]:
+        raise ValueError(f"gate_order must be a permutation of 'ifog'; got {gate_order!r}")
     for k, gate in enumerate("ifog"):
         off[k] = gate_order.index(gate) * hid
+
+
+cdef int _check_lstm(const Py_ssize_t* x, const Py_ssize_t* h0, const Py_ssize_t* c0,
+                     const Py_ssize_t* W, const Py_ssize_t* b, str gate_order,
+                     Py_ssize_t* off) except -1:
+    # The shapes of x (T, N, D) and h0 (N, H) fix every other size (b NULL: none);
+    # also fills the gate offsets.
+    cdef Py_ssize_t n = x[1], d = x[2], hid = h0[1]
+    check_dims("h0", h0, 2, n, hid)
+    check_dims("c0", c0, 2, n, hid)
+    check_dims("W", W, 2, d + hid, 4 * hid)
+    if b != NULL:
+        check_dims("b", b, 1, 4 * hid)
+    _gate_offsets(gate_order, hid, off)
+    return 0
 
 
 def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
@@ -405,9 +423,14 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
     cdef Py_ssize_t off[4]
     cdef bint has_bias = b is not None
     cdef floating beta = 1 if has_bias else 0
-    cdef const floating* wh = &W[0, 0] + d * m
+    cdef const floating* wh
     cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
-    _gate_offsets(gate_order, hid, off)
+    _check_lstm(x.shape, h0.shape, c0.shape, W.shape, NULL if b is None else &b.shape[0],
+                gate_order, off)
+    check_dims("gates", gates.shape, 3, steps, n, m)
+    check_dims("c", c.shape, 3, steps, n, hid)
+    check_dims("h", h.shape, 3, steps, n, hid)
+    wh = &W[0, 0] + d * m
     with nogil:
         if has_bias:
             _broadcast_rows(&gates[0, 0, 0], &b[0], steps * n, m)
@@ -446,10 +469,26 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
     cdef Py_ssize_t off[4]
     cdef bint want_dx = dx is not None, want_db = db is not None
     cdef bint has_dc = dc_last is not None
-    cdef const floating* wh = &W[0, 0] + d * m
-    cdef floating* dwh = &dW[0, 0] + d * m
+    cdef const floating* wh
+    cdef floating* dwh
     cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
-    _gate_offsets(gate_order, hid, off)
+    _check_lstm(x.shape, h0.shape, c0.shape, W.shape, NULL, gate_order, off)
+    check_dims("dh", dh.shape, 3, steps, n, hid)
+    if has_dc:
+        check_dims("dc_last", dc_last.shape, 2, n, hid)
+    check_dims("gates", gates.shape, 3, steps, n, m)
+    check_dims("c", c.shape, 3, steps, n, hid)
+    check_dims("h", h.shape, 3, steps, n, hid)
+    check_dims("dgates", dgates.shape, 3, steps, n, m)
+    if want_dx:
+        check_dims("dx", dx.shape, 3, steps, n, d)
+    check_dims("dh0", dh0.shape, 2, n, hid)
+    check_dims("dc0", dc0.shape, 2, n, hid)
+    check_dims("dW", dW.shape, 2, d + hid, m)
+    if want_db:
+        check_dims("db", db.shape, 1, m)
+    wh = &W[0, 0] + d * m
+    dwh = &dW[0, 0] + d * m
     with nogil:
         memset(&dh0[0, 0], 0, n * hid * sizeof(floating))
         if has_dc:
@@ -559,8 +598,15 @@ def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
     cdef Py_ssize_t off[4]
     cdef Py_ssize_t size = sizeof(floating)
     cdef Py_ssize_t nblocks = infer_blocks(n, d, hid, size), nt, i, r0
-    cdef const floating* bp = &b[0] if b is not None else NULL
-    _gate_offsets(gate_order, hid, off)
+    cdef const floating* bp
+    _check_lstm(x.shape, h0.shape, c0.shape, W.shape, NULL if b is None else &b.shape[0],
+                gate_order, off)
+    if work.shape[0] != n or work.shape[1] < 5 * hid + d:
+        raise ValueError(f"work must have shape ({n}, >= {5 * hid + d}); got "
+                         f"({work.shape[0]}, {work.shape[1]})")
+    check_dims("h", h.shape, 3, steps, n, hid)
+    check_dims("c_n", c_n.shape, 2, n, hid)
+    bp = &b[0] if b is not None else NULL
     nt = _block_threads(n, hid, nblocks)
     with nogil:
         _blas_one_thread(1)

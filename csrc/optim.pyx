@@ -33,6 +33,7 @@ from cpython.ref cimport PyObject
 from cython cimport floating
 from libc.stdlib cimport free, malloc, qsort
 from _parallel cimport load_parallel
+from _shapes cimport check_dims
 from _optim cimport ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, TEXTBOOK, update_pass
 
 cnp.import_array()
@@ -206,6 +207,7 @@ def sgd_update_(floating[::1] param, const floating[::1] grad, double lr,
     weight_decay : float
         Coupled L2 coefficient (0: the textbook's plain SGD).
     """
+    check_dims("grad", grad.shape, 1, param.shape[0])
     if param.shape[0] == 0:
         return
     cdef double a[2]
@@ -235,6 +237,8 @@ def momentum_update_(floating[::1] param, const floating[::1] grad, floating[::1
     lr, momentum, weight_decay : float
     nesterov, textbook : bool
     """
+    check_dims("grad", grad.shape, 1, param.shape[0])
+    check_dims("velocity", velocity.shape, 1, param.shape[0])
     if param.shape[0] == 0:
         return
     cdef double a[3]
@@ -260,6 +264,8 @@ def rmsprop_update_(floating[::1] param, const floating[::1] grad, floating[::1]
     grad : floating[::1]
     lr, decay, scale, eps, weight_decay : float
     """
+    check_dims("grad", grad.shape, 1, param.shape[0])
+    check_dims("h", h.shape, 1, param.shape[0])
     if param.shape[0] == 0:
         return
     cdef double a[5]
@@ -292,6 +298,9 @@ def adam_update_(floating[::1] param, const floating[::1] grad, floating[::1] m,
     grad : floating[::1]
     step_size, beta1, beta2, eps, inv_bias2_sqrt, weight_decay, shrink : float
     """
+    check_dims("grad", grad.shape, 1, param.shape[0])
+    check_dims("m", m.shape, 1, param.shape[0])
+    check_dims("v", v.shape, 1, param.shape[0])
     if param.shape[0] == 0:
         return
     cdef double a[7]

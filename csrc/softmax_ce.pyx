@@ -19,6 +19,7 @@ argument is trusted, as checked by the caller.
 """
 from cython cimport floating
 
+from _shapes cimport check_dims
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
 
 cdef extern from *:
@@ -39,23 +40,41 @@ cdef int _check_logits(Py_ssize_t n, Py_ssize_t c) except -1:
     return 0
 
 
+cdef Py_ssize_t _first_label_outside(const long long* labels, Py_ssize_t n,
+                                     long long c) noexcept nogil:
+    # A negative label reads as 2^64 - |label| unsigned: one comparison per label.
+    cdef Py_ssize_t i
+    for i in range(n):
+        if <unsigned long long>labels[i] >= <unsigned long long>c:
+            return i
+    return -1
+
+
 def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] labels,
                           floating[:, ::1] dlogits):
     """Mean cross-entropy of ``logits (N, C)`` against class indices ``labels (N,)``.
 
     Writes ``d loss / d logits`` into ``dlogits (N, C)`` and returns the loss
-    as a Python float. Labels must lie in ``[0, C)`` (in a debug build, an
-    IndexError otherwise).
+    as a Python float. Labels must lie in ``[0, C)``: ValueError otherwise (in a
+    debug build an IndexError, from the bounds-checked read below, comes first).
     """
     cdef double loss
     cdef Py_ssize_t i
     cdef floating seen
     _check_logits(logits.shape[0], logits.shape[1])
+    check_dims("labels", labels.shape, 1, logits.shape[0])
+    check_dims("dlogits", dlogits.shape, 2, logits.shape[0], logits.shape[1])
     if FASTNET_DEBUG_BUILD:
         # The core reads rows through raw pointers, which no bounds check sees:
         # read each label's logit through the (checked) memoryview first.
         for i in range(labels.shape[0]):
             seen = logits[i, labels[i]]
+    # The core indexes each row by its label: one outside [0, C) would read past it.
+    with nogil:
+        i = _first_label_outside(&labels[0], labels.shape[0], logits.shape[1])
+    if i >= 0:
+        raise ValueError(f"labels must be class indices in [0, {logits.shape[1]}); "
+                         f"labels[{i}] is {labels[i]}")
     with nogil:
         loss = softmax_ce_indices(&logits[0, 0], &labels[0], &dlogits[0, 0], logits.shape[0],
                                   logits.shape[1])
@@ -71,6 +90,8 @@ def softmax_cross_entropy_onehot(const floating[:, ::1] logits,
     """
     cdef double loss
     _check_logits(logits.shape[0], logits.shape[1])
+    check_dims("t", t.shape, 2, logits.shape[0], logits.shape[1])
+    check_dims("dlogits", dlogits.shape, 2, logits.shape[0], logits.shape[1])
     with nogil:
         loss = softmax_ce_rows(&logits[0, 0], &t[0, 0], &dlogits[0, 0], logits.shape[0],
                                logits.shape[1])

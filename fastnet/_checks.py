@@ -9,6 +9,8 @@ strided views) are copied once into C order.
 """
 import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +66,14 @@ def as_input(name, x, dtype):
             )
     # Not np.ascontiguousarray: it turns a 0-d array into 1-d, hiding it from shape checks.
     return np.asarray(x, order="C")
+
+
+def as_path(name, value):
+    """``Path(value)`` for a str or os.PathLike, else a TypeError naming ``name``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike; got {type(value).__name__} "
+                        f"{value!r}")
+    return Path(value)
 
 
 def check_shape(name, x, shape):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnet._checks import as_path
 from fastnet._io import atomic_open
 
 FORMAT = "fastnet-checkpoint"
@@ -104,6 +105,10 @@ def save(path, net, optimizer=None, trainer=None, *, state=None):
     from fastnet import __version__
     from fastnet.net import Sequential
 
+    path = as_path("path", path)
+    if path.is_dir():  # (the rename onto it failed, naming the temporary file)
+        raise IsADirectoryError(f"{path}: is a directory; give a file name such as "
+                                f"{path / 'model.npz'}")
     if not isinstance(net, Sequential):
         raise TypeError(f"net must be a fastnet net (Sequential, MultiLayerNet ...); "
                         f"got {type(net).__name__}")
@@ -139,11 +144,11 @@ def save(path, net, optimizer=None, trainer=None, *, state=None):
     arrays[_HEADER] = np.frombuffer(text.encode("utf-8"), np.uint8)
     with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
-    return Path(path)
+    return path
 
 
 def _read(path):
-    path = Path(path)
+    path = as_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     with open(path, "rb") as f:
@@ -165,15 +170,22 @@ def _read(path):
                               f"{err}") from None
     if _HEADER not in arrays:
         raise CheckpointError(f"{path}: not a fastnet checkpoint (no {_HEADER} entry)")
+    raw = arrays.pop(_HEADER)
+    if not isinstance(raw, np.ndarray):  # np.load gives a member that is no .npy as bytes
+        raise CheckpointError(f"{path}: corrupted header: its {_HEADER} entry is not a .npy array")
     try:
-        header = json.loads(arrays.pop(_HEADER).tobytes().decode("utf-8"))
+        header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: corrupted header: {err}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a fastnet checkpoint (format {header.get('format')!r})"
                               if isinstance(header, dict) else f"{path}: corrupted header")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        # (-1 and true were read as old formats)
+        raise CheckpointError(f"{path}: corrupted header: format_version must be a positive "
+                              f"integer; got {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written in checkpoint format {version!r} by fastnet "
                               f"{header.get('fastnet_version')}; this fastnet reads format "
                               f"{FORMAT_VERSION} and older: upgrade fastnet")

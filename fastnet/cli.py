@@ -369,6 +369,8 @@ def _read_images(path):
     if x.dtype.kind not in "uif" or x.size == 0 or x.size % 784:
         raise UsageError(f"FILE {path}: expected 28x28 images (N x 784 or N x 28 x 28 numbers); "
                          f"got shape {x.shape} of {x.dtype}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():  # printed as class 0, probability nan
+        raise UsageError(f"FILE {path}: holds NaN or infinite values; expected pixel values")
     x = x.reshape(-1, 784)
     return (x / 255 if x.dtype.kind in "ui" else x).astype(np.float32)
 
@@ -426,6 +428,10 @@ def _tune(args):
     out = _writable_dir(args.out, "--out") if args.out else None
     (x_train, t_train), _, source = _load_data(args.quiet)
     x, t = x_train[:args.train_size], t_train[:args.train_size]
+    try:  # the options against this data set (as for train): exit 2, not a failure (1)
+        tune.split_validation(x, t, args.validation_fraction, 0)  # sizes do not depend on seed
+    except ValueError as exc:
+        raise UsageError(" ".join(str(exc).split())) from None
     if not args.quiet:
         print(f"data: {source}; first {len(x)} training samples, "
               f"{args.validation_fraction:g} of each class for validation")
@@ -694,6 +700,10 @@ def main(argv=None):
     except (OSError, ValueError) as exc:
         # The environment, not the options: an unreadable data file, a full disk ...
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except MemoryError as exc:
+        # Sizes too large for this machine (--hidden 99999999999999): one line, not a traceback
+        print(f"{PROG}: error: out of memory: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import integer
+from fastnet._checks import as_path, flag, integer
 from fastnet._io import atomic_open
 
 __all__ = [
@@ -86,14 +86,6 @@ class ChecksumError(ValueError):
 
 # --------------------------------------------------------------------------- IDX files
 
-def _as_path(name, value):
-    """``Path(value)`` for a str or os.PathLike, else a TypeError naming ``name``."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a str or os.PathLike; got {type(value).__name__} "
-                        f"{value!r}")
-    return Path(value)
-
-
 def read_idx(path, magic):
     """Read one IDX file of unsigned bytes, gzip-compressed or raw.
 
@@ -125,7 +117,7 @@ def read_idx(path, magic):
         its header, the magic number differs from ``magic``, a dimension is 0,
         or the byte count differs from what the header declares.
     """
-    path = _as_path("path", path)
+    path = as_path("path", path)
     magic = integer("magic", magic, low=0)
     if magic >> 8 != 0x08:
         raise ValueError(f"magic must be an unsigned-byte IDX magic number 0x000008NN (NN the "
@@ -233,7 +225,7 @@ def download_files(files, dest_dir, url=DEFAULT_URL, timeout=DOWNLOAD_TIMEOUT):
     base = url if url.endswith("/") else url + "/"
     if urllib.parse.urlsplit(base).scheme not in ("http", "https", "file"):
         raise ValueError(f"url must be an http, https or file URL, got {url!r}")
-    dest_dir = _as_path("dest_dir", dest_dir)
+    dest_dir = as_path("dest_dir", dest_dir)
     done = []
     for name, md5 in files:
         source = base + name
@@ -266,7 +258,7 @@ def _search_dirs(path):
     """The directories searched for the full set, in order, each with a label for messages."""
     dirs = []
     if path is not None:
-        dirs.append((_as_path("path", path), "path argument"))
+        dirs.append((as_path("path", path), "path argument"))
     if os.environ.get("FASTNET_DATA"):
         dirs.append((Path(os.environ["FASTNET_DATA"]), "$FASTNET_DATA"))
     dirs.append((default_cache_dir(), "cache"))
@@ -369,6 +361,12 @@ def _prepare(images, labels, normalize, flatten, one_hot_label):
     return x, t
 
 
+def _check_flags(**flags):
+    # Read as truth values, download='no' downloaded and one_hot_label='no' gave one-hot rows.
+    for name, value in flags.items():
+        flag(name, value)
+
+
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, path=None, sample=False,
                *, download=True, url=None):
     """Load MNIST as ``(x_train, t_train), (x_test, t_test)``, like the textbook.
@@ -417,6 +415,8 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, path=None, sam
     ValueError
         If a file found is not a valid MNIST IDX file (message names the file).
     """
+    _check_flags(normalize=normalize, flatten=flatten, one_hot_label=one_hot_label,
+                 sample=sample, download=download)
     if sample:
         x_train, t_train, x_test, t_test = _sample_raw()
     else:
@@ -449,6 +449,7 @@ def load_mnist_or_sample(normalize=True, flatten=True, one_hot_label=False, path
         If full-set files are found but invalid (not silently replaced by the sample).
     """
     kw = {"normalize": normalize, "flatten": flatten, "one_hot_label": one_hot_label}
+    _check_flags(download=download, **kw)
     try:
         files = _find_or_download(path, download, url)
     except MNISTNotFoundError:

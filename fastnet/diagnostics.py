@@ -7,10 +7,12 @@ the fraction of saturated units and histogram counts over fixed bins.
 """
 import contextlib
 import math
+import numbers
 
 import numpy as np
 
 from fastnet._activation import REGISTRY
+from fastnet._checks import as_array, float_dtype, positive_int, real_scalar
 from fastnet.kernels import get_backend
 
 # Histogram ranges of each activation's outputs and what counts as saturated
@@ -19,6 +21,25 @@ ACTIVATION_RANGES = {name: spec.hist_range for name, spec in REGISTRY.items()}
 SATURATION = {name: spec.saturation for name, spec in REGISTRY.items()
               if spec.saturation is not None}
 NO_SATURATION = (-math.inf, math.inf)
+
+
+def _pair(name, value, finite):
+    """``value`` as two floats ``(low, high)``; ``finite=False`` allows +-inf (never NaN)."""
+    try:
+        low, high = value
+    except (TypeError, ValueError):  # not iterable, or not two values
+        raise TypeError(f"{name} must be a pair (low, high) of numbers; got {value!r}") from None
+    pair = []
+    for which, v in (("low", low), ("high", high)):
+        if finite:
+            pair.append(real_scalar(f"{name} {which}", v))
+        elif isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{name} {which} must be a number (or +-inf); got {v!r}")
+        elif math.isnan(v):
+            raise ValueError(f"{name} {which} must be a number or +-inf; got nan")
+        else:
+            pair.append(float(v))
+    return tuple(pair)
 
 
 class RunningStats:
@@ -37,18 +58,22 @@ class RunningStats:
 
     def __init__(self, bins=30, range=(0.0, 1.0), saturation=NO_SATURATION, *,
                  backend="compiled"):
-        low, high = float(range[0]), float(range[1])
-        if not (isinstance(bins, int) and bins >= 1) or not -math.inf < low < high < math.inf:
-            raise ValueError(f"need bins >= 1 and a finite range low < high; got bins={bins!r}, "
-                             f"range={range!r}")
+        bins = positive_int("bins", bins)
+        low, high = _pair("range", range, finite=True)
+        if not low < high:
+            raise ValueError(f"range must be (low, high) with low < high; got {range!r}")
         self.edges = np.linspace(low, high, bins + 1)
         self.counts = np.zeros(bins, np.int64)
         self._totals = np.zeros(5)
-        self._saturation = tuple(float(s) for s in saturation)
+        self._saturation = _pair("saturation", saturation, finite=False)
         self._ops = get_backend(backend)
 
     def add(self, x):
-        """Accumulate the C-contiguous float32/float64 array ``x``."""
+        """Accumulate the float32/float64 array ``x`` (any shape; copied if not C-contiguous)."""
+        x = as_array("x", x)
+        float_dtype(x.dtype, "x.dtype")
+        if not x.flags.c_contiguous:  # (a strided view flattens to a strided view)
+            x = np.ascontiguousarray(x)
         self._ops.accumulate_stats_(x.reshape(-1), self.edges, self.counts, self._totals,
                                     *self._saturation)
 
@@ -79,6 +104,10 @@ class StatsRecorder:
     def __init__(self, recorded, *, bins=30, activation_range=None,
                  gradient_range=(-0.01, 0.01), backend="compiled"):
         self._stats = {}
+        # Named here: RunningStats would call either of them 'range'.
+        if activation_range is not None:
+            _pair("activation_range", activation_range, finite=True)
+        _pair("gradient_range", gradient_range, finite=True)
         for index, activation in recorded:
             act_range = activation_range or ACTIVATION_RANGES[activation]
             saturation = SATURATION.get(activation, NO_SATURATION)

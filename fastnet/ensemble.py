@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-from fastnet._checks import integer, make_rng, positive_int
+from fastnet._checks import as_labels, integer, make_rng, positive_int
+from fastnet.net import accuracy_of
 from fastnet.netbatch import NetBatch
 from fastnet.trainer import Trainer, _check_pair
 
@@ -174,7 +175,13 @@ class Ensemble:
 
     def member_probabilities(self, x):
         """Return each member's softmax output, shape ``(K, N, C)``, in the members' dtype."""
-        probs = [softmax(np.asarray(net.predict(x))) for net in self.nets]
+        probs = []
+        for i, net in enumerate(self.nets):
+            logits = np.asarray(net.predict(x))
+            if logits.ndim != 2 or logits.dtype.kind != "f":
+                raise ValueError(f"nets[{i}].predict(x) must return logits of shape (N, C), "
+                                 f"floating point; got shape {logits.shape} of {logits.dtype}")
+            probs.append(softmax(logits))
         shapes = {p.shape for p in probs}
         if len(shapes) != 1:
             raise ValueError(f"the members' outputs differ in shape: "
@@ -199,10 +206,7 @@ class Ensemble:
 
     @staticmethod
     def _accuracy(probs, t):
-        t = np.asarray(t)
-        if t.ndim == 2:
-            t = np.argmax(t, axis=1)
-        if t.shape != (probs.shape[0],):
-            raise ValueError(f"t must have shape ({probs.shape[0]},) or ({probs.shape[0]}, "
-                             f"{probs.shape[1]}); got {t.shape}")
-        return float(np.mean(np.argmax(probs, axis=1) == t))
+        # Checked as a net's accuracy checks them: a class index outside [0, C) or
+        # target rows of another width were a silent 0 (or a share of argmax hits).
+        t = as_labels("t", t, probs.shape[0], probs.shape[1], probs.dtype)
+        return accuracy_of(probs, t)

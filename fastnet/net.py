@@ -12,7 +12,9 @@ import weakref
 
 import numpy as np
 
-from fastnet._checks import as_array, as_input, as_labels, check_batch, float_dtype
+from fastnet._checks import (
+    as_array, as_input, as_labels, check_batch, flag, float_dtype, positive_int,
+)
 from fastnet._kernels.program import views
 from fastnet._live import LiveArrays, detach
 from fastnet._program import FORWARD, GRADIENT, LOSS, compiled_pass
@@ -49,6 +51,14 @@ def accuracy_of(out, t):
     right = y == t
     right &= ~np.isnan(out).any(axis=1)
     return float(np.sum(right)) / out.shape[0]
+
+
+def _sample_shape(input_shape):
+    """``input_shape`` as a tuple of positive ints (int('4') read a string; -4 passed)."""
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of positive ints (the per-sample shape); "
+                        f"got {input_shape!r}")
+    return tuple(positive_int(f"input_shape[{i}]", s) for i, s in enumerate(input_shape))
 
 
 def _net_from_state(state):
@@ -203,7 +213,7 @@ class Sequential:
 
     @staticmethod
     def _check_shapes(named, loss, input_shape):
-        shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        shape = None if input_shape is None else _sample_shape(input_shape)
         first = next(iter(named.values()))
         net_input = shape if shape is not None else first.input_shape()
         source = "the net's input"
@@ -344,26 +354,28 @@ class Sequential:
         ``train_flg=True`` runs batch norm on batch statistics (updating the
         running ones) and draws dropout masks, as in training.
         """
+        train_flg = flag("train_flg", train_flg)  # ('no' or None read as a truth value)
         x = self._check_x(x)
         with self._lock:
-            step = compiled_pass(self, x, None, bool(train_flg), FORWARD)
+            step = compiled_pass(self, x, None, train_flg, FORWARD)
             if step is not None:
                 step.run(x)
                 return step.output.copy()
-            return self._forward(x, bool(train_flg)).copy()
+            return self._forward(x, train_flg).copy()
 
     def loss(self, x, t, train_flg=False):
         """The loss (plus every layer's penalty, e.g. weight decay) on ``x`` against ``t``.
 
         ``t`` holds class indices ``(N,)`` or target rows ``(N, C)``.
         """
+        train_flg = flag("train_flg", train_flg)
         x = self._check_x(x)
         t = self._check_t(t, x.shape[0])
         with self._lock:
-            step = compiled_pass(self, x, t, bool(train_flg), LOSS)
+            step = compiled_pass(self, x, t, train_flg, LOSS)
             if step is not None:
                 return step.run(x, t)
-            return self._loss(x, t, bool(train_flg))
+            return self._loss(x, t, train_flg)
 
     def accuracy(self, x, t):
         """Fraction of samples whose arg-max output (inference mode) is the target class.
@@ -452,6 +464,7 @@ class Sequential:
                 net.gradient(x, t)
             net.stats()
         """
+        on = flag("on", on)  # (record_stats('no') started recording)
         self._programs.clear()  # passes recorded with the previous recorder's statistics
         if not on:
             self._recorder = None

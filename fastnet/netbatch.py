@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from fastnet._checks import integer, positive_int
+from fastnet._checks import flag, integer, positive_int
 from fastnet._program import gradients_many, outputs_many
 from fastnet.layers import Affine
 from fastnet.net import Sequential, accuracy_of
@@ -47,6 +47,9 @@ def _members_locked(nets):
         for net in sorted(nets, key=id):
             stack.enter_context(net._lock)
         yield
+
+
+_NO_TARGETS = object()  # _inputs' default: no t (None given as t is a mistake)
 
 
 def _per_member(values):
@@ -286,12 +289,17 @@ class NetBatch:
                 f"optimizers={opts})")
 
     # -- inputs ----------------------------------------------------------------------
-    def _inputs(self, x, t=None):
+    def _inputs(self, x, t=_NO_TARGETS):
         """Check ``x`` (and ``t``) for every member: ``(xs, ts)``, lists of k arrays.
 
         A shared batch is checked once and appears k times; ``ts`` is None
-        when ``t`` is.
+        when no ``t`` is given (``predict``).
         """
+        if t is None:  # (was "'NoneType' object is not iterable" from the members' loop)
+            raise TypeError("t must be class indices (N,) or target rows (N, C), shared or "
+                            "one per member; got None")
+        if t is _NO_TARGETS:
+            t = None
         nets, k = self.nets, len(self.nets)
         first = nets[0]
         stacked = (isinstance(x, np.ndarray) and x.ndim == len(first.input_shape) + 2
@@ -358,7 +366,7 @@ class NetBatch:
         the threads (:func:`fastnet._program.outputs_many`).
         """
         xs, _ = self._inputs(x)
-        if train_flg:
+        if flag("train_flg", train_flg):
             return [net.predict(xi, True) for net, xi in zip(self.nets, xs)]
         with _members_locked(self.nets):
             return [out.copy() for out in outputs_many(self.nets, xs)]

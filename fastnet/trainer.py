@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import flag, integer, make_rng, one_of, positive_int, real_scalar
+from fastnet._checks import as_array, flag, integer, make_rng, one_of, positive_int, real_scalar
 from fastnet._io import atomic_open, write_csv
 from fastnet.optim import LRScheduler, Schedule, make_optimizer
 
@@ -437,6 +437,10 @@ class Trainer:
         if not isinstance(getattr(network, "params", None), Mapping):
             raise TypeError(f"network.params must be a dict of arrays; "
                             f"{type(network).__name__} has none")
+        # Lists become arrays here: batches index them with index arrays (a list was
+        # "only integer scalar arrays can be converted to a scalar index" at the first step).
+        x_train, t_train, x_test, t_test = (as_array(name, v) for name, v in (
+            ("x_train", x_train), ("t_train", t_train), ("x_test", x_test), ("t_test", t_test)))
         n = _check_pair("x_train", x_train, "t_train", t_train)
         _check_pair("x_test", x_test, "t_test", t_test)
         self.epochs = integer("epochs", epochs, low=0)
@@ -463,9 +467,10 @@ class Trainer:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (x_val, t_val)")
-            _check_pair("validation_data[0]", validation_data[0], "validation_data[1]",
-                        validation_data[1])
-            self.x_val, self.t_val = validation_data
+            x_val, t_val = (as_array(f"validation_data[{i}]", v)
+                            for i, v in enumerate(validation_data))
+            _check_pair("validation_data[0]", x_val, "validation_data[1]", t_val)
+            self.x_val, self.t_val = x_val, t_val
         elif validation_split:
             train_idx, val_idx = stratified_split(t_train, validation_split, self.rng)
             if len(val_idx) == 0 or len(train_idx) == 0:
@@ -668,6 +673,13 @@ class Trainer:
         The Trainer must be built as the saved one was: same data, sampling,
         validation split and callbacks (checked where possible).
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from Trainer.state_dict(); got "
+                            f"{type(state).__name__}")
+        missing = sorted(set(self.state_dict()) - set(state))
+        if missing:
+            raise ValueError(f"state lacks {missing}: it must be a dict from "
+                             f"Trainer.state_dict()")
         one_of("state['sampling']", state["sampling"], (self.sampling,))
         saved_val = state["validation_indices"]
         if (saved_val is None) != (self._val_idx is None) or (

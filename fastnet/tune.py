@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnet._checks import flag, integer, one_of, positive_int, real_scalar
+from fastnet._checks import flag, float_dtype, integer, one_of, positive_int, real_scalar
 from fastnet._io import atomic_open, write_csv
 from fastnet.trainer import Callback, Trainer, _check_pair, stratified_split
 
@@ -360,13 +360,21 @@ class MLP:
     def __init__(self, input_size, hidden, output_size, *, optimizer="sgd", activation="relu",
                  weight_init_std="relu", use_batchnorm=False, backend="compiled",
                  dtype=np.float32):
+        from fastnet._activation import get_activation
+        from fastnet.init import get_initializer
         from fastnet.optim import OPTIMIZERS
 
         self.input_size = positive_int("input_size", input_size)
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            raise TypeError(f"hidden must be a list of positive ints; got {hidden!r}")
         self.hidden = [positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
         self.output_size = positive_int("output_size", output_size)
         self.optimizer = one_of("optimizer", optimizer.lower() if isinstance(optimizer, str)
                                 else optimizer, OPTIMIZERS)
+        # Checked here, not first when a trial builds its net (after the data split)
+        get_activation(activation)
+        get_initializer(weight_init_std)
+        float_dtype(dtype)
         self.activation, self.weight_init_std = activation, weight_init_std
         self.use_batchnorm = flag("use_batchnorm", use_batchnorm)
         self.backend = one_of("backend", backend, ("compiled", "reference"))
@@ -837,6 +845,8 @@ class SearchResult:
         """The ``top`` best rows (default all) as aligned text."""
         from fastnet.experiments._common import format_table
 
+        if top is not None:  # ('3' was a TypeError about slice indices)
+            top = positive_int("top", top)
         return format_table(self.header(), self.rows()[:top])
 
     def summary(self):

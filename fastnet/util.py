@@ -5,7 +5,7 @@ shuffle_dataset`` runs unchanged with ``from fastnet.util import ...``.
 """
 import numpy as np
 
-from fastnet._checks import make_rng, positive_int, real_scalar
+from fastnet._checks import as_array, make_rng, positive_int, real_scalar
 
 
 def smooth_curve(x, window_len=11, beta=2):
@@ -36,7 +36,10 @@ def smooth_curve(x, window_len=11, beta=2):
         raise ValueError(f"window_len must be odd (the window is centred on each point); "
                          f"got {window_len}")
     beta = real_scalar("beta", beta, low=0)
-    x = np.asarray(x, dtype=np.float64)
+    x = as_array("x", x)
+    if x.dtype.kind not in "biuf":  # complex lost its imaginary part, None became NaN
+        raise TypeError(f"x must be a curve of real numbers; got dtype {x.dtype}")
+    x = x.astype(np.float64)
     if x.ndim != 1:
         raise ValueError(f"x must be a 1-d curve; got shape {x.shape}")
     if x.size < window_len:

@@ -241,6 +241,12 @@ class TestBadInput:
             BatchNormalization(np.ones(3), np.zeros(3), eps=0)
         with pytest.raises(ValueError, match=r"running_mean must have shape \(3,\)"):
             BatchNormalization(np.ones(3), np.zeros(3), running_mean=np.zeros(2))
+        # a negative variance gave NaN outputs in inference, silently
+        with pytest.raises(ValueError, match=r"running_var must be >= 0 \(a variance\); got min -1"):
+            BatchNormalization(np.ones(3), np.zeros(3), running_var=np.array([1.0, -1.0, 0.0]))
+        # a NaN one (a diverged run's) carries on, as the math does
+        layer = BatchNormalization(np.ones(3), np.zeros(3), running_var=np.full(3, np.nan))
+        assert np.isnan(layer.forward(np.ones((2, 3)), train_flg=False)).all()
 
     def test_backward_before_train_forward(self):
         layer = BatchNormalization(np.ones(3), np.zeros(3))

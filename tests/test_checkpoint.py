@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,13 @@ def _header_edit(fn):
     (lambda a: a.pop("__header__"), "not a fastnet checkpoint"),
     (lambda a: a.__setitem__("__header__", np.frombuffer(b"{nope", np.uint8)), "corrupted header"),
     (_header_edit(lambda h: h.__setitem__("format_version", 99)), "format 99.*upgrade fastnet"),
+    # read as old formats
+    (_header_edit(lambda h: h.__setitem__("format_version", -1)),
+     "corrupted header: format_version must be a positive integer; got -1"),
+    (_header_edit(lambda h: h.__setitem__("format_version", True)),
+     "corrupted header: format_version must be a positive integer; got True"),
+    (_header_edit(lambda h: h.__setitem__("format_version", "1")),
+     "corrupted header: format_version must be a positive integer; got '1'"),
     (_header_edit(lambda h: h.__setitem__("format", "other")), "not a fastnet checkpoint"),
     (_header_edit(lambda h: h["net"]["config"].__setitem__("class", "Bogus")),
      "unknown net class 'Bogus'"),
@@ -98,6 +106,20 @@ def test_damaged_files_give_one_line_errors(tmp_path, edit, match):
         fastnet.load(bad)
     message = str(info.value)
     assert message.startswith(str(bad)) and "\n" not in message
+
+
+def test_a_header_entry_that_is_no_npy_array_is_a_checkpoint_error(tmp_path):
+    # np.load gives an archive member without the .npy format as bytes: the header
+    # was then an AttributeError ('bytes' object has no attribute 'tobytes')
+    net, opt, _, _ = _trained(steps=1)
+    path = fastnet.save(tmp_path / "m.npz", net, opt)
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            header = name == "__header__.npy"
+            dst.writestr(name, b'{"format": "fastnet-checkpoint"}' if header else src.read(name))
+    with pytest.raises(CheckpointError, match="corrupted header: its __header__ entry is not"):
+        fastnet.load(bad)
 
 
 def test_truncated_and_garbage_files(tmp_path):
@@ -172,6 +194,14 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="state must be a dict"):
         fastnet.save(tmp_path / "x.npz", net, state=[1])
     assert not (tmp_path / "x.npz").exists()
+    # a path of another type was "expected str, bytes or os.PathLike object", naming nothing
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike; got NoneType"):
+        fastnet.save(None, net)
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike; got int"):
+        fastnet.load(5)
+    # a directory: the rename of the temporary file onto it failed, naming that file
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path}: is a directory"):
+        fastnet.save(tmp_path, net)
 
 
 def test_optimizer_kind_and_hyperparameters_restored(tmp_path):

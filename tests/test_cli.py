@@ -136,15 +136,30 @@ def test_user_errors_are_one_line_naming_the_flag(argv, flag, hint, capsys):
     assert flag in lines[0] and hint in lines[0] and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv, start", [
+    (["train", "--validation-split", "0.99999"],
+     "validation_split=0.99999 of 8000 samples leaves 0 for training"),
+    # tune's was exit 1, from inside the search
+    (["tune", "--train-size", "5"],
+     "validation_fraction=0.2 of 5 samples leaves 5 for training and 0 for validation"),
+])
 def test_a_validation_split_that_leaves_no_training_sample_is_a_usage_error(
-        tmp_path, capsys, monkeypatch):
+        argv, start, tmp_path, capsys, monkeypatch):
     # valid on its own (< 1), too large for the data set: still a mistake in an option
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("FASTNET_DATA", raising=False)
-    code, out, err = _main(["train", "--validation-split", "0.99999", "--quiet"], capsys)
+    code, out, err = _main([*argv, "--quiet"], capsys)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
-    assert err.startswith("fastnet: error: validation_split=0.99999 of 8000 samples leaves 0 "
-                          "for training"), err
+    assert err.startswith("fastnet: error: " + start), err
+
+
+def test_a_net_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    # a valid --hidden whose weights no machine holds was a MemoryError traceback
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FASTNET_DATA", raising=False)
+    code, out, err = _main(["train", "--hidden", "99999999999999", "--quiet"], capsys)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("fastnet: error: out of memory: Unable to allocate")
 
 
 def test_out_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
@@ -438,6 +453,8 @@ def test_save_resume_predict(tmp_path, capsys, monkeypatch):
                                       "checkpoint: not a zip archive"),
     (["predict", "net.npz", "missing.npy"], "fastnet: error: FILE missing.npy: no such file"),
     (["predict", "net.npz", "wrong.npy"], "fastnet: error: FILE wrong.npy: expected 28x28 images"),
+    # was a table of class 0 with probability nan, exit 0
+    (["predict", "net.npz", "nan.npy"], "fastnet: error: FILE nan.npy: holds NaN or infinite"),
     (["train", "--resume", "net.npz"], "fastnet: error: --resume net.npz: holds a net but no "
                                        "training state"),
     (["train", "--save", "net.pkl"], "fastnet: error: --save net.pkl: expected a file name "
@@ -451,6 +468,7 @@ def test_model_file_errors_are_one_line(argv, start, tmp_path, capsys, monkeypat
     (tmp_path / "garbage.npz").write_bytes(b"not a zip")
     np.save("wrong.npy", np.zeros((3, 5)))
     np.save("d.npy", np.zeros((1, 784)))
+    np.save("nan.npy", np.full((2, 784), np.nan, np.float32))
     code, out, err = _main(argv, capsys)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
     assert err.startswith(start), err

@@ -230,6 +230,13 @@ def test_read_idx_dimensions_are_not_wrapped_in_int64(tmp_path):
     (lambda p: load_mnist(path=123, download=False), TypeError, "path must be a str"),
     (lambda p: download_files([], p, url=123), TypeError, "url must be a str"),
     (lambda p: download_files([], 1.5), TypeError, "dest_dir must be a str"),
+    # flags read as truth values: download='no' downloaded, one_hot_label='no' gave rows
+    (lambda p: load_mnist(sample=True, normalize="no"), TypeError, "normalize must be True"),
+    (lambda p: load_mnist(sample=True, flatten=0), TypeError, "flatten must be True"),
+    (lambda p: load_mnist(sample=True, one_hot_label="no"), TypeError, "one_hot_label must be"),
+    (lambda p: load_mnist(sample="yes"), TypeError, "sample must be True or False"),
+    (lambda p: load_mnist(path=p, download="no"), TypeError, "download must be True or False"),
+    (lambda p: load_mnist_or_sample(path=p, download="no"), TypeError, "download must be True"),
 ])
 def test_bad_arguments_name_themselves(tmp_path, call, exc, match):
     path = tmp_path / "labels"

@@ -50,13 +50,64 @@ def test_stable_std_for_large_offset():
     np.testing.assert_allclose(stats.as_dict()["std"], np.std(x), rtol=1e-9)
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="bins >= 1"):
-        RunningStats(bins=0)
-    with pytest.raises(ValueError, match="finite range low < high"):
-        RunningStats(range=(1, 1))
-    with pytest.raises(ValueError, match="finite range low < high"):
-        RunningStats(range=(-np.inf, 0))
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(bins=0), ValueError, "bins must be a positive integer"),
+    (dict(bins=2.0), TypeError, "bins must be an integer"),
+    (dict(range=(1, 1)), ValueError, r"range must be \(low, high\) with low < high"),
+    (dict(range=(-np.inf, 0)), ValueError, "range low must be finite"),
+    # each of these was an error naming nothing (a TypeError from subscripting None,
+    # 'could not convert string to float') or, for the third value, ignored
+    (dict(range=None), TypeError, r"range must be a pair \(low, high\)"),
+    (dict(range="ab"), TypeError, "range low must be a real number"),
+    (dict(range=(0, 1, 2)), TypeError, r"range must be a pair \(low, high\)"),
+    (dict(saturation="x"), TypeError, r"saturation must be a pair \(low, high\)"),
+    (dict(saturation=(np.nan, 1.0)), ValueError, "saturation low must be a number or"),
+])
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        RunningStats(**kwargs)
+
+
+def test_bins_may_be_a_numpy_integer():
+    # np.int64(5) was refused ("need bins >= 1"): isinstance(bins, int) only
+    assert RunningStats(bins=np.int64(5)).counts.shape == (5,)
+
+
+@pytest.mark.parametrize("x, error, match", [
+    (None, TypeError, "x.dtype must be float32 or float64"),  # was an AttributeError
+    (np.ones(3, np.int64), TypeError, "x.dtype must be float32 or float64"),  # no signature
+    (np.ones(3, np.float16), TypeError, "x.dtype must be float32 or float64"),
+])
+def test_add_rejects_what_is_no_float_array(x, error, match):
+    with pytest.raises(error, match=match):
+        RunningStats().add(x)
+
+
+def test_add_takes_a_list_of_floats():
+    stats = RunningStats()
+    stats.add([0.25, 0.5])  # was an AttributeError ('list' object has no attribute 'reshape')
+    assert stats.as_dict()["count"] == 2 and stats.as_dict()["mean"] == 0.375
+
+
+def test_add_takes_a_strided_view():
+    # a (3, 4)[:, ::2] view flattens to a strided view, which the kernel refused
+    # ("ndarray is not C-contiguous"); it is copied
+    x = np.arange(12.0).reshape(3, 4) / 12
+    a, b = RunningStats(bins=4), RunningStats(bins=4)
+    a.add(x[:, ::2])
+    b.add(x[:, ::2].copy())
+    np.testing.assert_array_equal(a.as_dict()["hist_counts"], b.as_dict()["hist_counts"])
+    assert a.as_dict()["count"] == 6
+
+
+def test_net_record_stats_names_its_range_arguments():
+    from fastnet import MultiLayerNet
+
+    net = MultiLayerNet(4, [5], 3, seed=0)
+    with pytest.raises(TypeError, match="activation_range low must be a real number"):
+        net.record_stats(activation_range=("a", 1))
+    with pytest.raises(ValueError, match="gradient_range high must be finite"):
+        net.record_stats(gradient_range=(0, np.inf))
 
 
 # -- the kernel against its NumPy twin, value by value --------------------------------------

@@ -67,6 +67,34 @@ def test_bad_arguments():
         Ensemble([_Fixed([[0.0, 1.0]])]).accuracy(np.zeros((1, 1)), [0, 1])
 
 
+# Targets are checked as a net's accuracy checks them; each of these was a silent number
+# (class 5 of 3 is never the arg-max: 0.0; rows of width 4 gave their own arg-max).
+@pytest.mark.parametrize("t, error, match", [
+    ([0, 5], ValueError, r"t holds class indices outside \[0, 3\)"),
+    ([0, -1], ValueError, r"t holds class indices outside \[0, 3\)"),
+    ([0.0, 1.0], TypeError, "t given as class indices must be an integer array"),
+    (np.eye(4)[[0, 1]], ValueError, r"t must have shape \(2, 3\)"),
+    (np.full((2, 3), np.nan), ValueError, "t target rows must be finite"),
+])
+@pytest.mark.parametrize("method", ["accuracy", "member_accuracies"])
+def test_accuracy_rejects_targets_a_net_rejects(method, t, error, match):
+    ens = Ensemble([_Fixed([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])] * 2)
+    with pytest.raises(error, match=match):
+        getattr(ens, method)(np.zeros((2, 4)), t)
+
+
+def test_accuracy_counts_a_nan_row_as_wrong_as_a_net_does():
+    ens = Ensemble([_Fixed([[np.nan, 0.0], [0.0, 1.0]])])
+    assert ens.accuracy(np.zeros((2, 4)), [0, 1]) == 0.5
+
+
+@pytest.mark.parametrize("logits", ["abc", np.ones(2), np.ones((2, 3, 1)), np.ones((2, 3), int)])
+def test_a_member_returning_no_logits_is_named(logits):
+    member = type("Member", (), {"predict": lambda self, x: logits})()
+    with pytest.raises(ValueError, match=r"nets\[1\]\.predict\(x\) must return logits of shape"):
+        Ensemble([_Fixed([[0.0, 1.0, 2.0]] * 2), member]).predict(np.zeros((2, 4)))
+
+
 def test_exported():
     assert fastnet.Ensemble is Ensemble
 

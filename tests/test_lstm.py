@@ -394,6 +394,9 @@ def test_laststep(rng):
     assert layer.output_shape((4, 3)) == (3,)
     with pytest.raises(ValueError, match="features"):
         layer.output_shape((12,))
+    # a sequence of no step has no last one (was numpy's IndexError, index -1 out of bounds)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, T, features\) with T >= 1"):
+        layer.forward(np.zeros((2, 0, 3)))
 
 
 @pytest.mark.parametrize("make", [

@@ -335,6 +335,12 @@ class TestBadInputs:
         with pytest.raises(ValueError, match=r"t holds class indices outside \[0, 4\)"):
             self.batch.step(self.x, self.t + C)
 
+    @pytest.mark.parametrize("method", ["step", "gradients", "loss", "accuracy"])
+    def test_t_none_is_named(self, method):
+        # was "'NoneType' object is not iterable", from the loop over the members
+        with pytest.raises(TypeError, match="t must be class indices .* got None"):
+            getattr(self.batch, method)(self.x, None)
+
 
 # -- state -----------------------------------------------------------------------------------
 def _train(batch, steps):

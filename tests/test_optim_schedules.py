@@ -11,6 +11,7 @@ from fastnet.optim import (
     ExponentialDecay,
     LinearWarmup,
     LRScheduler,
+    Product,
     SGD,
     StepDecay,
 )
@@ -82,6 +83,18 @@ def test_bad_schedule_arguments(make, name):
 def test_scheduler_needs_a_schedule():
     with pytest.raises(TypeError, match="schedule"):
         LRScheduler(SGD(), lambda t: 1.0)
+
+
+def test_scheduler_needs_an_optimizer_with_an_lr():
+    # was an AttributeError ('object' object has no attribute 'lr')
+    with pytest.raises(TypeError, match="optimizer must have an lr attribute"):
+        LRScheduler(object(), StepDecay(2))
+
+
+def test_product_of_schedules_only():
+    # Product(1, 2) was accepted and failed at its first call ('int' object is not callable)
+    with pytest.raises(TypeError, match=r"schedules\[1\] must be a Schedule"):
+        Product(StepDecay(2), 2)
 
 
 def test_growing_schedule_clamps_to_the_largest_float_and_the_math_carries_on():

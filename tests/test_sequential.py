@@ -291,6 +291,23 @@ def test_from_config_errors():
             "input_shape": None, "dtype": "float32", "record": []})
 
 
+@pytest.mark.parametrize("entry, error, match", [
+    # a list as the type was "unhashable type: 'list'"
+    ({"type": ["Affine"], "config": {}}, ValueError, r"unknown layer type \['Affine'\]"),
+    # a list as the config was "cannot convert dictionary update sequence element #0"
+    ({"type": "Affine", "config": [1]}, TypeError,
+     "'config' of layer type 'Affine' must be a dict"),
+    # an Affine config without its dtype (a hand-edited file) was a KeyError
+    ({"type": "Affine", "config": {"input_size": 3}}, ValueError,
+     r"an Affine configuration needs \['dtype', 'output_size'\]"),
+])
+def test_layer_from_config_errors(entry, error, match):
+    from fastnet.layers._base import layer_from_config
+
+    with pytest.raises(error, match=match):
+        layer_from_config(entry)
+
+
 @pytest.mark.parametrize("kind", ["Affine", "BatchNormalization", "Dropout", "Relu",
                                   "SoftmaxWithLoss"])
 def test_every_layer_round_trips(kind):
@@ -461,6 +478,38 @@ def test_params_and_grads_are_views_into_one_buffer_each():
         assert offset == p_offset
     again = net.gradient(x, t)
     assert next(iter(again.values())).base is not gbase  # a new buffer per call
+
+
+@pytest.mark.parametrize("value", ["no", None, 1, 0.0])
+def test_train_flg_and_record_stats_on_must_be_booleans(value):
+    # Read as truth values, train_flg='no' (or 1) ran batch norm on batch statistics,
+    # updating the running ones, and drew dropout masks; record_stats('no') recorded.
+    net = _extend()
+    x = np.zeros((4, net.input_shape[0]))
+    before = net.state_dict()
+    with pytest.raises(TypeError, match="train_flg must be True or False"):
+        net.predict(x, value)
+    with pytest.raises(TypeError, match="train_flg must be True or False"):
+        net.loss(x, np.zeros(4, np.int64), value)
+    with pytest.raises(TypeError, match="train_flg must be True or False"):
+        Dropout(0.5, rng=0).forward(x, value)
+    with pytest.raises(TypeError, match="on must be True or False"):
+        net.record_stats(value)
+    after = net.state_dict()
+    for key in before["buffers"]:
+        np.testing.assert_array_equal(after["buffers"][key], before["buffers"][key])
+    assert net.predict(x, np.bool_(False)).shape == (4, net.output_shape[0])
+
+
+@pytest.mark.parametrize("input_shape, error, match", [
+    ("4", TypeError, "input_shape must be a tuple of positive ints"),  # was read as (4,)
+    ((-4,), ValueError, r"input_shape\[0\] must be a positive integer"),  # was accepted
+    ((4.0,), TypeError, r"input_shape\[0\] must be an integer"),
+    (4, TypeError, "input_shape must be a tuple"),
+])
+def test_input_shape_must_be_a_tuple_of_positive_ints(input_shape, error, match):
+    with pytest.raises(error, match=match):
+        Sequential([Relu()], input_shape=input_shape, dtype=np.float32)
 
 
 def test_a_net_whose_layer_was_built_into_a_later_net_refuses_to_run():

@@ -515,3 +515,31 @@ def test_resume_checks_the_trainer_matches(tmp_path):
         _trainer(validation_split=0.2, callbacks=[StopOnNaN()]).load_state_dict(state)
     with pytest.raises(ValueError, match="sampling"):
         _trainer(validation_split=0.2, sampling="textbook").load_state_dict(state)
+
+
+@pytest.mark.parametrize("state, error, match", [
+    (None, TypeError, "state must be a dict from Trainer.state_dict"),
+    ([("epoch", 1)], TypeError, "state must be a dict from Trainer.state_dict"),
+    ({"epoch": 1}, ValueError, r"state lacks \['callbacks', .*'sampling'"),
+])
+def test_load_state_dict_rejects_what_is_no_trainer_state(state, error, match):
+    # a dict without 'sampling' was a KeyError, None a TypeError naming nothing
+    trainer = _trainer(epochs=1)
+    with pytest.raises(error, match=match):
+        trainer.load_state_dict(state)
+    assert trainer.current_epoch == 0
+
+
+def test_lists_of_samples_are_arrays():
+    # a list x_train (or t_train) was "only integer scalar arrays can be converted to a
+    # scalar index" at the first batch; validation_data too
+    x, t, xt, tt = (a.astype(np.float64) if a.dtype.kind == "f" else a for a in _blobs(0))
+
+    def net():  # lists of floats are float64 arrays, as a net's predict reads them
+        return MultiLayerNet(10, [16], 3, seed=0, dtype=np.float64)
+    trainer = _trainer(data=(x.tolist(), t.tolist(), xt, tt.tolist()), net=net(), epochs=1,
+                       validation_data=(xt.tolist(), tt.tolist()))
+    trainer.train()
+    reference = _trainer(data=(x, t, xt, tt), net=net(), epochs=1, validation_data=(xt, tt))
+    reference.train()
+    assert trainer.train_loss_list == reference.train_loss_list

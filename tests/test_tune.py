@@ -313,6 +313,10 @@ def test_results_saved_as_csv_and_json(tmp_path, capsys):
     with pytest.raises(ValueError, match="results file suffix"):
         res.save(tmp_path / "r.txt")
     assert "best_val_acc" in res.table(top=2) and len(res.table(top=2).splitlines()) == 4
+    with pytest.raises(TypeError, match="top must be an integer"):  # was about slice indices
+        res.table(top="2")
+    with pytest.raises(ValueError, match="top must be a positive integer"):  # was a header only
+        res.table(top=0)
     assert math.isclose(res.best["best_val_acc"], max(r["best_val_acc"] for r in res.trials))
 
 
@@ -555,3 +559,16 @@ def test_an_error_in_a_worker_is_raised_with_its_traceback(tmp_path):
     assert message == "ValueError: trial 3 cannot be built"
     assert cause == "worker traceback: True"
     assert left == "[]" and orphans == []
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(hidden=5), TypeError, "hidden must be a list of positive ints"),  # 'int' not iterable
+    # these were accepted, and failed only when a trial built its net
+    (dict(activation="bogus"), ValueError, "activation must be one of"),
+    (dict(weight_init_std="bogus"), ValueError, "weight_init_std must be one of"),
+    (dict(dtype="float16"), TypeError, "dtype must be float32 or float64"),
+])
+def test_mlp_checks_its_arguments_when_made(kwargs, error, match):
+    args = dict(input_size=8, hidden=[16], output_size=3) | kwargs
+    with pytest.raises(error, match=match):
+        MLP(**args)

@@ -101,3 +101,42 @@ def test_shuffle_dataset_bad_arguments():
         shuffle_dataset(np.float64(1.0), np.zeros(1))
     with pytest.raises(TypeError, match="seed must be"):
         shuffle_dataset(np.zeros((5, 2)), np.zeros(5), rng="abc")
+
+
+@pytest.mark.parametrize("x, error, match", [
+    (["a", "b"], TypeError, "x must be a curve of real numbers; got dtype <U1"),  # was unnamed
+    (np.ones(20, complex), TypeError, "x must be a curve of real numbers"),  # dropped imag
+    (np.array([1.0, None] * 10), TypeError, "x must be a curve of real numbers"),  # None: NaN
+])
+def test_smooth_curve_takes_real_curves_only(x, error, match):
+    with pytest.raises(error, match=match):
+        smooth_curve(x)
+
+
+def test_smooth_curve_takes_integers_and_lists():
+    np.testing.assert_array_equal(smooth_curve([3] * 20), np.full(20, 3.0))
+
+
+# -- fastnet.gradient.numerical_gradient, the textbook's checking helper ---------------------
+@pytest.mark.parametrize("x, h, error, match", [
+    # an integer x took x + h as x: every gradient was 0, silently
+    (np.ones(3, np.int64), 1e-4, TypeError, "x.dtype must be float32 or float64"),
+    ([1.0, 2.0], 1e-4, TypeError, "x must be a numpy array"),  # was an AttributeError
+    (np.ones(3), 0, ValueError, "h must be > 0"),  # was a ZeroDivisionError
+    (np.ones(3), float("nan"), ValueError, "h must be finite"),  # was a NaN gradient
+    (np.frombuffer(np.ones(3).tobytes()), 1e-4, ValueError, "x must be writeable"),
+])
+def test_numerical_gradient_bad_arguments(x, h, error, match):
+    from fastnet.gradient import numerical_gradient
+
+    with pytest.raises(error, match=match):
+        numerical_gradient(lambda v: float(np.sum(v * v)), x, h=h)
+
+
+def test_numerical_gradient_of_a_square():
+    from fastnet.gradient import numerical_gradient
+
+    x = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(numerical_gradient(lambda v: float(np.sum(v * v)), x), 2 * x,
+                               rtol=1e-8)
+    np.testing.assert_array_equal(x, [1.0, -2.0, 0.5])  # restored

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from fastnet._checks import as_array, as_input, check_batch, check_shape, float_dtype
+from fastnet._checks import as_array, as_input, check_batch, check_shape, flag, float_dtype
 from fastnet._live import LiveArrays
 from fastnet._workspace import FRESH
 from fastnet.kernels import get_backend
@@ -47,10 +47,13 @@ def layer_from_config(entry):
     if not isinstance(entry, dict) or "type" not in entry or "config" not in entry:
         raise ValueError(f"a layer configuration must be a dict with 'type' and 'config'; "
                          f"got {entry!r}")
-    kind = entry["type"]
-    if kind not in LAYERS:
+    kind, config = entry["type"], entry["config"]
+    if not isinstance(kind, str) or kind not in LAYERS:  # (a list was "unhashable type")
         raise ValueError(f"unknown layer type {kind!r}; known: {sorted(LAYERS)}")
-    return LAYERS[kind].from_config(entry["config"])
+    if not isinstance(config, dict):
+        raise TypeError(f"the 'config' of layer type {kind!r} must be a dict of its constructor's "
+                        f"arguments; got {config!r:.100}")
+    return LAYERS[kind].from_config(config)
 
 
 def _layer_from_state(state):
@@ -237,11 +240,12 @@ class Layer:
         kept as the layer's own copy: changing ``x`` or the returned array
         afterwards does not change the gradients.
         """
+        train_flg = flag("train_flg", train_flg)  # ('no' or None read as a truth value)
         given = x
         x = self._check_x(x)
         if self.keeps_input and np.may_share_memory(x, given):
             x = x.copy()
-        y = self._forward(x, FRESH, bool(train_flg))
+        y = self._forward(x, FRESH, train_flg)
         self._shapes = (x.shape, y.shape, x.dtype)
         return y.copy() if y is x or self.keeps_output else y
 

@@ -106,6 +106,9 @@ class Affine(Layer):
     @classmethod
     def from_config(cls, config):
         c = dict(config)
+        missing = sorted({"input_size", "output_size", "dtype"} - set(c))
+        if missing:  # (was a KeyError)
+            raise ValueError(f"an Affine configuration needs {missing}; got keys {sorted(c)}")
         dtype = float_dtype(c.pop("dtype"))
         d, m = positive_int("input_size", c.pop("input_size")), positive_int(
             "output_size", c.pop("output_size"))

@@ -109,6 +109,10 @@ class BatchNormalization(Layer):
         check_shape(name, value, (d,))
         if not value.flags.c_contiguous or not value.flags.writeable:
             raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
+        # No training makes a variance negative (a NaN one, from a diverged run, carries on);
+        # inference took sqrt of it: NaN outputs.
+        if name == "running_var" and (value < 0).any():
+            raise ValueError(f"running_var must be >= 0 (a variance); got min {value.min()}")
         return value
 
     def config(self):

@@ -541,9 +541,9 @@ class LastStep(Layer):
     def output_shape(self, input_shape):
         if input_shape is None:
             return None
-        if len(input_shape) != 2:
-            raise ValueError(f"must have shape (N, T, features); got per-sample shape "
-                             f"{tuple(input_shape)}")
+        if len(input_shape) != 2 or input_shape[0] < 1:  # (T = 0 has no last step)
+            raise ValueError(f"must have shape (N, T, features) with T >= 1; got per-sample "
+                             f"shape {tuple(input_shape)}")
         return (input_shape[1],)
 
     def _forward(self, x, ws, train):

@@ -55,6 +55,10 @@ class Product(Schedule):
     """The product of several schedules' factors."""
 
     def __init__(self, *schedules):
+        for i, s in enumerate(schedules):
+            if not isinstance(s, Schedule):
+                raise TypeError(f"schedules[{i}] must be a Schedule (e.g. StepDecay(10)); "
+                                f"got {s!r}")
         self.schedules = schedules
 
     def __call__(self, t):
@@ -143,6 +147,9 @@ class LRScheduler:
     def __init__(self, optimizer, schedule):
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a Schedule; got {schedule!r}")
+        if not hasattr(optimizer, "lr"):
+            raise TypeError(f"optimizer must have an lr attribute (a fastnet optimizer); got "
+                            f"{type(optimizer).__name__}")
         self.optimizer = optimizer
         self.schedule = schedule
         self.base_lr = optimizer.lr

@@ -11,6 +11,7 @@ import numpy as np
 from scipy.special import erf
 
 from fastnet._activation import BY_CODE
+from fastnet.reference._shapes import check_dims
 
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 _KAPPA = 0.044715
@@ -106,12 +107,16 @@ def activation_grad_(dout, y, a, activation, param=0.0):
 
 def activation_forward(x, out, activation, param=0.0):
     """Write ``act(x)`` into ``out`` (flat arrays of the same size)."""
+    check_dims("out", out, *x.shape)
     np.copyto(out, x)
     activate_(out, activation, param)
 
 
 def activation_backward(dout, y, x, dx, activation, param=0.0):
     """Write ``dx = dout * act'(x)`` given ``y = act(x)``; ``x`` may be None unless needed."""
+    for name, array in (("y", y), ("x", x), ("dx", dx)):
+        if array is not None:
+            check_dims(name, array, *dout.shape)
     _math(activation, "x", x)
     np.copyto(dx, dout)
     activation_grad_(dx, y, x, activation, param)

@@ -8,6 +8,7 @@ float32 too (a mean of 1e4 with a std of 1) and no square overflows: a
 variance beyond the dtype's range becomes inf, ``inv_std`` stays right.
 """
 import numpy as np
+from fastnet.reference._shapes import check_dims
 
 
 def _column_stats(x, eps):
@@ -30,6 +31,11 @@ def _column_stats(x, eps):
     return np.ldexp(m, e), var, inv_std
 
 
+def _check_features(d, **arrays):
+    for name, array in arrays.items():
+        check_dims(name, array, d)
+
+
 def batchnorm_forward_train_(x, gamma, beta, eps, out, mean, inv_std, running_mean,
                             running_var, momentum, var_correction):
     """Normalize ``x (N, D)`` with its batch statistics into ``out``.
@@ -39,6 +45,9 @@ def batchnorm_forward_train_(x, gamma, beta, eps, out, mean, inv_std, running_me
     the variance statistic being ``var * var_correction``.
     """
     n, d = x.shape
+    _check_features(d, gamma=gamma, beta=beta, mean=mean, inv_std=inv_std,
+                    running_mean=running_mean, running_var=running_var)
+    check_dims("out", out, n, d)
     if n < 1:
         raise ValueError(f"x must hold at least one sample for batch statistics; got shape "
                          f"({n}, {d})")
@@ -56,6 +65,9 @@ def batchnorm_forward_train_(x, gamma, beta, eps, out, mean, inv_std, running_me
 
 def batchnorm_forward_infer(x, gamma, beta, running_mean, running_var, eps, out):
     """Write ``gamma * (x - running_mean) / sqrt(running_var + eps) + beta`` into ``out``."""
+    _check_features(x.shape[1], gamma=gamma, beta=beta, running_mean=running_mean,
+                    running_var=running_var)
+    check_dims("out", out, *x.shape)
     np.subtract(x, running_mean, out=out)
     out *= gamma / np.sqrt(running_var + eps)
     out += beta
@@ -64,6 +76,10 @@ def batchnorm_forward_infer(x, gamma, beta, running_mean, running_var, eps, out)
 def batchnorm_backward(dout, x, gamma, mean, inv_std, dx, dgamma, dbeta):
     """Write ``dbeta``, ``dgamma`` and ``dx = gamma inv_std / N (N dout - dbeta - xhat dgamma)``."""
     n = x.shape[0]
+    check_dims("dout", dout, *x.shape)
+    _check_features(x.shape[1], gamma=gamma, mean=mean, inv_std=inv_std)
+    check_dims("dx", dx, *x.shape)
+    _check_features(x.shape[1], dgamma=dgamma, dbeta=dbeta)
     xhat = (x - mean) * inv_std
     np.sum(dout, axis=0, out=dbeta)
     np.sum(dout * xhat, axis=0, out=dgamma)

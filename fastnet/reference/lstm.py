@@ -6,6 +6,7 @@
 h0/c0 (N, H), W (D + H, 4H), b (4H,) or None, gates (T, N, 4H), c/h (T, N, H).
 """
 import numpy as np
+from fastnet.reference._shapes import check_dims, check_gate_order
 
 
 def _sigmoid_(a):
@@ -19,6 +20,19 @@ def _sigmoid_(a):
         e = np.exp(-a)
     e += 1
     np.divide(1, e, out=a)
+
+
+def _check_lstm(x, h0, c0, W, b, gate_order):
+    """As csrc/lstm.pyx: x (T, N, D) and h0 (N, H) fix every other size; returns H."""
+    _, n, d = x.shape
+    hid = h0.shape[1]
+    check_dims("h0", h0, n, hid)
+    check_dims("c0", c0, n, hid)
+    check_dims("W", W, d + hid, 4 * hid)
+    if b is not None:
+        check_dims("b", b, 4 * hid)
+    check_gate_order(gate_order)
+    return hid
 
 
 def _blocks(a, gate_order):
@@ -44,6 +58,10 @@ def _cell_(z, gate_order, c_prev, c_out, h_out):
 def lstm_forward(x, h0, c0, W, b, gate_order, gates, c, h):
     """Write the activated gates, c_t and h_t of every step (see the module docstring)."""
     steps, n, d = x.shape
+    hid = _check_lstm(x, h0, c0, W, b, gate_order)
+    check_dims("gates", gates, steps, n, 4 * hid)
+    check_dims("c", c, steps, n, hid)
+    check_dims("h", h, steps, n, hid)
     np.matmul(x.reshape(steps * n, d), W[:d], out=gates.reshape(steps * n, -1))
     if b is not None:
         gates += b
@@ -60,6 +78,18 @@ def lstm_backward(dh, dc_last, x, h0, c0, W, gate_order, gates, c, h, dgates, dx
     """Write dL/dz (``dgates``), ``dx`` (unless None), ``dh0``, ``dc0``, ``dW`` and
     ``db`` (unless None) given ``dh = dL/dh_t`` and ``dc_last = dL/dc_{T-1}`` (None: 0)."""
     steps, n, d = x.shape
+    hid = _check_lstm(x, h0, c0, W, None, gate_order)
+    per_step = {"dh": hid, "gates": 4 * hid, "c": hid, "h": hid, "dgates": 4 * hid, "dx": d}
+    for name, array in (("dh", dh), ("gates", gates), ("c", c), ("h", h), ("dgates", dgates),
+                        ("dx", dx)):
+        if array is not None:
+            check_dims(name, array, steps, n, per_step[name])
+    for name, array in (("dc_last", dc_last), ("dh0", dh0), ("dc0", dc0)):
+        if array is not None:
+            check_dims(name, array, n, hid)
+    check_dims("dW", dW, d + hid, 4 * hid)
+    if db is not None:
+        check_dims("db", db, 4 * hid)
     dh0[...] = 0
     dc0[...] = 0 if dc_last is None else dc_last
     for t in range(steps - 1, -1, -1):
@@ -97,7 +127,11 @@ def lstm_infer(x, h0, c0, W, b, gate_order, work, h, c_n):
     strided x is copied once and each h_t copied out.
     """
     steps, n, d = x.shape
-    hid = h0.shape[1]
+    hid = _check_lstm(x, h0, c0, W, b, gate_order)
+    if work.shape[0] != n or work.shape[1] < 5 * hid + d:
+        raise ValueError(f"work must have shape ({n}, >= {5 * hid + d}); got {work.shape}")
+    check_dims("h", h, steps, n, hid)
+    check_dims("c_n", c_n, n, hid)
     x = np.ascontiguousarray(x)
     flat = work.reshape(-1)
     z = flat[:n * 4 * hid].reshape(n, 4 * hid)

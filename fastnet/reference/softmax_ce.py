@@ -4,6 +4,7 @@ As the kernel: a zero target weight contributes nothing even against a
 logit of -inf, and an empty batch or zero classes is a ValueError.
 """
 import numpy as np
+from fastnet.reference._shapes import check_dims
 
 
 def _check_logits(logits):
@@ -28,7 +29,13 @@ def softmax_cross_entropy(logits, labels, dlogits):
     Writes ``(softmax(logits) - onehot(labels)) / N`` into ``dlogits``; returns the loss.
     """
     _check_logits(logits)
-    n = logits.shape[0]
+    n, c = logits.shape
+    check_dims("labels", labels, n)
+    check_dims("dlogits", dlogits, n, c)
+    outside = np.flatnonzero((labels < 0) | (labels >= c))  # a negative label indexed from the end
+    if outside.size:
+        i = outside[0]
+        raise ValueError(f"labels must be class indices in [0, {c}); labels[{i}] is {labels[i]}")
     lse = _softmax_lse(logits, dlogits)
     rows = np.arange(n)
     loss = np.sum(lse - logits[rows, labels], dtype=np.float64) / n
@@ -45,6 +52,8 @@ def softmax_cross_entropy_onehot(logits, t, dlogits):
     """
     _check_logits(logits)
     n = logits.shape[0]
+    check_dims("t", t, *logits.shape)
+    check_dims("dlogits", dlogits, *logits.shape)
     lse = _softmax_lse(logits, dlogits)
     dlogits *= t.sum(axis=1, keepdims=True, dtype=np.float64).astype(dlogits.dtype)
     # Zero weights are skipped, not multiplied: 0 * (lse - (-inf)) is NaN.
