@@ -62,6 +62,13 @@ class Callback:
 
     _run = None  # weak reference to the Trainer whose run a stateful callback's progress is
 
+    def __getstate__(self):
+        # A copy (pickle, copy.deepcopy, a copied Trainer's callbacks) holds the progress
+        # as loaded state does: for the run that uses it next.
+        state = dict(self.__dict__)
+        state.pop("_run", None)
+        return state
+
     def _claim_run(self, trainer):
         """Make this callback's progress ``trainer``'s; called by stateful callbacks in
         :meth:`on_train_begin`. Returns True for a fresh run (no step taken yet: the

@@ -1,7 +1,9 @@
 """Trainer: argument checks, sampling modes, validation split, callbacks, history files."""
+import copy
 import csv
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -314,6 +316,13 @@ def test_a_callback_holding_another_runs_progress_refuses_to_resume(make):
     second.epochs, second.max_iter = 3, 3 * second.iter_per_epoch
     second.train()
     assert len(second.history) == 3
+    # A copied Trainer resumes with its callbacks' copies, which hold the progress as a
+    # loaded state does (and pickle: no weak reference to a Trainer).
+    clone = copy.deepcopy(second)
+    clone.epochs, clone.max_iter = 4, 4 * clone.iter_per_epoch
+    clone.train()
+    assert len(clone.history) == 4 and len(second.history) == 3
+    assert type(pickle.loads(pickle.dumps(own))) is type(own)
 
 
 def test_divergence_carries_on_without_callback():
