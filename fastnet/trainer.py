@@ -29,7 +29,7 @@ import numpy as np
 
 from fastnet._checks import as_array, flag, integer, make_rng, one_of, positive_int, real_scalar
 from fastnet._io import atomic_open, write_csv
-from fastnet.optim import LRScheduler, Schedule, make_optimizer
+from fastnet.optim import LRScheduler, Optimizer, Schedule, make_optimizer
 
 SAMPLING = ("epoch", "textbook")
 #: Columns of the per-epoch history, in order (CSV header, JSON keys).
@@ -678,7 +678,9 @@ class Trainer:
         """Continue from ``state`` (see :meth:`state_dict`); the next :meth:`train` resumes.
 
         The Trainer must be built as the saved one was: same data, sampling,
-        validation split and callbacks (checked where possible).
+        validation split and callbacks (checked where possible), and with the
+        saved optimizer (a fastnet optimizer with state, such as Adam, that
+        has none after a run with steps is a ValueError).
         """
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict from Trainer.state_dict(); got "
@@ -696,8 +698,18 @@ class Trainer:
         if len(state["callbacks"]) != len(self.callbacks):
             raise ValueError(f"the saved run had {len(state['callbacks'])} callbacks; this "
                              f"Trainer has {len(self.callbacks)}: pass the same callbacks")
+        iteration = integer("state['iteration']", state["iteration"], low=0)
+        opt = self.optimizer
+        if iteration and isinstance(opt, Optimizer) and type(opt)._state_names and not opt.state:
+            # A fresh optimizer (given by name) would go on with its moments reset: not the
+            # run that was saved, which is what resuming promises.
+            raise ValueError(
+                f"the saved run took {iteration} steps, but this Trainer's {type(opt).__name__} "
+                f"has no state ({', '.join(type(opt)._state_names)}): give the Trainer the "
+                f"checkpoint's optimizer (optimizer=ckpt.optimizer), or start a new run "
+                f"without load_state_dict")
         self.current_epoch = integer("state['epoch']", state["epoch"], low=0)
-        self.current_iter = integer("state['iteration']", state["iteration"], low=0)
+        self.current_iter = iteration
         self.rng.bit_generator.state = state["rng"]
         self.history = [dict(row) for row in state["history"]]
         for name in self._LISTS:

@@ -526,6 +526,28 @@ def test_resume_checks_the_trainer_matches(tmp_path):
         _trainer(validation_split=0.2, sampling="textbook").load_state_dict(state)
 
 
+def test_resume_with_a_fresh_stateful_optimizer_is_an_error(tmp_path):
+    # optimizer="adam" by name on resume went on with Adam's moments and step counts reset:
+    # silently not the run that was saved, which resuming promises to continue.
+    from fastnet import load_checkpoint, save
+
+    trainer = _trainer(epochs=1, optimizer="adam", optimizer_param={"lr": 0.01})
+    trainer.train()
+    save(tmp_path / "c.npz", trainer.network, trainer.optimizer, trainer=trainer)
+    ckpt = load_checkpoint(tmp_path / "c.npz")
+    fresh = _trainer(epochs=2, net=ckpt.net, optimizer="adam", optimizer_param={"lr": 0.01})
+    with pytest.raises(ValueError, match=r"the saved run took 10 steps, but this Trainer's "
+                                         r"Adam has no state \(m, v\).*optimizer=ckpt.optimizer"):
+        fresh.load_state_dict(ckpt.state)
+    assert fresh.current_iter == 0 and fresh.history == []
+    resumed = _trainer(epochs=2, net=ckpt.net, optimizer=ckpt.optimizer, optimizer_param=None)
+    resumed.load_state_dict(ckpt.state)
+    assert resumed.current_iter == 10
+    sgd = _trainer(epochs=2, net=ckpt.net)  # SGD keeps nothing between steps
+    sgd.load_state_dict(ckpt.state)
+    assert sgd.current_iter == 10
+
+
 @pytest.mark.parametrize("state, error, match", [
     (None, TypeError, "state must be a dict from Trainer.state_dict"),
     ([("epoch", 1)], TypeError, "state must be a dict from Trainer.state_dict"),
