@@ -30,6 +30,13 @@ def detach(array, what):
         pass
 
 
+def attach(array):
+    """Forget ``detach``'s record of ``array``: a new layer computes with it again."""
+    found = _DETACHED.get(id(array))
+    if found is not None and found[0]() is array:
+        del _DETACHED[id(array)]
+
+
 def detached(array):
     """What ``array`` was (the text given to ``detach``), or None if it was never detached."""
     found = _DETACHED.get(id(array))

@@ -559,3 +559,8 @@ def test_an_optimizer_given_the_arrays_a_net_copied_raises(cls):
     loss = net.loss(x, t)
     opt.update(net.params, net.gradient(x, t))
     assert net.loss(x, t) < loss
+    alone = Affine(params["W2"], params["b2"])  # a layer of its own computes with them again
+    alone.forward(x[:, :4])
+    alone.backward(np.ones((8, 3), np.float32))
+    cls(lr=0.01).update({"W": params["W2"], "b": params["b2"]}, alone.grads)
+    assert not np.array_equal(params["W2"], before["W2"])

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from fastnet._checks import as_array, as_input, check_batch, check_shape, flag, float_dtype
-from fastnet._live import LiveArrays
+from fastnet._live import LiveArrays, attach
 from fastnet._workspace import FRESH
 from fastnet.kernels import get_backend
 
@@ -153,6 +153,8 @@ class Layer:
         self.backend = backend
         self.dtype = None if dtype is None else float_dtype(dtype)
         self.params = LiveArrays(params or {}, f"{type(self).__name__}.params")
+        for array in self.params.values():
+            attach(array)  # an array a net copied before is this layer's live one now
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.buffers = LiveArrays(buffers or {}, f"{type(self).__name__}.buffers")
         self._shapes = None  # (x shape, y shape) of the latest public forward
