@@ -22,16 +22,6 @@ from cython cimport floating
 from _shapes cimport check_dims
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
 
-cdef extern from *:
-    """
-    #ifndef FASTNET_DEBUG_BUILD
-    #define FASTNET_DEBUG_BUILD 0
-    #endif
-    """
-    # 1 in a FASTNET_DEBUG_BUILD=1 build (setup.py), whose memoryviews check bounds
-    const bint FASTNET_DEBUG_BUILD
-
-
 cdef int _check_logits(Py_ssize_t n, Py_ssize_t c) except -1:
     # Checked here, not only by the layer: with C = 0 the row loops would read
     # past the array, with N = 0 the mean divides by zero.
@@ -55,20 +45,13 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
     """Mean cross-entropy of ``logits (N, C)`` against class indices ``labels (N,)``.
 
     Writes ``d loss / d logits`` into ``dlogits (N, C)`` and returns the loss
-    as a Python float. Labels must lie in ``[0, C)``: ValueError otherwise (in a
-    debug build an IndexError, from the bounds-checked read below, comes first).
+    as a Python float. Labels must lie in ``[0, C)``: ValueError otherwise.
     """
     cdef double loss
     cdef Py_ssize_t i
-    cdef floating seen
     _check_logits(logits.shape[0], logits.shape[1])
     check_dims("labels", labels.shape, 1, logits.shape[0])
     check_dims("dlogits", dlogits.shape, 2, logits.shape[0], logits.shape[1])
-    if FASTNET_DEBUG_BUILD:
-        # The core reads rows through raw pointers, which no bounds check sees:
-        # read each label's logit through the (checked) memoryview first.
-        for i in range(labels.shape[0]):
-            seen = logits[i, labels[i]]
     # The core indexes each row by its label: one outside [0, C) would read past it.
     with nogil:
         i = _first_label_outside(&labels[0], labels.shape[0], logits.shape[1])

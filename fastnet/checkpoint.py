@@ -15,7 +15,6 @@ import json
 import lzma
 import zipfile
 import zlib
-from pathlib import Path
 
 import numpy as np
 
