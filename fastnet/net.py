@@ -282,12 +282,6 @@ class Sequential:
 
     # -- input checks --------------------------------------------------------------
     def _check_x(self, x):
-        if self._lost_layer is not None:
-            raise RuntimeError(
-                f"this net's layer {self._lost_layer!r} was built into another net since, whose "
-                f"parameter buffer now holds its parameters: this net would no longer train or "
-                f"use them. Build each net from its own layer objects (a parameter-free layer "
-                f"such as an activation or Dropout may be shared)")
         x = as_array("x", x)
         check_batch("x", x)  # before as_input, whose C-order copy makes 0-d arrays 1-d
         x = as_input("x", x, self.dtype)
@@ -296,7 +290,15 @@ class Sequential:
 
     def _check_sample_shape(self, x):
         """Raise ValueError (naming the layer) unless every layer takes the samples of
-        the array ``x (N, ...)``; a shape once found good is remembered."""
+        the array ``x (N, ...)``; a shape once found good is remembered. Every pass's
+        input goes through here (a NetBatch's shared batch once per member), so it also
+        refuses a net that lost a layer to a later net (RuntimeError)."""
+        if self._lost_layer is not None:
+            raise RuntimeError(
+                f"this net's layer {self._lost_layer!r} was built into another net since, whose "
+                f"parameter buffer now holds its parameters: this net would no longer train or "
+                f"use them. Build each net from its own layer objects (a parameter-free layer "
+                f"such as an activation or Dropout may be shared)")
         sample = x.shape[1:]
         if sample not in self._checked_shapes:
             shape = sample

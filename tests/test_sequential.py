@@ -564,3 +564,13 @@ def test_an_optimizer_given_the_arrays_a_net_copied_raises(cls):
     alone.backward(np.ones((8, 3), np.float32))
     cls(lr=0.01).update({"W": params["W2"], "b": params["b2"]}, alone.grads)
     assert not np.array_equal(params["W2"], before["W2"])
+
+
+def test_a_net_batch_member_whose_layer_a_later_net_took_refuses_a_shared_batch():
+    # A shared batch is converted once (by member 0) and only shape-checked for the
+    # others: the refusal must sit in that per-member check, not in the conversion.
+    members = [MultiLayerNet(6, [4], 3, seed=s) for s in (0, 1)]
+    batch = fastnet.NetBatch(members, optimizers=[SGD(lr=0.1), SGD(lr=0.1)])
+    Sequential([members[1].layers["Affine1"], Affine.create(4, 3, rng=2)])
+    with pytest.raises(RuntimeError, match="layer 'Affine1' was built into another net"):
+        batch.step(np.ones((2, 6), np.float32), np.array([0, 2]))
