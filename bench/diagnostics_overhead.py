@@ -1,7 +1,8 @@
-"""What recording diagnostics costs in a net T SGD step, in CPU time, for comparing two builds.
+"""What recording diagnostics costs in a net T SGD step, for comparing two builds.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
         python bench/diagnostics_overhead.py LABEL
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/diagnostics_overhead.py --wall LABEL
 
 Net T (784-100x4-10 ReLU, batch 100, float32), ``opt.update(net.params,
 net.gradient(x, t))`` with SGD: 9 interleaved rounds of 200 steps each of
@@ -10,10 +11,13 @@ compiled pass), and recording on through the per-layer path
 (``net._use_program = False``: the hooks between Python-level layer calls);
 medians per step. Times are the main thread's CPU time
 (``time.thread_time``), so other processes on a shared machine do not
-count; run it with one BLAS thread, whose CPU time is the whole step's. Run
+count; run it with one BLAS thread, whose CPU time is the whole step's.
+``--wall``: wall time instead (``time.perf_counter``), for a run on every
+thread as users run it (the step's work spread over both cores, which CPU
+time of the main thread would not show); noisier on a shared machine. Run
 it alternately with another build first on PYTHONPATH to compare builds.
 """
-import sys
+import argparse
 import time
 
 import numpy as np
@@ -24,7 +28,7 @@ from fastnet.optim import make_optimizer
 CASES = ("off", "on", "on, per-layer path")
 
 
-def main(label, rounds=9, reps=200):
+def main(label, rounds=9, reps=200, clock=time.thread_time):
     rng = np.random.default_rng(0)
     x = rng.random((100, 784)).astype(np.float32)
     t = rng.integers(0, 10, 100)
@@ -40,10 +44,10 @@ def main(label, rounds=9, reps=200):
     for r in range(rounds):
         for k in CASES[r % 3:] + CASES[:r % 3]:
             net, opt = nets[k], opts[k]
-            start = time.thread_time()
+            start = clock()
             for _ in range(reps):
                 opt.update(net.params, net.gradient(x, t))
-            times[k].append((time.thread_time() - start) / reps)
+            times[k].append((clock() - start) / reps)
     off, on, per_layer = (np.median(times[k]) for k in CASES)
     print(f"{label}: step {off * 1e6:.0f} us off, {on * 1e6:.0f} us on: recording "
           f"{(on - off) * 1e6:+.0f} us ({(on / off - 1) * 100:+.0f}%); through the per-layer "
@@ -51,4 +55,8 @@ def main(label, rounds=9, reps=200):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "this build")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("label", nargs="?", default="this build")
+    parser.add_argument("--wall", action="store_true", help="wall time, not CPU time")
+    args = parser.parse_args()
+    main(args.label, clock=time.perf_counter if args.wall else time.thread_time)

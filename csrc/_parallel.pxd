@@ -59,6 +59,15 @@ cdef inline int pool_threads() noexcept nogil:
     return openmp.omp_get_max_threads()
 
 
+cdef inline bint side_by_side() noexcept nogil:
+    """Whether two independent tasks (each a whole kernel call) should run on two
+    threads now: not inside a parallel region, not when the element-wise
+    kernels are serial by setting (a forked child, OpenBLAS's own pool), and
+    at least two threads set. The caller decides whether the tasks are big
+    enough for the region's cost (~0.7 us)."""
+    return not (serial_setting() or openmp.omp_in_parallel()) and pool_threads() >= 2
+
+
 cdef inline Py_ssize_t chunks(Py_ssize_t n, Py_ssize_t units) noexcept nogil:
     """Threads (= contiguous chunks) for ``n`` elements split into at most ``units`` parts.
 

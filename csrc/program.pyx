@@ -32,7 +32,7 @@ from _batchnorm cimport (batchnorm_backward_core, batchnorm_forward_infer_core,
 from _blas cimport load_blas
 from _dropout cimport APPLY_MASK, MULTIPLY, SCALE, dropout_pass
 from _optim cimport ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, TEXTBOOK, update_pass
-from _parallel cimport load_parallel, serial_setting
+from _parallel cimport load_parallel, serial_setting, side_by_side
 from _softmax_ce cimport softmax_ce_indices, softmax_ce_rows
 from _stats cimport fastnet_stats, load_stats
 
@@ -44,7 +44,8 @@ load_parallel()
 load_stats()
 
 # Op kinds, one per kernel entry of the per-layer path (fastnet.kernels),
-# named as there. Each op's arrays, in order, are that entry's arrays.
+# named as there. Each op's arrays, in order, are that entry's arrays
+# (WRITES: which of them it writes).
 cdef enum:
     AFFINE_FORWARD = 0              # x W b out preact
     AFFINE_BACKWARD = 1             # dout x W dx dW db
@@ -80,6 +81,31 @@ KINDS = {
     "update": UPDATE,
     "accumulate_stats_": STATS,
 }
+# The slots of each kind's arrays that its op writes (the rest it only reads), from
+# the cores' signatures: a recording may move an op that only reads an array past
+# ops that do not write it (fastnet._program defers statistics ops this way).
+WRITES = {
+    AFFINE_FORWARD: (3, 4),
+    AFFINE_BACKWARD: (3, 4, 5),
+    AFFINE_ACTIVATION_BACKWARD: (0, 5, 6, 7),  # dout becomes the pre-activation's gradient
+    ACTIVATION_FORWARD: (1,),
+    ACTIVATION_BACKWARD: (3,),
+    BATCHNORM_FORWARD_TRAIN: (3, 4, 5, 6, 7),
+    BATCHNORM_FORWARD_INFER: (5,),
+    BATCHNORM_BACKWARD: (5, 6, 7),
+    DROPOUT_FORWARD: (1, 2),  # the uniform draws in mask become the mask
+    DROPOUT_BACKWARD: (2,),
+    DROPOUT_SCALE: (1,),
+    SOFTMAX_CE_INDICES: (2,),
+    SOFTMAX_CE_ROWS: (2,),
+    UPDATE: (0, 2, 3),
+    STATS: (2, 3, 4),
+}
+# A STATS op's ``code``: WITH_NEXT when it runs side by side with the op after it,
+# also a STATS op (see _run_stats_pair); 0 alone.
+cdef enum:
+    WITH_NEXT = 1
+STATS_WITH_NEXT = WITH_NEXT
 # An UPDATE op's ``d``: which update (csrc/_optim.pxd), named as its kernel
 # entry in fastnet.kernels; its ``code``: the flags; its scalars: the entry's.
 UPDATES = {
@@ -130,10 +156,10 @@ cdef struct _Job:
 cdef double _run_ops(Op* ops, int count, floating tag) noexcept nogil:
     """Run the ops in order; return the loss (0 without a loss op). ``tag``
     picks the dtype."""
-    cdef int i
+    cdef int i = 0
     cdef Op* o
     cdef double loss = 0
-    for i in range(count):
+    while i < count:
         o = &ops[i]
         if o.kind == AFFINE_FORWARD:
             affine_forward_core(<floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2],
@@ -185,18 +211,46 @@ cdef double _run_ops(Op* ops, int count, floating tag) noexcept nogil:
             loss = softmax_ce_rows(<floating*>o.p[0], <floating*>o.p[1], <floating*>o.p[2],
                                    o.n, o.m)
         elif o.kind == STATS:
-            if floating is float:
-                fastnet_stats.single(<const float*>o.p[0], o.n, <const double*>o.p[1], <int>o.d,
-                                     <long long*>o.p[2], <double*>o.p[3], o.s[0], o.s[1],
-                                     <long long*>o.p[4])
+            if o.code == WITH_NEXT:
+                _run_stats_pair(o, tag)
+                i += 1
             else:
-                fastnet_stats.double_(<const double*>o.p[0], o.n, <const double*>o.p[1],
-                                      <int>o.d, <long long*>o.p[2], <double*>o.p[3], o.s[0],
-                                      o.s[1], <long long*>o.p[4])
+                _run_stats(o, tag)
         elif o.kind == UPDATE:
             update_pass(<int>o.d, o.code, <floating*>o.p[0], <floating*>o.p[1],
                         <floating*>o.p[2], <floating*>o.p[3], o.n, o.s)
+        i += 1
     return loss
+
+
+cdef inline void _run_stats(Op* o, floating tag) noexcept nogil:
+    """A STATS op: accumulate_stats_ on its arrays."""
+    if floating is float:
+        fastnet_stats.single(<const float*>o.p[0], o.n, <const double*>o.p[1], <int>o.d,
+                             <long long*>o.p[2], <double*>o.p[3], o.s[0], o.s[1],
+                             <long long*>o.p[4])
+    else:
+        fastnet_stats.double_(<const double*>o.p[0], o.n, <const double*>o.p[1], <int>o.d,
+                              <long long*>o.p[2], <double*>o.p[3], o.s[0], o.s[1],
+                              <long long*>o.p[4])
+
+
+cdef void _run_stats_pair(Op* ops, floating tag) noexcept nogil:
+    """The STATS ops ``ops[0]`` and ``ops[1]``, side by side on two threads when
+    ``side_by_side`` says so (_parallel.pxd), else one after the other.
+
+    They share no array they write (each its own counts, totals and scratch,
+    which the recording checked), and each is the same call either way, so
+    the results do not depend on the threads. Two calls of ~3 us (net T's
+    100 x 100 float32 layers) take ~4 us side by side, the region included.
+    """
+    cdef int k
+    if not side_by_side():
+        _run_stats(&ops[0], tag)
+        _run_stats(&ops[1], tag)
+        return
+    for k in prange(2, num_threads=2, schedule="static"):
+        _run_stats(&ops[k], tag)
 
 
 cdef double _run_program(Op* ops, int count, bint double_precision) noexcept nogil:
@@ -255,6 +309,10 @@ cdef class Program:
 
     def __len__(self):
         return self.count
+
+    def kinds(self):
+        """Each op's ``(kind, code)``, in run order (what was recorded, for inspection)."""
+        return [(self.ops[i].kind, self.ops[i].code) for i in range(self.count)]
 
     def add(self, int kind, arrays, Py_ssize_t n=0, Py_ssize_t d=0, Py_ssize_t m=0,
             int code=0, scalars=()):

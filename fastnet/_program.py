@@ -30,8 +30,14 @@ the loss) runs before or after the compiled call, in layer order.
 ``net._use_program = False`` forces the per-layer path (tests compare the
 two). While a net records diagnostics (``net.record_stats()``), its passes
 are recorded with the statistics of each recorded array as ops of their own
-(``accumulate_stats_``), run inside the call right where the per-layer
-path's hooks would add them.
+(``accumulate_stats_``), run inside the call. Each such op only reads its
+array, so it may run later than the per-layer path's hook, as long as no op
+in between writes that array (or its counts and totals): :class:`Plan`
+holds it back until an op would, then adds it together with another held
+one, the two to run side by side on two threads (a layer's activations,
+intact until its backward, beside the gradient arriving at it, which that
+backward overwrites). Each statistic is the same call on the same values,
+so the results are the per-layer path's bit for bit.
 """
 import contextlib
 import operator
@@ -47,6 +53,10 @@ from fastnet.optim.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nester
 FORWARD, LOSS, GRADIENT = "forward", "loss", "gradient"
 #: Programs kept per net (input shapes x modes); the cache is cleared when full.
 MAX_PROGRAMS = 8
+#: Statistics ops over at least this many values each run two at a time, side by side
+#: (csrc/program.pyx's _run_stats_pair); below, the parallel region (~0.7 us) would cost
+#: about as much as the smaller call it hides.
+STATS_PAIR_MIN = 2048
 _NOT_BUILT = object()
 
 
@@ -76,6 +86,9 @@ class Plan:
         self.dtype = dtype
         self.before, self.after = [], []
         self.state = {}
+        # Statistics ops held back (see the module docstring), in recording order:
+        # (arrays, the arrays they write, n, nbins, scalars).
+        self._held = []
 
     def before_run(self, f):
         self.before.append(f)
@@ -112,7 +125,42 @@ class Plan:
     # -- the kernel namespace, recording ------------------------------------------
     def _add(self, name, arrays, n=0, d=0, m=0, code=0, scalars=()):
         _check_recordable(name, arrays, (self.dtype, np.int64))
-        self._program.add(_compiled.KINDS[name], arrays, n, d, m, code, scalars)
+        kind = _compiled.KINDS[name]
+        self._release(arrays, _written(kind, arrays))
+        self._program.add(kind, arrays, n, d, m, code, scalars)
+
+    def _release(self, arrays, written):
+        """Add the held statistics ops that an op over ``arrays``, writing
+        ``written``, must not pass: those whose arrays it writes or that write
+        one of its arrays. Each is added with a partner if one is held."""
+        while True:
+            k = next((k for k, held in enumerate(self._held)
+                      if _overlap(written, held[0]) or _overlap(held[1], arrays)), None)
+            if k is None:
+                return
+            due = self._held.pop(k)
+            self._add_stats(due, self._held.pop() if self._paired(due) else None)
+
+    def _paired(self, held):
+        """Whether ``held`` has a partner: the latest other held op, both large enough."""
+        return (held[2] >= STATS_PAIR_MIN and bool(self._held)
+                and self._held[-1][2] >= STATS_PAIR_MIN)
+
+    def _add_stats(self, held, partner=None):
+        # A partner is held, so it writes nothing ``held`` touches and the reverse:
+        # whichever of two ops was held later was checked against the earlier one.
+        for op, code in ((held, 0 if partner is None else _compiled.STATS_WITH_NEXT),
+                         (partner, 0)):
+            if op is not None:
+                arrays, _, n, nbins, scalars = op
+                self._program.add(_compiled.KINDS["accumulate_stats_"], arrays, n, nbins, 0,
+                                  code, scalars)
+
+    def finish(self):
+        """Add the statistics ops still held (two at a time); call once, after the last op."""
+        while self._held:
+            first = self._held.pop(0)
+            self._add_stats(first, self._held.pop() if self._paired(first) else None)
 
     def affine_forward(self, x, W, b, out, activation=0, param=0.0, preact=None):
         self._add("affine_forward", (x, W, b, out, preact), x.shape[0], x.shape[1], W.shape[1],
@@ -169,14 +217,28 @@ class Plan:
                 and counts.shape == (nbins,) and totals.shape == (5,) and nbins >= 1):
             raise ValueError("accumulate_stats_: cannot record these arrays")
         scratch = np.empty(_stats.stats_scratch_size(nbins), np.int64)
-        self._program.add(_compiled.KINDS["accumulate_stats_"],
-                          (x, edges, counts, totals, scratch), x.shape[0], nbins, 0, 0,
-                          (saturated_below, saturated_above))
+        kind = _compiled.KINDS["accumulate_stats_"]
+        arrays = (x, edges, counts, totals, scratch)
+        written = _written(kind, arrays)
+        self._release(arrays, written)  # an op of the same statistics runs first
+        self._held.append((arrays, written, x.shape[0], nbins,
+                           (saturated_below, saturated_above)))
 
     def softmax_cross_entropy_onehot(self, logits, t, dlogits):
         self._add("softmax_cross_entropy_onehot", (logits, t, dlogits), logits.shape[0], 0,
                   logits.shape[1])
         return float("nan")
+
+
+def _written(kind, arrays):
+    """The arrays an op of ``kind`` over ``arrays`` writes (csrc/program.pyx's WRITES)."""
+    return [arrays[k] for k in _compiled.WRITES[kind] if k < len(arrays) and arrays[k] is not None]
+
+
+def _overlap(arrays, others):
+    """Whether memory of one of ``arrays`` may be memory of one of ``others`` (None skipped):
+    bounds only, so a held op is added early rather than late."""
+    return any(o is not None and np.may_share_memory(a, o) for a in arrays for o in others)
 
 
 class CompiledPass:
@@ -287,6 +349,7 @@ def _record_into(plan, net, x, t_ph, grads, passes, train, recorder):
                     recorder.backward(i, dout)
                 backward, ws = backwards[i]
                 dout = backward(dout, ws, i > 0)
+    plan.finish()
     step = CompiledPass()
     step.net, step.program, step.output = net, plan._program, h
     step.fused_update = None  # see _recorded_update

@@ -233,6 +233,143 @@ def test_diagnostics_recorded_inside_the_compiled_pass(dtype, kwargs):
     assert all(key[-1] is None for key in fast._programs)
 
 
+def _stats_kinds(step):
+    """The statistics ops of a recorded pass, in run order: True for one that runs
+    side by side with the next (a statistics op too), False for one alone."""
+    from fastnet._kernels.program import KINDS, STATS_WITH_NEXT
+    kinds = step.program.kinds()
+    stats = KINDS["accumulate_stats_"]
+    for k, (kind, code) in enumerate(kinds):
+        if kind == stats and code == STATS_WITH_NEXT:
+            assert kinds[k + 1] == (stats, 0), "a pair ends with a statistics op"
+    return [code == STATS_WITH_NEXT for kind, code in kinds if kind == stats]
+
+
+@pytest.fixture
+def thread_count():
+    """``set(n)``: the element-wise kernels' threads for the rest of the test."""
+    from fastnet._kernels.threads import set_parallel
+    old = set_parallel()
+
+    def set_(n):
+        set_parallel(num_threads=n)
+    yield set_
+    set_parallel(*old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kwargs, predict_paired", [
+    ({}, [True, False, False]),
+    # at inference dropout scales the activations in place: each is added before
+    (dict(activation="tanh", use_batchnorm=True, use_dropout=True), [False] * 3)])
+def test_statistics_side_by_side_are_the_per_layer_paths_on_any_threads(
+        dtype, kwargs, predict_paired, one_blas_thread, thread_count):
+    """Layers of >= STATS_PAIR_MIN values: a gradient pass adds each hidden layer's
+    activation statistics beside the gradient arriving at it, two ops side by side,
+    and a loss pass its activations' two at a time. The statistics are the
+    per-layer path's bit for bit, on one thread and on two (the nets' own
+    arithmetic made thread-independent by ``one_blas_thread``: BLAS on one
+    thread, products whole)."""
+    from fastnet._program import STATS_PAIR_MIN
+    build = _textbook(dtype=dtype, input_size=30, hidden_size_list=[48, 40, 48], output_size=5,
+                      **kwargs)
+    assert 64 * 40 >= STATS_PAIR_MIN
+    recorded = []
+    for threads in (1, 2):
+        thread_count(threads)
+        fast, slow = _pair(build)
+        rng = np.random.default_rng(0)
+        for net in (fast, slow):
+            net.record_stats(bins=9, gradient_range=(-0.02, 0.02))
+        for _ in range(3):
+            x, t = _data(fast, 64, rng)
+            for net in (fast, slow):
+                net.gradient(x, t)
+                net.loss(x, t, train_flg=True)
+                net.predict(x)
+        _assert_same(fast.stats(), slow.stats())
+        recorded.append(fast.stats())
+        paired = {key[1:3]: _stats_kinds(step) for key, step in fast._programs.items()}
+        # three activations and three gradients: three pairs; three activations: a pair
+        # and one alone
+        assert paired == {(True, GRADIENT): [True, False] * 3,
+                          (True, "loss"): [True, False, False],
+                          (False, "forward"): predict_paired}
+    _assert_same(recorded[0], recorded[1])
+
+
+def test_statistics_of_an_array_overwritten_in_place_run_before_it_is():
+    """The output of an affine layer without activation is overwritten by the ReLU
+    layer after it (in place, the affine layer keeping no output): its statistics
+    are added before the ReLU's op, not held back, and equal the per-layer path's
+    (which would differ if they saw the ReLU's output: the histogram spans
+    negative values)."""
+    from fastnet._kernels.program import KINDS
+
+    def build():
+        return Sequential([Affine.create(30, 64, rng=0), Relu(), Affine.create(64, 5, rng=1)],
+                          record=["Affine1", "Relu1"])
+    fast, slow = _pair(build)
+    rng = np.random.default_rng(0)
+    for net in (fast, slow):
+        net.record_stats(activation_range=(-2, 2))
+    x, t = _data(fast, 64, rng)
+    for net in (fast, slow):
+        net.gradient(x, t)
+        net.predict(x)
+    _assert_same(fast.stats(), slow.stats())
+    assert fast.stats()[1]["activations"]["zero_fraction"] == 0  # the affine output's
+    for key, step in fast._programs.items():
+        kinds = [kind for kind, _ in step.program.kinds()]
+        relu = kinds.index(KINDS["activation_forward"])
+        assert kinds[relu - 1] == KINDS["accumulate_stats_"], key
+
+
+def test_two_statistics_of_one_recorder_in_a_pass_keep_their_order():
+    """A statistics op writes its counts and totals: a second op into the same ones
+    is added after the first (never beside it), so the moments merge in call order."""
+    from fastnet._kernels import program as compiled
+    from fastnet.diagnostics import RunningStats
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(4096), rng.standard_normal(3000) + 5
+    want, got = RunningStats(bins=6, range=(-3, 8)), RunningStats(bins=6, range=(-3, 8))
+    want.add(a)
+    want.add(b)
+    program = compiled.Program(np.float64, None, None, None)
+    plan = Plan(program, np.float64)
+    got._ops = plan  # add() records into the plan, as StatsRecorder.adding_through makes it
+    got.add(a)
+    got.add(b)
+    plan.finish()
+    assert program.kinds() == [(compiled.KINDS["accumulate_stats_"], 0)] * 2
+    program.run(np.empty(1))
+    _assert_same(got.as_dict(), want.as_dict())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_statistics_pairs_run_one_after_the_other_inside_gradients_many(dtype, one_blas_thread):
+    """Nets run at once (each pass on one thread of a parallel region) add their
+    paired statistics one after the other: the same statistics as each net's own
+    gradient()."""
+    from fastnet._program import gradients_many
+
+    def nets():
+        return [_textbook(dtype=dtype, input_size=30, hidden_size_list=[64, 64], output_size=5,
+                          seed=s)() for s in (1, 2)]
+    fast, slow = nets(), nets()
+    rng = np.random.default_rng(0)
+    for net in fast + slow:
+        net.record_stats()
+    for _ in range(2):
+        x, t = _data(fast[0], 64, rng)
+        gradients_many(fast, [x, x], [t, t])
+        for net in slow:
+            net.gradient(x, t)
+    assert all(any(_stats_kinds(step)) for net in fast for step in net._programs.values())
+    for a, b in zip(fast, slow):
+        _assert_same(a.stats(), b.stats())
+
+
 def test_a_loss_layer_without_the_hook_falls_back():
     class PlainLoss(SoftmaxWithLoss):
         _compile_loss = SoftmaxWithLoss.__mro__[1]._compile_loss
