@@ -78,7 +78,8 @@ class Plan:
     ``trace(layer, x, ws, train)`` (records ``layer._forward`` and returns
     ``(y, backward)``); ``record(layer, method, *args)`` (any method). Each
     kernel name of ``fastnet.kernels`` a layer calls (``affine_forward`` ...)
-    records that call, with that signature.
+    records that call, with that signature. The recording ends with
+    :meth:`finish`, which adds the statistics ops still held back.
     """
 
     def __init__(self, program, dtype):

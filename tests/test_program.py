@@ -592,6 +592,29 @@ def test_gradients_many_in_a_forked_child():
     assert_forked_child_passes(FORK)
 
 
+FORK_STATS = """
+import numpy as np
+from fastnet import MultiLayerNet
+net = MultiLayerNet(784, [100, 100], 10, seed=0)
+net.record_stats()
+x, t = np.ones((100, 784), np.float32), np.zeros(100, np.int64)
+net.gradient(x, t)  # statistics side by side: the parent's OpenMP pool exists before the fork
+want = net.stats()
+
+
+def child():
+    net.gradient(x, t)
+    got = net.stats()
+    return all(got[k][s]["count"] == 2 * want[k][s]["count"] for k in want for s in want[k])
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_statistics_pairs_in_a_forked_child():
+    """In a forked child the paired statistics ops run one after the other, not hang."""
+    assert_forked_child_passes(FORK_STATS)
+
+
 @pytest.mark.parametrize("make, name", [
     (lambda: Affine.create(3, 2, weight_decay=0.1, rng=0), "weight_decay"),
     (lambda: Affine.create(3, 2, "leaky_relu", activation_param=0.1, rng=0), "activation_param"),
