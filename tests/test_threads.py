@@ -420,3 +420,33 @@ def test_a_split_net_step_has_the_same_bits_in_a_fresh_process():
     fresh = _run(_SPLIT_STEP + "print(json.dumps(result))")
     assert fresh[1], "the fresh process should split net T's first layer"
     assert here["result"] == fresh
+
+
+_STATS_PAIRS = """
+import json
+import numpy as np
+from fastnet import MultiLayerNetExtend
+from fastnet._kernels.program import STATS_WITH_NEXT
+rng = np.random.default_rng(3)
+x, t = rng.random((64, 30)).astype(np.float32), rng.integers(0, 5, 64)
+fast, slow = (MultiLayerNetExtend(30, [40, 40], 5, seed=1) for _ in range(2))
+slow._use_program = False
+for net in (fast, slow):
+    net.record_stats()
+    for _ in range(2):
+        net.gradient(x, t)
+paired = any(code == STATS_WITH_NEXT for step in fast._programs.values()
+             for _, code in step.program.kinds())
+same = all(np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) else a[k] == b[k]
+           for i in fast.stats() for s in ("activations", "gradients")
+           for a, b in [(fast.stats()[i][s], slow.stats()[i][s])] for k in a)
+print(json.dumps([paired, same]))
+"""
+
+
+@pool_shared
+@pytest.mark.parametrize("env", [{}, {"OMP_THREAD_LIMIT": "1"}, {"OMP_DYNAMIC": "true"}])
+def test_statistics_pairs_run_both_ops_on_whatever_threads_openmp_gives(env):
+    # A pair's region asks for two threads; given one (a thread limit, dynamic
+    # threads), that thread runs both ops: the statistics stay the per-layer path's.
+    assert _run(_STATS_PAIRS, **env) == [True, True]
