@@ -22,9 +22,11 @@ except ImportError:
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
-# (T, N, D, H): one step, batch 1, hidden 1, input 1, odd sizes
+# (T, N, D, H): one step, batch 1, hidden 1, input 1, odd sizes; the last two cut the
+# whole-sequence products into several uneven parts (csrc/lstm.pyx: T * N = 5,000 rows
+# into 4 row parts, 4H = 280 columns into 4 column parts of 64 to 80)
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 5), (3, 1, 2, 1), (2, 3, 2, 1), (4, 3, 7, 5), (6, 5, 1, 9),
-          (3, 100, 4, 5), (2, 530, 3, 2)]
+          (3, 100, 4, 5), (2, 530, 3, 2), (5, 1000, 3, 2), (2, 40, 3, 70)]
 
 
 def _sigmoid(a):
