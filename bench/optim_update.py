@@ -5,7 +5,9 @@
 prints the median time per update (7 rounds of 2,000) with SGD and Adam of
 the parameters of net T (784-100x4-10, float32, 10 arrays) and of a net of
 2-2-2-2-2-2 (10 arrays of at most 4 elements: the Python overhead alone),
-with gradients from one ``gradient()`` call. Run it alternately with another
+with gradients from one ``gradient()`` call, and of two Python floats (the
+textbook's optimizer-path script, ``{"x": -7.0, "y": 2.0}``), on the compiled
+kernels and on the reference backend. Run it alternately with another
 build first on PYTHONPATH, as bench/step_loop.py.
 """
 import functools
@@ -34,6 +36,13 @@ def main(label):
             update = functools.partial(opt.update, net.params, grads)
             times = [block_seconds(update, 2000) for _ in range(7)]
             results.append(f"{name}/{optimizer}={np.median(times) * 1e6:.1f}us")
+    for backend in ("compiled", "reference"):
+        for optimizer in ("sgd", "adam"):
+            opt = make_optimizer(optimizer, lr=1e-4, backend=backend)
+            params, grads = {"x": -7.0, "y": 2.0}, {"x": -0.7, "y": 4.0}
+            update = functools.partial(opt.update, params, grads)
+            times = [block_seconds(update, 2000) for _ in range(7)]
+            results.append(f"floats/{optimizer}/{backend}={np.median(times) * 1e6:.1f}us")
     print(label, " ".join(results))
 
 

@@ -1,8 +1,10 @@
 """Optimizer update kernels: one in-place pass over a flat parameter array.
 
 (Also ``tiling``, which tells the optimizer when all its parameters form one
-flat array, so that one kernel call updates them all, and ``holds_views``,
-which tells it that their flat state is still in place.)
+flat array, so that one kernel call updates them all, ``held_step``,
+which tells it that their flat state is still in place and at which step, and
+``pack_scalars``/``unpack_scalars``, which move float scalar parameters in
+and out of one such array.)
 
 Every kernel reads the parameter, its gradient and its state once and writes
 the parameter and the state once, in place, with no temporaries. The
@@ -29,6 +31,7 @@ The square root is ``vsqrt`` (csrc/_vmath.pxd), vectorised: its arguments
 are sums of squares, never negative.
 """
 cimport numpy as cnp
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.ref cimport PyObject
 from cython cimport floating
 from libc.stdlib cimport free, malloc, qsort
@@ -36,8 +39,13 @@ from _parallel cimport load_parallel
 from _shapes cimport check_dims
 from _optim cimport ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, TEXTBOOK, update_pass
 
+import numpy as np
+
 cnp.import_array()
 load_parallel()
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void* data, cnp.dtype descr, object base)
 
 
 # ------------------------------------------------------------ one-buffer layout -----
@@ -167,31 +175,114 @@ def tiling(list arrays, bint writable):
         free(spans)
 
 
-def holds_views(list sts, list stdicts, tuple names, list views):
-    """Whether the state dicts ``sts`` are ``stdicts`` and still hold ``views``.
+def held_step(object state, tuple keys, list stdicts, tuple names, list views):
+    """The step count of a flat state group's keys, while the optimizer's
+    ``state`` still holds that group; else None.
 
-    The optimizer's flat state group (``_FlatGroup.holds`` in
-    fastnet/optim/_base.py) asks this every step: ``sts[i] is stdicts[i]``
-    for every i, and ``sts[i][names[j]] is views[i * len(names) + j]`` for
-    every i and j (a name missing: False). The items are looked up in C: for
-    Adam over net T's 10 parameters, 30 identity tests that took ~1.6 us as
-    ``map``s in Python, once per member and step in a NetBatch. Not a
-    kernel: it reads no array, and serves both backends.
+    The optimizer's flat state group (``_FlatGroup.held_step`` in
+    fastnet/optim/_base.py) asks this every step. It holds when ``state`` is
+    a dict, ``state[keys[i]] is stdicts[i]`` for every i,
+    ``stdicts[i][names[j]] is views[i * len(names) + j]`` for every i and j,
+    and every ``stdicts[i]['step']`` is one and the same int, which is
+    returned. Anything else (a dict replaced, an array rebound or deleted,
+    steps that differ or are not ints): None. The lookups run in C: for
+    Adam over net T's 10 parameters, 30 identity tests and 10 step counts
+    that took ~2 us in Python, once per member and step in a NetBatch. Not
+    a kernel: it reads no array, and serves both backends.
     """
     cdef Py_ssize_t i, j, n = len(stdicts), m = len(names)
-    if len(sts) != n or len(views) != n * m:
-        return False
+    if type(state) is not dict or len(keys) != n or len(views) != n * m or n == 0:
+        return None
+    cdef dict states = <dict>state
+    step = None
     for i in range(n):
-        st = sts[i]
+        st = states.get(keys[i])
         if st is not stdicts[i]:
-            return False
+            return None
         for j in range(m):
             try:
                 if st[names[j]] is not views[i * m + j]:
-                    return False
+                    return None
             except KeyError:  # an array was deleted
-                return False
+                return None
+        try:
+            t = st["step"]
+        except KeyError:
+            return None
+        if type(t) is not int or (step is not None and t != step):
+            return None
+        step = t
+    return step
+
+
+# ----------------------------------------------------- float64 scalars -----
+cdef object _FLOAT64 = np.float64
+
+
+cdef inline bint _is_float64_scalar(object x):
+    return PyFloat_CheckExact(x) or type(x) is _FLOAT64
+
+
+cdef double* _float64_data(cnp.ndarray a, Py_ssize_t n) except NULL:
+    if (cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or not cnp.PyArray_ISWRITEABLE(a) or cnp.PyArray_SIZE(a) != n):
+        raise ValueError(f"expected a writable C-contiguous float64 array of {n} elements")
+    return <double*>cnp.PyArray_DATA(a)
+
+
+def pack_scalars(object params, object grads, cnp.ndarray values, cnp.ndarray grad_values):
+    """Copy float64 scalar parameters and gradients into two flat arrays.
+
+    The optimizer's one-call update of scalars (``Optimizer._scalar_args``
+    in fastnet/optim/_base.py: the textbook's optimizer-path script keeps x
+    and y as Python floats) calls this every step: ~2 us of packing in
+    Python. Not a kernel: it serves both backends.
+
+    Parameters
+    ----------
+    params, grads : dict
+        Exactly ``dict`` (anything else: False).
+    values, grad_values : ndarray, float64, C-contiguous, writable, ``len(params)`` elements
+        Written with ``params``' values in its order and ``grads``' values
+        under the same keys.
+
+    Returns
+    -------
+    bool
+        Whether every value of both dicts is a Python float or
+        ``numpy.float64`` and ``grads`` has exactly ``params``' keys (then
+        both arrays are written; else what they hold means nothing).
+    """
+    if type(params) is not dict or type(grads) is not dict:
+        return False
+    cdef dict ps = <dict>params, gs = <dict>grads
+    cdef Py_ssize_t n = len(ps), i = 0
+    if n == 0 or len(gs) != n:
+        return False
+    cdef double* p = _float64_data(values, n)
+    cdef double* g = _float64_data(grad_values, n)
+    for key, x in ps.items():
+        y = gs.get(key)
+        if y is None or not (_is_float64_scalar(x) and _is_float64_scalar(y)):
+            return False
+        p[i] = PyFloat_AS_DOUBLE(x)  # numpy.float64 is a float subclass of the same layout
+        g[i] = PyFloat_AS_DOUBLE(y)
+        i += 1
     return True
+
+
+def unpack_scalars(dict params, tuple keys, cnp.ndarray values):
+    """Set ``params[keys[i]]`` to ``numpy.float64(values[i])`` for every i (the
+    write-back of :func:`pack_scalars`'s parameters once updated).
+
+    ``values``: float64, C-contiguous, ``len(keys)`` elements; ``keys`` are
+    ``params``' own keys, so its size does not change.
+    """
+    cdef Py_ssize_t n = len(keys), i
+    cdef double* p = _float64_data(values, n)
+    cdef cnp.dtype descr = values.descr
+    for i in range(n):
+        params[keys[i]] = PyArray_Scalar(&p[i], descr, None)
 
 
 # ---------------------------------------------------------------- SGD -----

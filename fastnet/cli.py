@@ -104,6 +104,17 @@ def _space_item(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _url(text):
+    from fastnet.datasets import check_url
+
+    try:
+        check_url(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an http://, https:// or file:// URL; got {text!r}") from None
+    return text
+
+
 _POSITIVE_INT = _int_at_least(1, "a positive integer")
 _NON_NEGATIVE_INT = _int_at_least(0, "a non-negative integer")
 
@@ -676,7 +687,7 @@ def build_parser():
                                       "are kept.")
     data.add_argument("--dir", default=None, metavar="DIR",
                       help="directory to download into (default ~/.cache/fastnet/mnist)")
-    data.add_argument("--url", default=None,
+    data.add_argument("--url", default=None, type=_url,
                       help="base URL of the files (default $FASTNET_MNIST_URL or the public "
                            "mirror)")
     data.set_defaults(func=_data)

@@ -186,6 +186,17 @@ def read_mnist_files(images_path, labels_path):
 
 # --------------------------------------------------------------------------- download
 
+def check_url(url):
+    """Return the base URL ``url`` with a trailing ``/``; TypeError if it is not a str,
+    ValueError if its scheme is not http, https or file."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str; got {type(url).__name__} {url!r}")
+    base = url if url.endswith("/") else url + "/"
+    if urllib.parse.urlsplit(base).scheme not in ("http", "https", "file"):
+        raise ValueError(f"url must be an http, https or file URL, got {url!r}")
+    return base
+
+
 def download_files(files, dest_dir, url=DEFAULT_URL, timeout=DOWNLOAD_TIMEOUT):
     """Download ``files`` from ``url`` into ``dest_dir``, verifying each md5.
 
@@ -220,11 +231,7 @@ def download_files(files, dest_dir, url=DEFAULT_URL, timeout=DOWNLOAD_TIMEOUT):
     ValueError
         If ``url`` has an unsupported scheme.
     """
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a str; got {type(url).__name__} {url!r}")
-    base = url if url.endswith("/") else url + "/"
-    if urllib.parse.urlsplit(base).scheme not in ("http", "https", "file"):
-        raise ValueError(f"url must be an http, https or file URL, got {url!r}")
+    base = check_url(url)
     dest_dir = as_path("dest_dir", dest_dir)
     done = []
     for name, md5 in files:

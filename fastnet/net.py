@@ -557,6 +557,12 @@ class Sequential:
             raise TypeError(f"state must be a dict from state_dict(); got {type(state).__name__}")
         params = check_arrays("params", state.get("params", {}), self.params)
         buffers = check_arrays("buffers", state.get("buffers", {}), self.buffers)
+        for key, value in buffers.items():
+            layer, name = self._buffer_slots[key]
+            try:
+                layer.check_buffer(name, value)
+            except ValueError as err:
+                raise ValueError(f"buffers[{key!r}]: {err}") from None
         extra = state.get("extra", {})
         if not isinstance(extra, dict) or not set(extra) <= set(self.layers):
             raise ValueError(f"extra must map layer names {list(self.layers)} to their extra "

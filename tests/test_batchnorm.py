@@ -248,6 +248,22 @@ class TestBadInput:
         layer = BatchNormalization(np.ones(3), np.zeros(3), running_var=np.full(3, np.nan))
         assert np.isnan(layer.forward(np.ones((2, 3)), train_flg=False)).all()
 
+    def test_load_state_dict_refuses_a_negative_running_var(self):
+        import fastnet
+        net = fastnet.MultiLayerNetExtend(4, [3], 2, use_batchnorm=True, seed=0)
+        state = net.state_dict()
+        key = "running_var1"
+        before = {k: v.copy() for k, v in net.state_dict()["params"].items()}
+        state["params"] = {k: v + 1 for k, v in state["params"].items()}
+        state["buffers"][key] = np.array([1.0, -0.5, 0.0], np.float32)
+        with pytest.raises(ValueError, match=rf"buffers\['{key}'\]: running_var must be >= 0"):
+            net.load_state_dict(state)
+        for k, v in net.params.items():  # nothing copied
+            np.testing.assert_array_equal(v, before[k])
+        state["buffers"][key] = np.full(3, np.nan, np.float32)  # a diverged run's: loaded, as trained
+        net.load_state_dict(state)
+        assert np.isnan(net.buffers[key]).all()
+
     def test_backward_before_train_forward(self):
         layer = BatchNormalization(np.ones(3), np.zeros(3))
         layer.forward(np.ones((2, 3)), train_flg=False)

@@ -122,6 +122,7 @@ def test_history_and_plot_files(tmp_path, capsys, monkeypatch):
     (["train", "--early-stopping", "3"], "--early-stopping", "add --validation-split"),
     (["train", "--history", "h.txt"], "--history", "ending in .csv or .json"),
     (["experiment", "nope"], "NAME", "choose from"),
+    (["data", "--url", "notaurl"], "--url", "expected an http://, https:// or file:// URL"),
     (["train", "--nope"], "--nope", "unrecognized arguments"),
     (["tune", "--trials", "3"], "fastnet tune: error: unrecognized arguments: --trials 3",
      "(see 'fastnet tune --help')"),

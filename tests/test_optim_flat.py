@@ -6,13 +6,14 @@ per array), and asks for the same bits. Which path ran is seen by counting
 ``_apply`` calls.
 """
 import copy
+from collections import OrderedDict
 
 import numpy as np
 import pytest
 
 import fastnet._kernels.threads as threads
 from fastnet import MultiLayerNetExtend
-from fastnet._kernels.optim import holds_views, tiling
+from fastnet._kernels.optim import held_step, pack_scalars, tiling, unpack_scalars
 from fastnet.optim import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 from numerics import DTYPES
 
@@ -595,16 +596,45 @@ def test_tiling_reads_layouts():
     assert tiling([f32[:2], f32[2:].view(np.float64)], True) is None  # two formats
 
 
-def test_holds_views_is_identity_of_dicts_and_arrays():
+def test_held_step_is_identity_of_dicts_and_arrays_and_one_int_step():
     m, v = [np.zeros(2) for _ in range(2)], [np.zeros(2) for _ in range(2)]
-    stdicts = [{"step": 1, "m": m[0], "v": v[0]}, {"step": 1, "m": m[1], "v": v[1]}]
+    stdicts = [{"step": 3, "m": m[0], "v": v[0]}, {"step": 3, "m": m[1], "v": v[1]}]
     views = [m[0], v[0], m[1], v[1]]  # key by key, name by name
-    assert holds_views(list(stdicts), stdicts, ("m", "v"), views)
-    assert holds_views([{}, {}], [{}, {}], (), []) is False  # equal dicts, not the same ones
-    assert holds_views([stdicts[0], dict(stdicts[1])], stdicts, ("m", "v"), views) is False
-    assert holds_views(stdicts[:1], stdicts, ("m", "v"), views) is False  # fewer dicts
+    keys = ("a", "b")
+    state = dict(zip(keys, stdicts))
+    assert held_step(state, keys, stdicts, ("m", "v"), views) == 3
+    assert held_step(dict(state), keys, stdicts, ("m", "v"), views) == 3  # the dicts count
+    assert held_step({"a": {}, "b": {}}, keys, [{}, {}], (), []) is None  # equal, not the same
+    assert held_step({**state, "b": dict(stdicts[1])}, keys, stdicts, ("m", "v"), views) is None
+    assert held_step(state, keys[:1], stdicts, ("m", "v"), views) is None  # fewer keys
+    assert held_step(state, ("a", "c"), stdicts, ("m", "v"), views) is None  # a key missing
     rebound = [stdicts[0], {**stdicts[1], "v": v[1].copy()}]  # an equal copy is not the view
-    assert holds_views(rebound, rebound, ("m", "v"), views) is False
-    deleted = [stdicts[0], {"step": 1, "m": m[1]}]
-    assert holds_views(deleted, deleted, ("m", "v"), views) is False
-    assert holds_views(list(stdicts), stdicts, (), [])  # no state arrays: the dicts only
+    assert held_step(dict(zip(keys, rebound)), keys, rebound, ("m", "v"), views) is None
+    deleted = [stdicts[0], {"step": 3, "m": m[1]}]
+    assert held_step(dict(zip(keys, deleted)), keys, deleted, ("m", "v"), views) is None
+    assert held_step(state, keys, stdicts, (), []) == 3  # no state arrays: the dicts only
+    for steps in ((3, 4), (3, np.int64(3)), (3.0, 3.0), (True, True)):  # differ, or not ints
+        sts = [{**st, "step": t} for st, t in zip(stdicts, steps)]
+        assert held_step(dict(zip(keys, sts)), keys, sts, ("m", "v"), views) is None
+    no_step = [stdicts[0], {"m": m[1], "v": v[1]}]
+    assert held_step(dict(zip(keys, no_step)), keys, no_step, ("m", "v"), views) is None
+    assert held_step(list(state.items()), keys, stdicts, ("m", "v"), views) is None  # not a dict
+
+
+def test_pack_scalars_takes_dicts_of_float64_scalars_only():
+    values, grads = np.zeros(2), np.zeros(2)
+    assert pack_scalars({"x": -7.0, "y": np.float64(2.0)}, {"y": 0.5, "x": 1.5}, values, grads)
+    assert values.tolist() == [-7.0, 2.0] and grads.tolist() == [1.5, 0.5]  # params' order
+    for params, g in [({"x": 1.0, "y": np.float32(2.0)}, {"x": 0.5, "y": 0.5}),
+                      ({"x": 1.0, "y": 2}, {"x": 0.5, "y": 0.5}),
+                      ({"x": 1.0, "y": 2.0}, {"x": 0.5, "y": np.array(0.5)}),
+                      ({"x": 1.0, "y": 2.0}, {"x": 0.5, "z": 0.5}),
+                      ({"x": 1.0, "y": 2.0}, {"x": 0.5}),
+                      ({}, {})]:
+        assert not pack_scalars(params, g, np.zeros(len(params)), np.zeros(len(params)))
+    assert not pack_scalars(OrderedDict(x=1.0, y=2.0), {"x": 0.5, "y": 0.5}, values, grads)
+    with pytest.raises(ValueError, match="float64 array of 2"):
+        pack_scalars({"x": 1.0, "y": 2.0}, {"x": 0.5, "y": 0.5}, np.zeros(3), grads)
+    params = {"x": 1.0, "y": 2.0}
+    unpack_scalars(params, ("x", "y"), np.array([0.25, -3.0]))
+    assert params == {"x": 0.25, "y": -3.0} and all(type(v) is np.float64 for v in params.values())

@@ -39,10 +39,11 @@ def compute_paths(steps=STEPS, *, backend="compiled", convention="textbook"):
     for name, lr in LEARNING_RATES.items():
         opt = make_optimizer(name, lr=lr, backend=backend, convention=convention)
         params = {"x": START[0], "y": START[1]}
+        grads = {}
         path = [START]
         for _ in range(steps):
-            gx, gy = df(params["x"], params["y"])
-            opt.update(params, {"x": gx, "y": gy})
+            grads["x"], grads["y"] = df(params["x"], params["y"])
+            opt.update(params, grads)
             path.append((params["x"], params["y"]))
         paths[name] = np.array(path, dtype=np.float64)
     return paths

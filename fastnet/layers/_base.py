@@ -209,6 +209,10 @@ class Layer:
         """JSON-able state outside params and buffers (e.g. a random generator's)."""
         return {}
 
+    def check_buffer(self, name, value):
+        """Raise ValueError if ``value`` (of the right shape and dtype) cannot be the
+        buffer ``name`` (``Sequential.load_state_dict`` asks before copying any)."""
+
     def load_extra_state(self, state):
         # Only an empty dict: None, [] or 5 are no layer's extra state either.
         if not isinstance(state, dict) or state:

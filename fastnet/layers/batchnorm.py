@@ -10,6 +10,13 @@ from fastnet.layers._base import Layer, check_flat_size, live_entry, setting
 _CONVENTIONS = {"textbook": (1e-6, 0.9), "torch": (1e-5, 0.1)}
 
 
+
+def _check_variance(name, value):
+    # No training makes a variance negative (a NaN one, from a diverged run, carries on);
+    # inference would take its square root: NaN outputs.
+    if (value < 0).any():
+        raise ValueError(f"{name} must be >= 0 (a variance); got min {value.min()}")
+
 class BatchNormalization(Layer):
     """``out = gamma * (x - mu) / sqrt(var + eps) + beta`` with batch or running statistics.
 
@@ -109,11 +116,13 @@ class BatchNormalization(Layer):
         check_shape(name, value, (d,))
         if not value.flags.c_contiguous or not value.flags.writeable:
             raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
-        # No training makes a variance negative (a NaN one, from a diverged run, carries on);
-        # inference took sqrt of it: NaN outputs.
-        if name == "running_var" and (value < 0).any():
-            raise ValueError(f"running_var must be >= 0 (a variance); got min {value.min()}")
+        if name == "running_var":
+            _check_variance(name, value)
         return value
+
+    def check_buffer(self, name, value):
+        if name == "running_var":
+            _check_variance(name, value)
 
     def config(self):
         return {"num_features": self.gamma.shape[0], "momentum": self.momentum,

@@ -12,7 +12,7 @@ import numpy as np
 
 from fastnet._checks import FLOAT_DTYPES, integer, one_of, real_scalar
 from fastnet._live import detached
-from fastnet._kernels.optim import holds_views, tiling
+from fastnet._kernels.optim import held_step, pack_scalars, tiling, unpack_scalars
 from fastnet.kernels import get_backend
 
 CONVENTIONS = ("textbook", "torch")
@@ -97,10 +97,6 @@ def check_update_args(params, grads):
 
 
 _get_step = itemgetter("step")
-# The scalars a one-call update packs into a float64 array (``Optimizer._scalar_args``).
-_FLOAT64_SCALARS = frozenset((float, np.float64))
-
-
 @functools.lru_cache(maxsize=64)
 def _scalar_layout(n):
     """``tiling``'s layout of ``n`` float64 scalars packed in one array (made once per n)."""
@@ -166,12 +162,13 @@ class _FlatGroup:
         self.user = None
         self._names = tuple(names)
 
-    def holds(self, sts):
-        """Whether ``sts`` are this group's dicts and still hold its views.
+    def held_step(self, state):
+        """The step its keys' dicts are at while the optimizer's ``state`` holds
+        them and they hold its views, else None.
 
-        It runs every step: the identity tests run in C (``holds_views``).
+        It runs every step: the identity tests run in C (``held_step``).
         """
-        return holds_views(sts, self.stdicts, self._names, self.views)
+        return held_step(state, self.keys, self.stdicts, self._names, self.views)
 
 
 class Optimizer:
@@ -191,6 +188,7 @@ class Optimizer:
     """
 
     _flat = None  # the _FlatGroup of the latest one-call update
+    _scalar_buffers = None  # _scalar_args's float64 arrays (parameters, gradients), layout
 
     _state_names = ()
     _hyperparameters = ("lr",)
@@ -219,7 +217,7 @@ class Optimizer:
         module nor the flat group and parameter bindings, which the copy makes anew on its
         first update (its state arrays are its own, no longer views of one flat array)."""
         state = dict(self.__dict__)
-        for name in ("_ops", "_flat", "_users"):
+        for name in ("_ops", "_flat", "_users", "_scalar_buffers"):
             state.pop(name, None)
         return state
 
@@ -327,15 +325,15 @@ class Optimizer:
         copy), or after :meth:`load_state_dict`, the state serves the
         arrays it is next used with. SGD may serve several nets.
         """
-        flat = self._flat_args(params, grads)
-        if flat is not None:
-            self._update_flat(*flat)
-            return
         flat = self._scalar_args(params, grads)
         if flat is not None:
             self._update_flat(*flat)
-            for key, value in zip(list(params), flat[0]):
-                params[key] = value  # a numpy.float64, as the per-array path leaves it
+            # numpy.float64 values, as the per-array path leaves them
+            unpack_scalars(params, flat[2].keys, flat[0])
+            return
+        flat = self._flat_args(params, grads)
+        if flat is not None:
+            self._update_flat(*flat)
             return
         coeffs = self._coefficients()
         items = check_update_args(params, grads)
@@ -380,10 +378,7 @@ class Optimizer:
         """
         if group is not self._flat:
             return None
-        sts = list(map(self.state.get, group.keys))
-        if not group.holds(sts):
-            return None
-        step = _common_step(sts)
+        step = group.held_step(self.state)
         return None if step is None else step + 1
 
     def _flat_args(self, params, grads):
@@ -415,25 +410,26 @@ class Optimizer:
     def _scalar_args(self, params, grads):
         """``(flat_param, flat_grad, group, step)`` for a one-call update of scalars, or None.
 
-        When every parameter and gradient is a float64 scalar (a Python
-        float or ``numpy.float64``: the textbook's optimizer-path script),
-        ``flat_param`` and ``flat_grad`` are new float64 arrays of them in
-        the params dict's order, and their state is a flat group as for
+        When ``params`` and ``grads`` are dicts whose values are all float64
+        scalars (Python floats or ``numpy.float64``: the textbook's
+        optimizer-path script), ``flat_param`` and ``flat_grad`` are float64
+        arrays of them in the params dict's order (the optimizer's own, reused
+        from step to step), and their state is a flat group as for
         :meth:`_flat_args` (``state[key][name]`` are 0-d views of it). The
         caller writes ``flat_param``'s values back into ``params``. None,
         having changed nothing, for anything else.
         """
-        if not (_is_mapping(params) and _is_mapping(grads) and params.keys() == grads.keys()):
+        if type(params) is not dict:
             return None
-        values = list(params.values())
-        grad_values = list(map(grads.__getitem__, params))
-        if not (values and _FLOAT64_SCALARS.issuperset(map(type, values))
-                and _FLOAT64_SCALARS.issuperset(map(type, grad_values))):
+        n = len(params)
+        buffers = self._scalar_buffers
+        if buffers is None or buffers[0].size != n:
+            buffers = self._scalar_buffers = (np.empty(n), np.empty(n), _scalar_layout(n))
+        values, grad_values, layout = buffers
+        if not pack_scalars(params, grads, values, grad_values):
             return None
-        found = self._state_group(tuple(params), _scalar_layout(len(values)))
-        if found is None:
-            return None
-        return np.array(values, np.float64), np.array(grad_values, np.float64), *found
+        found = self._state_group(tuple(params), layout)
+        return None if found is None else (values, grad_values, *found)
 
     def _state_group(self, keys, layout, param=None, address=None, params=None):
         """``(group, step)``: the flat state group of ``keys`` laid out as ``layout``
