@@ -413,10 +413,11 @@ cdef void _forward_block(floating* gates, const floating* h0, const floating* c0
 
 
 cdef void _backward_rows(const floating* gates, const floating* c_t,
-                         const floating* c_prev, const floating* dh_out,
+                         const floating* c_prev, const floating* dh_out, Py_ssize_t dh_ld,
                          const floating* dh_carry, floating* dc_carry, floating* dz,
                          Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t hid,
                          const Py_ssize_t* off) noexcept nogil:
+    # dh_out: row r at dh_out + r * dh_ld (a batch-first dL/dy is read where it is)
     cdef Py_ssize_t r, k
     cdef const floating* g
     cdef floating* d
@@ -426,28 +427,30 @@ cdef void _backward_rows(const floating* gates, const floating* c_t,
         k = r * hid
         if floating is float:
             fastnet_lstm_row_backward_f(g + off[0], g + off[1], g + off[2], g + off[3], c_t + k,
-                                        c_prev + k, dh_out + k, dh_carry + k, dc_carry + k,
+                                        c_prev + k, dh_out + r * dh_ld, dh_carry + k, dc_carry + k,
                                         d + off[0], d + off[1], d + off[2], d + off[3], hid)
         else:
             fastnet_lstm_row_backward_d(g + off[0], g + off[1], g + off[2], g + off[3], c_t + k,
-                                        c_prev + k, dh_out + k, dh_carry + k, dc_carry + k,
+                                        c_prev + k, dh_out + r * dh_ld, dh_carry + k, dc_carry + k,
                                         d + off[0], d + off[1], d + off[2], d + off[3], hid)
 
 
 cdef void _backward_block(const floating* gates, const floating* c, const floating* c0,
-                          const floating* dh, const floating* wh, floating* dgates,
+                          const floating* dh, Py_ssize_t dh_t, Py_ssize_t dh_n,
+                          const floating* wh, floating* dgates,
                           floating* dh_carry, floating* dc_carry, Py_ssize_t lo,
                           Py_ssize_t hi, Py_ssize_t steps, Py_ssize_t n, Py_ssize_t hid,
                           const Py_ssize_t* off) noexcept nogil:
     # Rows lo .. hi - 1 through every step, last to first. dh_carry: dL/dh_t
     # through step t+1 (zero on entry), left as dL/dh0; dc_carry: dL/dc_t
-    # through step t+1, left as dL/dc0. dgates receives dL/dz_t.
+    # through step t+1, left as dL/dc0. dgates receives dL/dz_t. dh_t, dh_n: the
+    # strides of dh in elements.
     cdef Py_ssize_t m = 4 * hid, t, step = n * hid
     cdef const floating* cp
     for t in range(steps - 1, -1, -1):
         cp = c + (t - 1) * step if t > 0 else c0
-        _backward_rows(gates + t * n * m, c + t * step, cp, dh + t * step, dh_carry, dc_carry,
-                       dgates + t * n * m, lo, hi, hid, off)
+        _backward_rows(gates + t * n * m, c + t * step, cp, dh + t * dh_t, dh_n, dh_carry,
+                       dc_carry, dgates + t * n * m, lo, hi, hid, off)
         gemm(False, True, hi - lo, hid, m, <floating>1, dgates + (t * n + lo) * m, m, wh, m,
              <floating>0, dh_carry + lo * hid, hid)
 
@@ -479,6 +482,18 @@ cdef int _check_lstm(const Py_ssize_t* x, const Py_ssize_t* h0, const Py_ssize_t
     if b != NULL:
         check_dims("b", b, 1, 4 * hid)
     _gate_offsets(gate_order, hid, off)
+    return 0
+
+
+cdef int _check_rows(str name, const Py_ssize_t* shape, const Py_ssize_t* strides,
+                    Py_ssize_t size) except -1:
+    # A (T, N, F) array read row by row through its strides: its rows (the last
+    # axis) contiguous, the other two strides whole elements.
+    if (shape[2] > 1 and strides[2] != size) or strides[0] % size or strides[1] % size:
+        raise ValueError(f"{name} must have a contiguous last axis (any strides on the "
+                         f"first two, in whole elements); got strides "
+                         f"({strides[0]}, {strides[1]}, {strides[2]}) bytes for "
+                         f"{size}-byte elements")
     return 0
 
 
@@ -525,7 +540,7 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
         _blas_one_thread(0)
 
 
-def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
+def lstm_backward(const floating[:, :, :] dh, const floating[:, ::1] dc_last,
                   const floating[:, :, ::1] x, const floating[:, ::1] h0,
                   const floating[:, ::1] c0, const floating[:, ::1] W, str gate_order,
                   const floating[:, :, ::1] gates, const floating[:, :, ::1] c,
@@ -536,7 +551,8 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
 
     Parameters
     ----------
-    dh : (T, N, H) dL/dh_t from above (read only)
+    dh : (T, N, H) dL/dh_t from above (read only); any strides with a contiguous last
+        axis (a batch-first (N, T, H) array's ``transpose(1, 0, 2)`` view)
     dc_last : (N, H) dL/dc_{T-1} from after the sequence, or None (zero)
     x, h0, c0, W, gate_order, gates, c, h : as given to / written by the forward
     dgates : (T, N, 4H) workspace, overwritten with dL/dz_t
@@ -556,6 +572,7 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
     cdef Py_ssize_t col_parts = _even_blocks(m, PART_COLUMNS), row_parts, jobs, pt
     _check_lstm(x.shape, h0.shape, c0.shape, W.shape, NULL, gate_order, off)
     check_dims("dh", dh.shape, 3, steps, n, hid)
+    _check_rows("dh", dh.shape, dh.strides, sizeof(floating))
     if has_dc:
         check_dims("dc_last", dc_last.shape, 2, n, hid)
     check_dims("gates", gates.shape, 3, steps, n, m)
@@ -584,7 +601,9 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
         _blas_one_thread(1)
         for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
             # dh0, dc0 serve as the carries dL/dh_t, dL/dc_t of the step before
-            _backward_block(&gates[0, 0, 0], &c[0, 0, 0], &c0[0, 0], &dh[0, 0, 0], wh,
+            _backward_block(&gates[0, 0, 0], &c[0, 0, 0], &c0[0, 0], &dh[0, 0, 0],
+                            dh.strides[0] // sizeof(floating), dh.strides[1] // sizeof(floating),
+                            wh,
                             &dgates[0, 0, 0], &dh0[0, 0], &dc0[0, 0], bound(n, i, nb),
                             bound(n, i + 1, nb), steps, n, hid, off)
         # chunks of one: the column parts (dW) alternate with the row parts (dx) over
@@ -686,6 +705,8 @@ def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
                          f"({work.shape[0]}, {work.shape[1]})")
     check_dims("h", h.shape, 3, steps, n, hid)
     check_dims("c_n", c_n.shape, 2, n, hid)
+    _check_rows("x", x.shape, x.strides, size)
+    _check_rows("h", h.shape, h.strides, size)
     bp = &b[0] if b is not None else NULL
     nt = _block_threads(n, hid, nblocks)
     with nogil:
