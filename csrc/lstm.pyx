@@ -37,6 +37,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
+from _affine cimport column_sums
 from _blas cimport gemm, load_blas
 from _parallel cimport bound, chunks, fastnet_parallel, load_parallel
 from _shapes cimport check_dims
@@ -337,20 +338,6 @@ cdef void _input_part(const floating* x, const floating* W, const floating* b,
          <floating>(1 if b != NULL else 0), gates + lo * m, m)
 
 
-cdef void _column_sums(const floating* a, Py_ssize_t rows, Py_ssize_t ld, Py_ssize_t cols,
-                       floating* out) noexcept nogil:
-    """``out[j] = sum_i a[i * ld + j]`` for j < cols, row by row (the order of
-    _affine.pxd's bias_grad, so a column's sum does not depend on the part)."""
-    cdef Py_ssize_t i, j
-    cdef const floating* row
-    for j in range(cols):
-        out[j] = 0
-    for i in range(rows):
-        row = a + i * ld
-        for j in range(cols):
-            out[j] += row[j]
-
-
 cdef void _gradient_part(const floating* x, const floating* h0, const floating* h,
                          const floating* W, const floating* dgates, floating* dW,
                          floating* db, floating* dx, Py_ssize_t job, Py_ssize_t col_parts,
@@ -372,7 +359,7 @@ cdef void _gradient_part(const floating* x, const floating* h0, const floating* 
             gemm(True, False, hid, hi - lo, (steps - 1) * n, <floating>1, h, hid,
                  dgates + n * m + lo, m, <floating>1, dwh + lo, m)
         if db != NULL:
-            _column_sums(dgates + lo, rows, m, hi - lo, db + lo)
+            column_sums(dgates + lo, rows, m, hi - lo, db + lo)
         return
     k = job - col_parts
     lo, hi = bound(rows, k, row_parts), bound(rows, k + 1, row_parts)
