@@ -12,17 +12,24 @@ from _blas cimport gemm
 from _parallel cimport fastnet_parallel, pair_threads, split_rows
 
 
-cdef inline void bias_grad(const floating* da, Py_ssize_t n, Py_ssize_t m,
-                           floating* db) noexcept nogil:
-    """``db[j] = sum_i da[i, j]``, row by row."""
+cdef inline void column_sums(const floating* a, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t m,
+                             floating* out) noexcept nogil:
+    """``out[j] = sum_i a[i * ld + j]`` for ``j < m``, row by row (so a column's sum
+    does not depend on which other columns are summed with it)."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     for j in range(m):
-        db[j] = 0
+        out[j] = 0
     for i in range(n):
-        row = da + i * m
+        row = a + i * ld
         for j in range(m):
-            db[j] += row[j]
+            out[j] += row[j]
+
+
+cdef inline void bias_grad(const floating* da, Py_ssize_t n, Py_ssize_t m,
+                           floating* db) noexcept nogil:
+    """``db[j] = sum_i da[i, j]``, row by row."""
+    column_sums(da, n, m, m, db)
 
 
 cdef inline void weight_input_grads(const floating* da, const floating* x, const floating* W,

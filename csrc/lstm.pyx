@@ -25,7 +25,8 @@ The recurrence (each step's GEMM and fused pass) is split over fastnet's
 OpenMP threads by blocks of rows that run through all T steps, each block's
 GEMMs on one BLAS thread (rows are independent; the blocks depend on N
 only, so the results do not depend on the thread count); the whole-sequence
-GEMMs run on OpenBLAS's threads. :func:`lstm_infer`, the forward of
+GEMMs run on the same threads in parts of rows or columns (sizes decide the
+parts, never the thread count), each part on one BLAS thread. :func:`lstm_infer`, the forward of
 inference, keeps no gates and works through cache-sized blocks of rows.
 
 Arrays are C-contiguous and share one dtype, float32 or float64. The caller
@@ -36,7 +37,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
-from _affine cimport bias_grad
+from _affine cimport column_sums
 from _blas cimport gemm, load_blas
 from _parallel cimport bound, chunks, fastnet_parallel, load_parallel
 from _shapes cimport check_dims
@@ -294,11 +295,77 @@ cdef inline Py_ssize_t _block_threads(Py_ssize_t n, Py_ssize_t hid,
     return chunks(n * hid * UNIT_COST, nblocks)
 
 
+cdef inline Py_ssize_t _part_threads(Py_ssize_t elements, Py_ssize_t parts) noexcept nogil:
+    # Threads for the parts of a whole-sequence product of ``elements`` outputs; one
+    # when the BLAS cannot be held to one thread (as _block_threads).
+    if fastnet_parallel.blas_one_thread == NULL:
+        return 1
+    return chunks(elements, parts)
+
+
 cdef inline void _blas_one_thread(int begin) noexcept nogil:
     # NumPy's OpenBLAS on one thread from begin = 1 to begin = 0, whatever the
     # block threads: a GEMM split by OpenBLAS gives other bits than on one thread.
     if fastnet_parallel.blas_one_thread != NULL:
         fastnet_parallel.blas_one_thread(begin)
+
+
+# The whole-sequence products (the input projection before the recurrence, the
+# weight, bias and input gradients after it) are cut into a fixed number of
+# parts run by the same threads, each on one BLAS thread: the input
+# projection and dx by blocks of rows, dW and db by blocks of columns (dZ's
+# columns, so that no part packs dZ twice). They ran on OpenBLAS's own split,
+# one product after the other, with the bias broadcast and the bias gradient
+# on one thread in between: at the lstm experiment's sizes (28 x 100 rows,
+# 4H = 256) those serial pieces and each product's own fork, join and
+# packing waits were a fifth of a two-thread training step (bench/RESULTS.md,
+# "LSTM training step: whole-sequence products in parts (#10)"). Like the row
+# blocks, the parts depend on the sizes only: the same bits at any thread count.
+cdef enum:
+    PART_ROWS = 2048
+    PART_COLUMNS = 128
+
+
+cdef void _input_part(const floating* x, const floating* W, const floating* b,
+                      floating* gates, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t d,
+                      Py_ssize_t m) noexcept nogil:
+    # Rows lo .. hi - 1 of the (T*N, 4H) gates: b + x @ Wx (or x @ Wx without b).
+    if hi <= lo:
+        return
+    if b != NULL:
+        _broadcast_rows(gates + lo * m, b, hi - lo, m)
+    gemm(False, False, hi - lo, m, d, <floating>1, x + lo * d, d, W, m,
+         <floating>(1 if b != NULL else 0), gates + lo * m, m)
+
+
+cdef void _gradient_part(const floating* x, const floating* h0, const floating* h,
+                         const floating* W, const floating* dgates, floating* dW,
+                         floating* db, floating* dx, Py_ssize_t job, Py_ssize_t col_parts,
+                         Py_ssize_t row_parts, Py_ssize_t steps, Py_ssize_t n,
+                         Py_ssize_t d, Py_ssize_t hid) noexcept nogil:
+    # Job k < col_parts: columns of dW = [x; h_prev].T @ dZ and of db; else rows of
+    # dx = dZ @ Wx.T (dx NULL: none).
+    cdef Py_ssize_t m = 4 * hid, rows = steps * n, lo, hi, k
+    cdef floating* dwh = dW + d * m
+    if job < col_parts:
+        lo, hi = bound(m, job, col_parts), bound(m, job + 1, col_parts)
+        if hi <= lo:
+            return
+        gemm(True, False, d, hi - lo, rows, <floating>1, x, d, dgates + lo, m,
+             <floating>0, dW + lo, m)
+        gemm(True, False, hid, hi - lo, n, <floating>1, h0, hid, dgates + lo, m,
+             <floating>0, dwh + lo, m)
+        if steps > 1:
+            gemm(True, False, hid, hi - lo, (steps - 1) * n, <floating>1, h, hid,
+                 dgates + n * m + lo, m, <floating>1, dwh + lo, m)
+        if db != NULL:
+            column_sums(dgates + lo, rows, m, hi - lo, db + lo)
+        return
+    k = job - col_parts
+    lo, hi = bound(rows, k, row_parts), bound(rows, k + 1, row_parts)
+    if hi > lo:
+        gemm(False, True, hi - lo, d, m, <floating>1, dgates + lo * m, m, W, m,
+             <floating>0, dx + lo * d, d)
 
 
 cdef void _forward_rows(floating* z, const floating* c_prev, floating* c_out,
@@ -333,10 +400,11 @@ cdef void _forward_block(floating* gates, const floating* h0, const floating* c0
 
 
 cdef void _backward_rows(const floating* gates, const floating* c_t,
-                         const floating* c_prev, const floating* dh_out,
+                         const floating* c_prev, const floating* dh_out, Py_ssize_t dh_ld,
                          const floating* dh_carry, floating* dc_carry, floating* dz,
                          Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t hid,
                          const Py_ssize_t* off) noexcept nogil:
+    # dh_out: row r at dh_out + r * dh_ld (a batch-first dL/dy is read where it is)
     cdef Py_ssize_t r, k
     cdef const floating* g
     cdef floating* d
@@ -346,28 +414,30 @@ cdef void _backward_rows(const floating* gates, const floating* c_t,
         k = r * hid
         if floating is float:
             fastnet_lstm_row_backward_f(g + off[0], g + off[1], g + off[2], g + off[3], c_t + k,
-                                        c_prev + k, dh_out + k, dh_carry + k, dc_carry + k,
+                                        c_prev + k, dh_out + r * dh_ld, dh_carry + k, dc_carry + k,
                                         d + off[0], d + off[1], d + off[2], d + off[3], hid)
         else:
             fastnet_lstm_row_backward_d(g + off[0], g + off[1], g + off[2], g + off[3], c_t + k,
-                                        c_prev + k, dh_out + k, dh_carry + k, dc_carry + k,
+                                        c_prev + k, dh_out + r * dh_ld, dh_carry + k, dc_carry + k,
                                         d + off[0], d + off[1], d + off[2], d + off[3], hid)
 
 
 cdef void _backward_block(const floating* gates, const floating* c, const floating* c0,
-                          const floating* dh, const floating* wh, floating* dgates,
+                          const floating* dh, Py_ssize_t dh_t, Py_ssize_t dh_n,
+                          const floating* wh, floating* dgates,
                           floating* dh_carry, floating* dc_carry, Py_ssize_t lo,
                           Py_ssize_t hi, Py_ssize_t steps, Py_ssize_t n, Py_ssize_t hid,
                           const Py_ssize_t* off) noexcept nogil:
     # Rows lo .. hi - 1 through every step, last to first. dh_carry: dL/dh_t
     # through step t+1 (zero on entry), left as dL/dh0; dc_carry: dL/dc_t
-    # through step t+1, left as dL/dc0. dgates receives dL/dz_t.
+    # through step t+1, left as dL/dc0. dgates receives dL/dz_t. dh_t, dh_n: the
+    # strides of dh in elements.
     cdef Py_ssize_t m = 4 * hid, t, step = n * hid
     cdef const floating* cp
     for t in range(steps - 1, -1, -1):
         cp = c + (t - 1) * step if t > 0 else c0
-        _backward_rows(gates + t * n * m, c + t * step, cp, dh + t * step, dh_carry, dc_carry,
-                       dgates + t * n * m, lo, hi, hid, off)
+        _backward_rows(gates + t * n * m, c + t * step, cp, dh + t * dh_t, dh_n, dh_carry,
+                       dc_carry, dgates + t * n * m, lo, hi, hid, off)
         gemm(False, True, hi - lo, hid, m, <floating>1, dgates + (t * n + lo) * m, m, wh, m,
              <floating>0, dh_carry + lo * hid, hid)
 
@@ -402,6 +472,18 @@ cdef int _check_lstm(const Py_ssize_t* x, const Py_ssize_t* h0, const Py_ssize_t
     return 0
 
 
+cdef int _check_rows(str name, const Py_ssize_t* shape, const Py_ssize_t* strides,
+                    Py_ssize_t size) except -1:
+    # A (T, N, F) array read row by row through its strides: its rows (the last
+    # axis) contiguous, the other two strides whole elements.
+    if (shape[2] > 1 and strides[2] != size) or strides[0] % size or strides[1] % size:
+        raise ValueError(f"{name} must have a contiguous last axis (any strides on the "
+                         f"first two, in whole elements); got strides "
+                         f"({strides[0]}, {strides[1]}, {strides[2]}) bytes for "
+                         f"{size}-byte elements")
+    return 0
+
+
 def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
                  const floating[:, ::1] c0, const floating[:, ::1] W,
                  const floating[::1] b, str gate_order, floating[:, :, ::1] gates,
@@ -421,22 +503,23 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
     cdef Py_ssize_t steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
     cdef Py_ssize_t m = 4 * hid
     cdef Py_ssize_t off[4]
-    cdef bint has_bias = b is not None
-    cdef floating beta = 1 if has_bias else 0
+    cdef const floating* bp
     cdef const floating* wh
     cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
+    cdef Py_ssize_t rows = steps * n, parts = _even_blocks(rows, PART_ROWS), pt
     _check_lstm(x.shape, h0.shape, c0.shape, W.shape, NULL if b is None else &b.shape[0],
                 gate_order, off)
     check_dims("gates", gates.shape, 3, steps, n, m)
     check_dims("c", c.shape, 3, steps, n, hid)
     check_dims("h", h.shape, 3, steps, n, hid)
     wh = &W[0, 0] + d * m
+    bp = &b[0] if b is not None else NULL
+    pt = _part_threads(rows * m, parts)
     with nogil:
-        if has_bias:
-            _broadcast_rows(&gates[0, 0, 0], &b[0], steps * n, m)
-        gemm(False, False, steps * n, m, d, <floating>1, &x[0, 0, 0], d, &W[0, 0], m,
-             beta, &gates[0, 0, 0], m)
         _blas_one_thread(1)
+        for i in prange(parts, num_threads=pt, schedule="static", use_threads_if=pt > 1):
+            _input_part(&x[0, 0, 0], &W[0, 0], bp, &gates[0, 0, 0], bound(rows, i, parts),
+                        bound(rows, i + 1, parts), d, m)
         for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
             _forward_block(&gates[0, 0, 0], &h0[0, 0], &c0[0, 0], wh, &c[0, 0, 0],
                            &h[0, 0, 0], bound(n, i, nb), bound(n, i + 1, nb), steps, n, hid,
@@ -444,7 +527,7 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] h0,
         _blas_one_thread(0)
 
 
-def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
+def lstm_backward(const floating[:, :, :] dh, const floating[:, ::1] dc_last,
                   const floating[:, :, ::1] x, const floating[:, ::1] h0,
                   const floating[:, ::1] c0, const floating[:, ::1] W, str gate_order,
                   const floating[:, :, ::1] gates, const floating[:, :, ::1] c,
@@ -455,7 +538,8 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
 
     Parameters
     ----------
-    dh : (T, N, H) dL/dh_t from above (read only)
+    dh : (T, N, H) dL/dh_t from above (read only); any strides with a contiguous last
+        axis (a batch-first (N, T, H) array's ``transpose(1, 0, 2)`` view)
     dc_last : (N, H) dL/dc_{T-1} from after the sequence, or None (zero)
     x, h0, c0, W, gate_order, gates, c, h : as given to / written by the forward
     dgates : (T, N, 4H) workspace, overwritten with dL/dz_t
@@ -467,28 +551,34 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
     cdef Py_ssize_t steps = x.shape[0], n = x.shape[1], d = x.shape[2], hid = h0.shape[1]
     cdef Py_ssize_t m = 4 * hid
     cdef Py_ssize_t off[4]
-    cdef bint want_dx = dx is not None, want_db = db is not None
     cdef bint has_dc = dc_last is not None
     cdef const floating* wh
-    cdef floating* dwh
+    cdef floating* dbp
+    cdef floating* dxp
     cdef Py_ssize_t nb = _blocks(n), nt = _block_threads(n, hid, nb), i
+    cdef Py_ssize_t col_parts = _even_blocks(m, PART_COLUMNS), row_parts, jobs, pt
     _check_lstm(x.shape, h0.shape, c0.shape, W.shape, NULL, gate_order, off)
     check_dims("dh", dh.shape, 3, steps, n, hid)
+    _check_rows("dh", dh.shape, dh.strides, sizeof(floating))
     if has_dc:
         check_dims("dc_last", dc_last.shape, 2, n, hid)
     check_dims("gates", gates.shape, 3, steps, n, m)
     check_dims("c", c.shape, 3, steps, n, hid)
     check_dims("h", h.shape, 3, steps, n, hid)
     check_dims("dgates", dgates.shape, 3, steps, n, m)
-    if want_dx:
+    if dx is not None:
         check_dims("dx", dx.shape, 3, steps, n, d)
     check_dims("dh0", dh0.shape, 2, n, hid)
     check_dims("dc0", dc0.shape, 2, n, hid)
     check_dims("dW", dW.shape, 2, d + hid, m)
-    if want_db:
+    if db is not None:
         check_dims("db", db.shape, 1, m)
     wh = &W[0, 0] + d * m
-    dwh = &dW[0, 0] + d * m
+    dbp = &db[0] if db is not None else NULL
+    dxp = &dx[0, 0, 0] if dx is not None else NULL
+    row_parts = _even_blocks(steps * n, PART_ROWS) if dx is not None else 0
+    jobs = col_parts + row_parts
+    pt = _part_threads(steps * n * m, jobs)
     with nogil:
         memset(&dh0[0, 0], 0, n * hid * sizeof(floating))
         if has_dc:
@@ -498,22 +588,18 @@ def lstm_backward(const floating[:, :, ::1] dh, const floating[:, ::1] dc_last,
         _blas_one_thread(1)
         for i in prange(nb, num_threads=nt, schedule="static", use_threads_if=nt > 1):
             # dh0, dc0 serve as the carries dL/dh_t, dL/dc_t of the step before
-            _backward_block(&gates[0, 0, 0], &c[0, 0, 0], &c0[0, 0], &dh[0, 0, 0], wh,
+            _backward_block(&gates[0, 0, 0], &c[0, 0, 0], &c0[0, 0], &dh[0, 0, 0],
+                            dh.strides[0] // sizeof(floating), dh.strides[1] // sizeof(floating),
+                            wh,
                             &dgates[0, 0, 0], &dh0[0, 0], &dc0[0, 0], bound(n, i, nb),
                             bound(n, i + 1, nb), steps, n, hid, off)
+        # chunks of one: the column parts (dW) alternate with the row parts (dx) over
+        # the threads, which balances them when both are there
+        for i in prange(jobs, num_threads=pt, schedule="static", chunksize=1,
+                        use_threads_if=pt > 1):
+            _gradient_part(&x[0, 0, 0], &h0[0, 0], &h[0, 0, 0], &W[0, 0], &dgates[0, 0, 0],
+                           &dW[0, 0], dbp, dxp, i, col_parts, row_parts, steps, n, d, hid)
         _blas_one_thread(0)
-        gemm(True, False, d, m, steps * n, <floating>1, &x[0, 0, 0], d,
-             &dgates[0, 0, 0], m, <floating>0, &dW[0, 0], m)
-        gemm(True, False, hid, m, n, <floating>1, &h0[0, 0], hid, &dgates[0, 0, 0], m,
-             <floating>0, dwh, m)
-        if steps > 1:
-            gemm(True, False, hid, m, (steps - 1) * n, <floating>1, &h[0, 0, 0], hid,
-                 &dgates[1, 0, 0], m, <floating>1, dwh, m)
-        if want_db:
-            bias_grad(&dgates[0, 0, 0], steps * n, m, &db[0])
-        if want_dx:
-            gemm(False, True, steps * n, d, m, <floating>1, &dgates[0, 0, 0], m,
-                 &W[0, 0], m, <floating>0, &dx[0, 0, 0], d)
 
 
 # Rows of one block of the inference pass: the block's operand [x_t, h_{t-1}]
@@ -606,6 +692,8 @@ def lstm_infer(const floating[:, :, :] x, const floating[:, ::1] h0,
                          f"({work.shape[0]}, {work.shape[1]})")
     check_dims("h", h.shape, 3, steps, n, hid)
     check_dims("c_n", c_n.shape, 2, n, hid)
+    _check_rows("x", x.shape, x.strides, size)
+    _check_rows("h", h.shape, h.strides, size)
     bp = &b[0] if b is not None else NULL
     nt = _block_threads(n, hid, nblocks)
     with nogil:

@@ -22,9 +22,11 @@ except ImportError:
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
-# (T, N, D, H): one step, batch 1, hidden 1, input 1, odd sizes
+# (T, N, D, H): one step, batch 1, hidden 1, input 1, odd sizes; the last two cut the
+# whole-sequence products into several uneven parts (csrc/lstm.pyx: T * N = 5,000 rows
+# into 4 row parts, 4H = 280 columns into 4 column parts of 64 to 80)
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 5), (3, 1, 2, 1), (2, 3, 2, 1), (4, 3, 7, 5), (6, 5, 1, 9),
-          (3, 100, 4, 5), (2, 530, 3, 2)]
+          (3, 100, 4, 5), (2, 530, 3, 2), (5, 1000, 3, 2), (2, 40, 3, 70)]
 
 
 def _sigmoid(a):
@@ -94,6 +96,48 @@ def test_kernels_without_bias_dc_dx_db(rng, dtype):
                      "ifog", a["dh"], np.zeros_like(a["h0"]))
     for key in ("h", "c", "dW", "dx"):
         np.testing.assert_allclose(want[key], zero[key], **tol(dtype), err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 3, 7, 5), (3, 100, 4, 5), (2, 40, 3, 70)])
+def test_backward_reads_a_strided_dh(rng, dtype, shape):
+    # dh as the time-major view of a batch-first array (how a batch-first LSTM layer
+    # passes its dL/dy) and reversed in time: the same bits as a contiguous copy
+    a = _inputs(rng, shape, dtype)
+    args = (a["x"], a["h0"], a["c0"], a["W"], a["b"], "ifog")
+    batch_first = np.ascontiguousarray(a["dh"].transpose(1, 0, 2))
+    reversed_steps = np.ascontiguousarray(a["dh"][::-1])[::-1]
+    want = _run_both(fk, *args, a["dh"], a["dc_last"])
+    for dh in (batch_first.transpose(1, 0, 2), reversed_steps):
+        assert not dh.flags.c_contiguous
+        got = _run_both(fk, *args, dh, a["dc_last"])
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+        ref_got = _run_both(ref, *args, dh, a["dc_last"])
+        for key in want:
+            np.testing.assert_allclose(got[key], ref_got[key], **tol(dtype), err_msg=key)
+
+
+def test_kernels_refuse_rows_that_are_not_contiguous(rng):
+    # the kernels read dh (backward) and x, h (inference) row by row through strides:
+    # a last axis with a stride is refused, not read as if contiguous
+    a = _inputs(rng, (2, 3, 4, 5), np.float32)
+    out = _run_both(fk, a["x"], a["h0"], a["c0"], a["W"], a["b"], "ifog", a["dh"], None)
+    wide = np.repeat(a["dh"], 2, axis=2)[:, :, ::2]
+    np.testing.assert_array_equal(wide, a["dh"])
+    with pytest.raises(ValueError, match="dh must have a contiguous last axis"):
+        fk.lstm_backward(wide, None, a["x"], a["h0"], a["c0"], a["W"], "ifog", out["gates"],
+                         out["c"], out["h"], np.empty_like(out["gates"]), None,
+                         np.empty_like(a["h0"]), np.empty_like(a["c0"]),
+                         np.empty_like(a["W"]), None)
+    work = np.empty((3, 5 * 5 + 4), np.float32)
+    h, c_n = np.empty((2, 3, 5), np.float32), np.empty((3, 5), np.float32)
+    x_wide = np.repeat(a["x"], 2, axis=2)[:, :, ::2]
+    with pytest.raises(ValueError, match="x must have a contiguous last axis"):
+        fk.lstm_infer(x_wide, a["h0"], a["c0"], a["W"], a["b"], "ifog", work, h, c_n)
+    h_wide = np.empty((2, 3, 10), np.float32)[:, :, ::2]
+    with pytest.raises(ValueError, match="h must have a contiguous last axis"):
+        fk.lstm_infer(a["x"], a["h0"], a["c0"], a["W"], a["b"], "ifog", work, h_wide, c_n)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -144,11 +144,9 @@ def _elementwise_digests(dtype, n_threads):
                    mask, dropped, back, scaled, *lstm)
 
 
-def _lstm_run(rng, dtype):
-    """LSTM forward and backward whose step passes split by rows: 100 rows (the chunks
-    end off the 16-row grid), inputs up to +-60 so gates saturate, and an inference
-    pass of several row blocks; returns every output."""
-    steps, n, d, hid = 3, 100, 5, 7
+def _lstm_train(rng, dtype, steps, n, d, hid):
+    """A training forward and backward on inputs up to +-60 (the gates saturate);
+    returns every output."""
     draw = lambda *shape: (rng.standard_normal(shape) * 20).astype(dtype)  # noqa: E731
     x, h0, c0, dh = draw(steps, n, d), draw(n, hid), draw(n, hid), draw(steps, n, hid)
     W, b = draw(d + hid, 4 * hid) / 20, draw(4 * hid)
@@ -157,6 +155,20 @@ def _lstm_run(rng, dtype):
     dx, dh0, dc0, dW, db = (np.empty_like(a) for a in (x, h0, c0, W, b))
     fk.lstm_forward(x, h0, c0, W, b, "ifgo", gates, c, h)
     fk.lstm_backward(dh, c0, x, h0, c0, W, "ifgo", gates, c, h, dgates, dx, dh0, dc0, dW, db)
+    return gates, c, h, dgates, dx, dh0, dc0, dW, db
+
+
+def _lstm_run(rng, dtype):
+    """LSTM forward and backward whose step passes split by rows: 100 rows (the chunks
+    end off the 16-row grid), inputs up to +-60 so gates saturate; whose whole-sequence
+    products run in several uneven parts (4H = 280 columns in 4 column parts, 5,000
+    rows in 4 row parts); and an inference pass of several row blocks; returns every
+    output."""
+    train = (_lstm_train(rng, dtype, 3, 100, 5, 7) + _lstm_train(rng, dtype, 2, 40, 3, 70)
+             + _lstm_train(rng, dtype, 5, 1000, 3, 2))
+    steps, d, hid = 3, 5, 7
+    draw = lambda *shape: (rng.standard_normal(shape) * 20).astype(dtype)  # noqa: E731
+    W, b = draw(d + hid, 4 * hid) / 20, draw(4 * hid)
     # the inference pass spreads blocks of rows over the threads: 6,000 rows are
     # 4 float32 / 6 float64 blocks at these sizes
     n = 6000
@@ -164,7 +176,7 @@ def _lstm_run(rng, dtype):
     work = np.empty((n, 5 * hid + d), dtype)
     hi, c_n = np.empty((steps, n, hid), dtype), np.empty((n, hid), dtype)
     fk.lstm_infer(xi, h0i, c0i, W, b, "ifgo", work, hi, c_n)
-    return gates, c, h, dgates, dx, dh0, dc0, dW, db, hi, c_n
+    return (*train, hi, c_n)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -396,8 +396,12 @@ class LSTM(_Stacked):
     def _backward_states(self, dout, dh_n, dc_n, ws, need_dx):
         if not self.batch_first:
             return self._run_backward(dout, dh_n, dc_n, ws, need_dx)
-        dy = ws.get("dy_tnd", (dout.shape[1], dout.shape[0], dout.shape[2]), self.dtype)
-        np.copyto(dy, dout.transpose(1, 0, 2))
+        # The kernels read dL/dh_t row by row through strides: a C-contiguous batch-first
+        # dout is passed as its time-major view, not copied.
+        dy = dout.transpose(1, 0, 2)
+        if not dout.flags.c_contiguous:
+            dy = ws.get("dy_tnd", dy.shape, self.dtype)
+            np.copyto(dy, dout.transpose(1, 0, 2))
         dxt = self._run_backward(dy, dh_n, dc_n, ws, need_dx)
         if dxt is None:
             return None
